@@ -1,0 +1,490 @@
+//! The pipeline's spine: packets in, events out. Decodes each packet to TCP, finds its
+//! connection (keyed by 4-tuple), tracks the TCP lifecycle, reassembles each direction and
+//! hands the bytes to the connection's [`Conversation`].
+
+use crate::capture::{RawPacket, Timestamp};
+use crate::conversation::Conversation;
+use crate::event::{
+    ConnInfo, Dir, Emit, Event, EventKind, Gap, Notice, Sink, TcpEvent, TcpRole, Violation,
+    ViolationKind,
+};
+use crate::packet::{self, PacketError, Segment, fmt_addr};
+use crate::reassembly::{Anomaly, Budget, Chunk, Stream};
+use crate::ws::Limits;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Only connections with one of these ports (either side); empty = all TCP.
+    pub ports: Vec<u16>,
+    pub limits: Limits,
+    /// Out-of-order bytes buffered per direction before the hole is declared a gap.
+    pub max_ooo_per_stream: usize,
+    /// Out-of-order bytes buffered across all connections.
+    pub max_ooo_total: usize,
+    /// Connections tracked at once; beyond, the least recently active are dropped.
+    pub max_conns: usize,
+    /// A connection silent this long (capture time) is closed and forgotten.
+    pub idle_timeout_secs: i64,
+    /// Emit frame events (costs a little; printers that do not show frames turn it off).
+    pub frames: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            ports: Vec::new(),
+            limits: Limits::default(),
+            max_ooo_per_stream: 1 << 20,
+            max_ooo_total: 32 << 20,
+            max_conns: 10_000,
+            idle_timeout_secs: 600,
+            frames: true,
+        }
+    }
+}
+
+/// Counters for the end-of-run summary.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    pub packets: u64,
+    pub bytes: u64,
+    pub not_tcp: u64,
+    pub filtered: u64,
+    pub bad_packets: u64,
+    pub truncated_packets: u64,
+    pub connections: u64,
+    pub websocket_connections: u64,
+    pub messages: u64,
+    pub gaps: u64,
+    pub gap_bytes: u64,
+    pub violations: u64,
+    pub evicted: u64,
+    pub unsupported_link: Option<u32>,
+}
+
+type Key = (SocketAddr, SocketAddr);
+
+fn key(a: SocketAddr, b: SocketAddr) -> Key {
+    if a <= b { (a, b) } else { (b, a) }
+}
+
+struct Conn {
+    info: ConnInfo,
+    streams: [Stream; 2],
+    conv: Conversation,
+    syn_ack_seen: bool,
+    handshake_done: bool,
+    fin: [bool; 2],
+    rst: bool,
+    last_seen: i64,
+    counted_ws: bool,
+}
+
+impl Conn {
+    fn closed(&self) -> bool {
+        self.rst || (self.fin[0] && self.fin[1])
+    }
+}
+
+pub struct Analyzer {
+    cfg: Config,
+    map: HashMap<Key, usize>,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    budget: Budget,
+    next_id: u64,
+    pub stats: Stats,
+    last_sweep: i64,
+}
+
+/// The analyzer's [`Emit`]: stamps events with time and connection, counts them.
+struct Ctx<'a> {
+    ts: Timestamp,
+    conn: &'a ConnInfo,
+    sink: &'a mut dyn Sink,
+    stats: &'a mut Stats,
+    frames: bool,
+}
+
+impl Emit for Ctx<'_> {
+    fn emit(&mut self, dir: Dir, kind: EventKind<'_>) -> io::Result<()> {
+        match &kind {
+            EventKind::Message(_) => self.stats.messages += 1,
+            EventKind::Gap(g) => {
+                self.stats.gaps += 1;
+                self.stats.gap_bytes += g.len;
+            }
+            EventKind::Violation(_) => self.stats.violations += 1,
+            _ => {}
+        }
+        self.sink.event(&Event { ts: self.ts, conn: Some(self.conn), dir, kind })
+    }
+    fn wants_frames(&self) -> bool {
+        self.frames
+    }
+}
+
+impl Analyzer {
+    pub fn new(cfg: Config) -> Self {
+        let budget = Budget { used: 0, max: cfg.max_ooo_total };
+        Analyzer {
+            cfg,
+            map: HashMap::new(),
+            conns: Vec::new(),
+            free: Vec::new(),
+            budget,
+            next_id: 1,
+            stats: Stats::default(),
+            last_sweep: i64::MIN,
+        }
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn buffered(&self) -> usize {
+        self.budget.used
+    }
+
+    /// Decodes one captured packet.
+    pub fn packet(&mut self, p: &RawPacket<'_>, sink: &mut dyn Sink) -> io::Result<()> {
+        self.stats.packets += 1;
+        self.stats.bytes += p.data.len() as u64;
+        let seg = match packet::decode(p.linktype, p.data) {
+            Ok(s) => s,
+            Err(PacketError::NotTcp) | Err(PacketError::Fragment) => {
+                self.stats.not_tcp += 1;
+                return Ok(());
+            }
+            Err(PacketError::UnsupportedLinkType(l)) => {
+                if self.stats.unsupported_link.is_none() {
+                    self.stats.unsupported_link = Some(l.0);
+                    let n = Notice::UnsupportedLinkType { linktype: l.0 };
+                    sink.event(&Event { ts: p.ts, conn: None, dir: Dir::C2S, kind: EventKind::Notice(&n) })?;
+                }
+                self.stats.bad_packets += 1;
+                return Ok(());
+            }
+            Err(e) => {
+                self.stats.bad_packets += 1;
+                let n = Notice::BadPacket { why: e.to_string() };
+                return sink.event(&Event { ts: p.ts, conn: None, dir: Dir::C2S, kind: EventKind::Notice(&n) });
+            }
+        };
+        if !self.cfg.ports.is_empty()
+            && !self.cfg.ports.contains(&seg.src.port())
+            && !self.cfg.ports.contains(&seg.dst.port())
+        {
+            self.stats.filtered += 1;
+            return Ok(());
+        }
+        self.segment(p.ts, &seg, sink)?;
+        if p.ts.secs >= self.last_sweep.saturating_add(10) || self.map.len() > self.cfg.max_conns {
+            self.sweep(p.ts, sink)?;
+        }
+        Ok(())
+    }
+
+    fn segment(&mut self, ts: Timestamp, seg: &Segment<'_>, sink: &mut dyn Sink) -> io::Result<()> {
+        let k = key(seg.src, seg.dst);
+        let fresh_syn = seg.flags.syn() && !seg.flags.ack();
+        let idx = match self.map.get(&k).copied() {
+            Some(i) => {
+                let c = self.conns[i].as_ref().expect("mapped slot is live");
+                let reused = fresh_syn
+                    && (c.closed()
+                        || (seg.src == c.info.client
+                            && c.streams[0].isn.is_some_and(|isn| isn != seg.seq))
+                        || seg.src != c.info.client);
+                if reused {
+                    self.close(i, ts, sink)?;
+                    self.open(k, seg)
+                } else {
+                    i
+                }
+            }
+            None => self.open(k, seg),
+        };
+        let cfg_frames = self.cfg.frames;
+        let max_ooo = self.cfg.max_ooo_per_stream;
+        let conn = self.conns[idx].as_mut().expect("live connection");
+        conn.last_seen = ts.secs;
+        let dir = if seg.src == conn.info.client { Dir::C2S } else { Dir::S2C };
+        let d = dir.index();
+        let o = dir.flip().index();
+
+        // TCP lifecycle.
+        let f = seg.flags;
+        if f.syn() {
+            conn.streams[d].syn(seg.seq);
+        }
+        let role = if f.rst() {
+            TcpRole::Rst
+        } else if f.syn() && !f.ack() {
+            TcpRole::Syn
+        } else if f.syn() {
+            conn.syn_ack_seen = true;
+            TcpRole::SynAck
+        } else if f.fin() {
+            TcpRole::Fin
+        } else if dir == Dir::C2S
+            && conn.syn_ack_seen
+            && !conn.handshake_done
+            && f.ack()
+            && conn.streams[o].isn.is_some_and(|i| seg.ack == i.wrapping_add(1))
+        {
+            conn.handshake_done = true;
+            TcpRole::HandshakeAck
+        } else if seg.payload_len > 0 {
+            TcpRole::Data
+        } else {
+            TcpRole::Ack
+        };
+        let tev = TcpEvent {
+            role,
+            flags: f,
+            seq: seg.seq,
+            ack: seg.ack,
+            rel_seq: conn.streams[d].relative(seg.seq),
+            rel_ack: if f.ack() { conn.streams[o].relative(seg.ack) } else { None },
+            window: seg.window,
+            options: seg.options,
+            payload_len: seg.payload_len,
+            captured_len: seg.payload.len() as u32,
+        };
+        let Conn { info, streams, conv, .. } = conn;
+        let mut ctx = Ctx { ts, conn: info, sink, stats: &mut self.stats, frames: cfg_frames };
+        ctx.emit(dir, EventKind::Tcp(tev))?;
+        if seg.is_truncated() {
+            ctx.stats.truncated_packets += 1;
+            ctx.emit(dir, EventKind::Notice(&Notice::TruncatedPacket {
+                captured: seg.payload.len() as u32,
+                declared: seg.payload_len,
+            }))?;
+        }
+
+        let mut result = Ok(());
+        let budget = &mut self.budget;
+        {
+            let mut deliver = |dir: Dir, c: Chunk<'_>, stream_off: u64, ctx: &mut Ctx<'_>| {
+                if result.is_err() {
+                    return;
+                }
+                result = match c {
+                    Chunk::Data(b) => conv.data(dir, b, ctx),
+                    Chunk::Gap { len, reason } => ctx
+                        .emit(dir, EventKind::Gap(Gap { offset: stream_off, len, reason }))
+                        .and_then(|_| conv.gap(dir, len, ctx)),
+                    Chunk::Fin => conv.end(dir, ctx),
+                };
+            };
+            let (a, b) = streams.split_at_mut(1);
+            let (this, other) = if d == 0 { (&mut a[0], &mut b[0]) } else { (&mut b[0], &mut a[0]) };
+            if seg.payload_len > 0 || f.fin() {
+                let seq = if f.syn() { seg.seq.wrapping_add(1) } else { seg.seq };
+                let mut off = this.next_offset();
+                this.segment(seq, seg.payload, seg.payload_len, f.fin(), budget, max_ooo, &mut |c| {
+                    let here = off;
+                    if let Chunk::Data(b) = &c {
+                        off += b.len() as u64;
+                    } else if let Chunk::Gap { len, .. } = &c {
+                        off += *len;
+                    }
+                    deliver(dir, c, here, &mut ctx)
+                });
+            } else if !this.has_base() {
+                this.segment(seg.seq, &[], 0, false, budget, max_ooo, &mut |_| {});
+            }
+            if f.ack() && !f.rst() {
+                let mut off = other.next_offset();
+                other.acked(seg.ack, budget, &mut |c| {
+                    let here = off;
+                    if let Chunk::Data(b) = &c {
+                        off += b.len() as u64;
+                    } else if let Chunk::Gap { len, .. } = &c {
+                        off += *len;
+                    }
+                    deliver(dir.flip(), c, here, &mut ctx)
+                });
+            }
+            for (s, sd) in [(&mut *this, dir), (&mut *other, dir.flip())] {
+                for a in s.anomalies.drain(..) {
+                    let Anomaly::RetransmissionDiffers { offset, len } = a;
+                    let v = Violation {
+                        kind: ViolationKind::RetransmissionDiffers,
+                        detail: format!("{len} retransmitted bytes at stream offset {offset} differ from the first copy"),
+                    };
+                    if result.is_ok() {
+                        result = ctx.emit(sd, EventKind::Violation(&v));
+                    }
+                }
+            }
+        }
+        result?;
+        if f.fin() {
+            conn.fin[d] = true;
+        }
+        if conv.websocket && !conn.counted_ws {
+            conn.counted_ws = true;
+            self.stats.websocket_connections += 1;
+        }
+        if f.rst() {
+            conn.rst = true;
+            self.flush(idx, ts, sink)?;
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, k: Key, seg: &Segment<'_>) -> usize {
+        let f = seg.flags;
+        let ports = &self.cfg.ports;
+        // Client: the SYN sender; else the side not on a --port port; else the higher port.
+        let src_is_client = if f.syn() {
+            !f.ack()
+        } else if ports.contains(&seg.dst.port()) != ports.contains(&seg.src.port()) {
+            ports.contains(&seg.dst.port())
+        } else {
+            seg.src.port() > seg.dst.port() || (seg.src.port() == seg.dst.port() && seg.src > seg.dst)
+        };
+        let (client, server) = if src_is_client { (seg.src, seg.dst) } else { (seg.dst, seg.src) };
+        let mid_stream = !f.syn();
+        let port_hint = ports.contains(&server.port());
+        let conn = Conn {
+            info: ConnInfo {
+                id: self.next_id,
+                client,
+                server,
+                client_str: fmt_addr(&client),
+                server_str: fmt_addr(&server),
+            },
+            streams: [Stream::default(), Stream::default()],
+            conv: Conversation::new(mid_stream, port_hint, self.cfg.limits),
+            syn_ack_seen: false,
+            handshake_done: false,
+            fin: [false; 2],
+            rst: false,
+            last_seen: 0,
+            counted_ws: false,
+        };
+        self.next_id += 1;
+        self.stats.connections += 1;
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.conns[i] = Some(conn);
+                i
+            }
+            None => {
+                self.conns.push(Some(conn));
+                self.conns.len() - 1
+            }
+        };
+        self.map.insert(k, idx);
+        idx
+    }
+
+    /// Delivers what is buffered in both directions (with gaps) and ends the decoders.
+    fn flush(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+        let frames = self.cfg.frames;
+        let Some(conn) = self.conns[idx].as_mut() else { return Ok(()) };
+        let Conn { info, streams, conv, .. } = conn;
+        let mut ctx = Ctx { ts, conn: info, sink, stats: &mut self.stats, frames };
+        let mut result = Ok(());
+        for dir in [Dir::C2S, Dir::S2C] {
+            let s = &mut streams[dir.index()];
+            let finished = s.is_finished();
+            let mut off = s.next_offset();
+            s.flush(&mut self.budget, &mut |c| {
+                if result.is_err() {
+                    return;
+                }
+                let here = off;
+                result = match c {
+                    Chunk::Data(b) => {
+                        off += b.len() as u64;
+                        conv.data(dir, b, &mut ctx)
+                    }
+                    Chunk::Gap { len, reason } => {
+                        off += len;
+                        ctx.emit(dir, EventKind::Gap(Gap { offset: here, len, reason }))
+                            .and_then(|_| conv.gap(dir, len, &mut ctx))
+                    }
+                    Chunk::Fin => conv.end(dir, &mut ctx),
+                };
+            });
+            std::mem::replace(&mut result, Ok(()))?;
+            if !finished && !s.is_finished() {
+                conv.end(dir, &mut ctx)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+        self.flush(idx, ts, sink)?;
+        if let Some(c) = self.conns[idx].take() {
+            for s in &c.streams {
+                self.budget.used -= s.buffered();
+            }
+            self.map.remove(&key(c.info.client, c.info.server));
+            self.free.push(idx);
+        }
+        Ok(())
+    }
+
+    /// Forgets idle connections, and the least recently active ones when over the limit.
+    fn sweep(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+        self.last_sweep = ts.secs;
+        let deadline = ts.secs.saturating_sub(self.cfg.idle_timeout_secs);
+        let mut idle: Vec<usize> = Vec::new();
+        let mut live: Vec<(bool, i64, u64, usize)> = Vec::new();
+        for (i, c) in self.conns.iter().enumerate() {
+            if let Some(c) = c {
+                if c.last_seen < deadline {
+                    idle.push(i);
+                } else {
+                    live.push((!c.closed(), c.last_seen, c.info.id, i));
+                }
+            }
+        }
+        for i in idle {
+            self.close(i, ts, sink)?;
+        }
+        if live.len() > self.cfg.max_conns {
+            // Closed connections first, then the longest silent; evict an eighth at once so
+            // the sweep's cost is shared by many new connections.
+            let excess = live.len() - self.cfg.max_conns + self.cfg.max_conns / 8;
+            live.sort_unstable();
+            for &(open, _, _, i) in live.iter().take(excess) {
+                if open {
+                    self.stats.evicted += 1;
+                    if let Some(c) = &self.conns[i] {
+                        let n = Notice::Evicted { reason: "connection table full" };
+                        let info = c.info.clone();
+                        sink.event(&Event { ts, conn: Some(&info), dir: Dir::C2S, kind: EventKind::Notice(&n) })?;
+                    }
+                }
+                self.close(i, ts, sink)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// End of input: every connection delivers what it holds.
+    pub fn finish(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+        let mut order: Vec<(u64, usize)> = self
+            .conns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.as_ref().map(|c| (c.info.id, i)))
+            .collect();
+        order.sort_unstable();
+        for (_, i) in order {
+            self.close(i, ts, sink)?;
+        }
+        Ok(())
+    }
+}

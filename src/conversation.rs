@@ -1,0 +1,325 @@
+//! What a connection's two byte streams carry: HTTP until an upgrade is agreed, then
+//! websocket. Also recognises TLS (wss://) and streams that join mid-conversation.
+
+use crate::event::{Dir, Emit, EventKind, HttpRequest, Notice, Violation, ViolationKind};
+use crate::http::{self, Body, Parsed};
+use crate::ws::decoder::Compression;
+use crate::ws::{Limits, WsDecoder};
+use std::io;
+
+enum Mode {
+    /// Nothing seen yet in this direction.
+    Start,
+    Http,
+    /// Skipping a plain HTTP body, then back to `Http`.
+    Body(u64),
+    /// Client side after an upgrade request: holding bytes until the response decides.
+    AwaitUpgrade,
+    Ws(Box<WsDecoder>),
+    /// Not decoded (TLS, unknown protocol, unbounded HTTP body).
+    Opaque,
+}
+
+struct Side {
+    mode: Mode,
+    buf: Vec<u8>,
+    /// Stream offset of the next byte.
+    offset: u64,
+}
+
+impl Side {
+    fn new() -> Self {
+        Side { mode: Mode::Start, buf: Vec::new(), offset: 0 }
+    }
+}
+
+pub struct Conversation {
+    sides: [Side; 2],
+    /// The request the next response answers.
+    pending: Option<HttpRequest>,
+    /// No SYN was seen: the streams may start anywhere.
+    mid_stream: bool,
+    /// The server side is one of the `--port` ports: treat unknown bytes as websocket.
+    port_hint: bool,
+    limits: Limits,
+    pub websocket: bool,
+}
+
+impl Conversation {
+    pub fn new(mid_stream: bool, port_hint: bool, limits: Limits) -> Self {
+        Conversation {
+            sides: [Side::new(), Side::new()],
+            pending: None,
+            mid_stream,
+            port_hint,
+            limits,
+            websocket: false,
+        }
+    }
+
+    pub fn data(&mut self, dir: Dir, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+        let i = dir.index();
+        self.sides[i].offset += data.len() as u64;
+        if let Mode::Start = self.sides[i].mode {
+            self.classify(dir, data, em)?;
+        }
+        match &mut self.sides[i].mode {
+            Mode::Ws(d) => d.feed(data, em),
+            Mode::Opaque => Ok(()),
+            Mode::AwaitUpgrade => {
+                let s = &mut self.sides[i];
+                if s.buf.len() + data.len() > self.limits.max_message.max(http::MAX_HEAD) {
+                    s.mode = Mode::Opaque;
+                    s.buf = Vec::new();
+                    return em.emit(dir, EventKind::Violation(&Violation {
+                        kind: ViolationKind::HttpTooLarge,
+                        detail: "client sent too much before the server answered the upgrade".into(),
+                    }));
+                }
+                s.buf.extend_from_slice(data);
+                Ok(())
+            }
+            Mode::Http | Mode::Body(_) => self.http(dir, data, em),
+            Mode::Start => Ok(()),
+        }
+    }
+
+    /// Decides what a direction carries from its first bytes.
+    fn classify(&mut self, dir: Dir, first: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+        let i = dir.index();
+        let looks_http = match dir {
+            Dir::C2S => starts_like_request(first),
+            Dir::S2C => first.starts_with(b"HTTP/"),
+        };
+        if looks_http {
+            self.sides[i].mode = Mode::Http;
+            return Ok(());
+        }
+        if let Some(detail) = tls_hint(first) {
+            self.sides[i].mode = Mode::Opaque;
+            return em.emit(dir, EventKind::Notice(&Notice::Tls { detail }));
+        }
+        if self.mid_stream || self.port_hint || self.websocket {
+            if self.mid_stream && !self.sides[dir.flip().index()].is_ws() {
+                em.emit(dir, EventKind::Notice(&Notice::MidStream))?;
+            }
+            let expect = if self.mid_stream && !self.port_hint { None } else { Some(dir == Dir::C2S) };
+            let at = self.sides[i].offset - first.len() as u64;
+            self.sides[i].mode = Mode::Ws(Box::new(WsDecoder::mid_stream(dir, expect, self.limits, at)));
+            self.websocket = true;
+            return Ok(());
+        }
+        self.sides[i].mode = Mode::Opaque;
+        em.emit(dir, EventKind::Notice(&Notice::Undecoded {
+            detail: "stream does not start with HTTP; not decoded".into(),
+        }))
+    }
+
+    fn http(&mut self, dir: Dir, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+        let i = dir.index();
+        let mut owned;
+        let mut rest: &[u8] = if self.sides[i].buf.is_empty() {
+            data
+        } else {
+            owned = std::mem::take(&mut self.sides[i].buf);
+            owned.extend_from_slice(data);
+            &owned[..]
+        };
+        loop {
+            if rest.is_empty() {
+                return Ok(());
+            }
+            match self.sides[i].mode {
+                Mode::Body(n) => {
+                    let k = n.min(rest.len() as u64);
+                    rest = &rest[k as usize..];
+                    self.sides[i].mode = if k == n { Mode::Http } else { Mode::Body(n - k) };
+                    continue;
+                }
+                Mode::Http => {}
+                // The head just parsed switched the mode: hand the rest on.
+                _ => return self.data_after_switch(dir, rest, em),
+            }
+            let parsed = match dir {
+                Dir::C2S => match http::parse_request(rest) {
+                    Parsed::Done(r, n) => Parsed::Done(Head::Req(r), n),
+                    Parsed::Partial => Parsed::Partial,
+                    Parsed::NotHttp(e) => Parsed::NotHttp(e),
+                },
+                Dir::S2C => match http::parse_response(rest, self.pending.as_ref()) {
+                    Parsed::Done(r, n) => Parsed::Done(Head::Resp(Box::new(r)), n),
+                    Parsed::Partial => Parsed::Partial,
+                    Parsed::NotHttp(e) => Parsed::NotHttp(e),
+                },
+            };
+            match parsed {
+                Parsed::Partial => {
+                    if rest.len() > http::MAX_HEAD {
+                        self.sides[i].mode = Mode::Opaque;
+                        return em.emit(dir, EventKind::Violation(&Violation {
+                            kind: ViolationKind::HttpTooLarge,
+                            detail: format!("HTTP head longer than {} bytes", http::MAX_HEAD),
+                        }));
+                    }
+                    self.sides[i].buf = rest.to_vec();
+                    return Ok(());
+                }
+                Parsed::NotHttp(why) => {
+                    self.sides[i].mode = Mode::Opaque;
+                    return em.emit(dir, EventKind::Violation(&Violation {
+                        kind: ViolationKind::HttpMalformed,
+                        detail: format!("{why}; rest of the stream not decoded"),
+                    }));
+                }
+                Parsed::Done(Head::Req(req), n) => {
+                    rest = &rest[n..];
+                    em.emit(dir, EventKind::HttpRequest(&req))?;
+                    self.sides[i].mode = if req.websocket_upgrade {
+                        Mode::AwaitUpgrade
+                    } else {
+                        match http::request_body(&req) {
+                            Body::None => Mode::Http,
+                            Body::Length(n) => Mode::Body(n),
+                            Body::Unbounded => Mode::Opaque,
+                        }
+                    };
+                    self.pending = Some(req);
+                }
+                Parsed::Done(Head::Resp(resp), n) => {
+                    rest = &rest[n..];
+                    em.emit(dir, EventKind::HttpResponse(&resp))?;
+                    if let Some(ok) = resp.accept_ok() {
+                        if !ok {
+                            em.emit(dir, EventKind::Violation(&Violation {
+                                kind: ViolationKind::AcceptMismatch,
+                                detail: format!(
+                                    "Sec-WebSocket-Accept {} but the key implies {}",
+                                    resp.accept.as_deref().unwrap_or(""),
+                                    resp.expected_accept.as_deref().unwrap_or("")
+                                ),
+                            }))?;
+                        }
+                    }
+                    if resp.status >= 100 && resp.status < 200 && resp.status != 101 {
+                        continue;
+                    }
+                    let req = self.pending.take();
+                    if resp.upgraded {
+                        self.switch_to_ws(resp.deflate.map_or(Compression::Off, Compression::Deflate), em)?;
+                    } else {
+                        self.sides[i].mode = match http::response_body(&resp, req.as_ref().map(|r| r.method.as_str())) {
+                            Body::None => Mode::Http,
+                            Body::Length(n) => Mode::Body(n),
+                            Body::Unbounded => Mode::Opaque,
+                        };
+                        // A refused upgrade: the client goes on speaking HTTP.
+                        let c = &mut self.sides[Dir::C2S.index()];
+                        if matches!(c.mode, Mode::AwaitUpgrade) {
+                            c.mode = Mode::Http;
+                            let held = std::mem::take(&mut c.buf);
+                            if !held.is_empty() {
+                                self.http(Dir::C2S, &held, em)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn data_after_switch(&mut self, dir: Dir, rest: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+        match &mut self.sides[dir.index()].mode {
+            Mode::Ws(d) => d.feed(rest, em),
+            Mode::AwaitUpgrade => {
+                self.sides[dir.index()].buf.extend_from_slice(rest);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn switch_to_ws(&mut self, compression: Compression, em: &mut dyn Emit) -> io::Result<()> {
+        self.websocket = true;
+        for dir in [Dir::S2C, Dir::C2S] {
+            let s = &mut self.sides[dir.index()];
+            let mut d = WsDecoder::new(dir, Some(dir == Dir::C2S), compression, self.limits);
+            let held = std::mem::take(&mut s.buf);
+            let was_waiting = matches!(s.mode, Mode::AwaitUpgrade | Mode::Http | Mode::Start);
+            if dir == Dir::C2S && was_waiting && !held.is_empty() {
+                // Frames the client sent before the 101 arrived.
+                d.feed(&held, em)?;
+            }
+            if was_waiting || dir == Dir::S2C {
+                s.mode = Mode::Ws(Box::new(d));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn gap(&mut self, dir: Dir, len: u64, em: &mut dyn Emit) -> io::Result<()> {
+        let s = &mut self.sides[dir.index()];
+        s.offset += len;
+        match &mut s.mode {
+            Mode::Ws(d) => d.gap(len, em),
+            Mode::Body(n) if *n > len => {
+                *n -= len;
+                Ok(())
+            }
+            Mode::Start if self.websocket || self.mid_stream || self.port_hint => {
+                let at = s.offset;
+                s.mode = Mode::Ws(Box::new(WsDecoder::mid_stream(dir, None, self.limits, at)));
+                Ok(())
+            }
+            _ => {
+                // HTTP cannot be followed across a hole.
+                s.mode = Mode::Opaque;
+                s.buf = Vec::new();
+                Ok(())
+            }
+        }
+    }
+
+    pub fn end(&mut self, dir: Dir, em: &mut dyn Emit) -> io::Result<()> {
+        if let Mode::Ws(d) = &mut self.sides[dir.index()].mode {
+            d.finish(em)?;
+        }
+        Ok(())
+    }
+
+    /// Masked frames tell the client: called when roles were guessed and the decoder learns.
+    pub fn is_ws(&self, dir: Dir) -> bool {
+        self.sides[dir.index()].is_ws()
+    }
+}
+
+impl Side {
+    fn is_ws(&self) -> bool {
+        matches!(self.mode, Mode::Ws(_))
+    }
+}
+
+enum Head {
+    Req(HttpRequest),
+    Resp(Box<crate::event::HttpResponse>),
+}
+
+fn starts_like_request(d: &[u8]) -> bool {
+    const METHODS: [&[u8]; 9] =
+        [b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE "];
+    METHODS.iter().any(|m| {
+        let n = m.len().min(d.len());
+        d.len() >= 3 && d[..n] == m[..n]
+    })
+}
+
+/// A TLS record header: content type handshake (22), version 3.x.
+fn tls_hint(d: &[u8]) -> Option<String> {
+    if d.len() >= 6 && d[0] == 0x16 && d[1] == 0x03 && d[2] <= 0x04 {
+        let what = if d[5] == 1 { "ClientHello" } else if d[5] == 2 { "ServerHello" } else { "handshake" };
+        return Some(format!(
+            "TLS {what} (record version 3.{}): this is wss://, encrypted; wsdump cannot decode it without the session keys",
+            d[2]
+        ));
+    }
+    None
+}

@@ -1,0 +1,483 @@
+//! The contract between decoders and printers. Decoders push events into a [`Sink`] in
+//! capture order; printers never parse, decoders never print.
+
+use crate::capture::Timestamp;
+use crate::packet::{TcpFlags, TcpOptions};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+
+/// Direction of travel relative to the websocket roles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dir {
+    C2S,
+    S2C,
+}
+
+impl Dir {
+    pub fn index(self) -> usize {
+        self as usize
+    }
+    pub fn flip(self) -> Dir {
+        match self {
+            Dir::C2S => Dir::S2C,
+            Dir::S2C => Dir::C2S,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dir::C2S => "c2s",
+            Dir::S2C => "s2c",
+        }
+    }
+}
+
+/// One TCP connection as the printers name it. Addresses are formatted once, here, because
+/// every line printed carries them.
+#[derive(Clone, Debug)]
+pub struct ConnInfo {
+    /// Sequence number of the connection in the capture, from 1.
+    pub id: u64,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub client_str: String,
+    pub server_str: String,
+}
+
+/// What a TCP segment does in the life of its connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TcpRole {
+    /// Handshake step 1/3.
+    Syn,
+    /// Handshake step 2/3.
+    SynAck,
+    /// Handshake step 3/3: the client's ACK of the SYN+ACK.
+    HandshakeAck,
+    Data,
+    Ack,
+    Fin,
+    Rst,
+}
+
+impl TcpRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcpRole::Syn => "syn",
+            TcpRole::SynAck => "syn_ack",
+            TcpRole::HandshakeAck => "handshake_ack",
+            TcpRole::Data => "data",
+            TcpRole::Ack => "ack",
+            TcpRole::Fin => "fin",
+            TcpRole::Rst => "rst",
+        }
+    }
+    /// Packets that set up or tear down the connection: what the default view shows.
+    pub fn is_lifecycle(self) -> bool {
+        !matches!(self, TcpRole::Data | TcpRole::Ack)
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct TcpEvent {
+    pub role: TcpRole,
+    pub flags: TcpFlags,
+    pub seq: u32,
+    pub ack: u32,
+    /// Relative to the sender's ISN (and the peer's for `ack`), when the SYNs were seen.
+    pub rel_seq: Option<u32>,
+    pub rel_ack: Option<u32>,
+    pub window: u16,
+    pub options: TcpOptions,
+    pub payload_len: u32,
+    /// Payload bytes the capture holds (less than `payload_len` when cut by snaplen).
+    pub captured_len: u32,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct HttpRequest {
+    pub method: String,
+    pub path: String,
+    pub version: u8,
+    /// Header names and values as sent (values decoded lossily as UTF-8; printers escape).
+    pub headers: Vec<(String, String)>,
+    /// `Upgrade: websocket` and `Connection: upgrade` are both present.
+    pub websocket_upgrade: bool,
+    pub key: Option<String>,
+}
+
+impl HttpRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+}
+
+pub(crate) fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+}
+
+/// permessage-deflate parameters agreed in the 101 response (RFC 7692 section 7.1).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeflateParams {
+    pub server_no_context_takeover: bool,
+    pub client_no_context_takeover: bool,
+    pub server_max_window_bits: Option<u8>,
+    pub client_max_window_bits: Option<u8>,
+}
+
+impl DeflateParams {
+    /// Whether the sender in `dir` resets its compressor after each message.
+    pub fn no_context_takeover(&self, dir: Dir) -> bool {
+        match dir {
+            Dir::C2S => self.client_no_context_takeover,
+            Dir::S2C => self.server_no_context_takeover,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub reason: String,
+    pub version: u8,
+    pub headers: Vec<(String, String)>,
+    /// A 101 to a websocket upgrade request: the connection now speaks websocket.
+    pub upgraded: bool,
+    /// The `Sec-WebSocket-Key` this answers, and the accept value it implies.
+    pub key: Option<String>,
+    pub expected_accept: Option<String>,
+    pub accept: Option<String>,
+    pub subprotocol: Option<String>,
+    pub extensions: Option<String>,
+    pub deflate: Option<DeflateParams>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        header(&self.headers, name)
+    }
+    /// `Some(true)` when Sec-WebSocket-Accept matches the key, `None` when there was nothing
+    /// to check.
+    pub fn accept_ok(&self) -> Option<bool> {
+        match (&self.expected_accept, &self.accept) {
+            (Some(e), Some(a)) => Some(e == a),
+            _ => None,
+        }
+    }
+}
+
+/// One websocket frame header, with where it sat in the stream.
+#[derive(Clone, Debug)]
+pub struct FrameInfo {
+    pub fin: bool,
+    /// RSV1..3 as the low three bits (RSV1 = 4).
+    pub rsv: u8,
+    pub opcode: u8,
+    pub mask: Option<[u8; 4]>,
+    pub payload_len: u64,
+    /// 2, 4 or 10 bytes, plus 4 with a mask: tells which length encoding was used.
+    pub header_len: u8,
+    /// Byte offset of the header in its direction's stream.
+    pub stream_offset: u64,
+    /// The first `head_len` payload bytes as sent (still masked) and unmasked.
+    pub head_wire: [u8; 16],
+    pub head_plain: [u8; 16],
+    pub head_len: u8,
+    /// Found by resynchronisation rather than by following the previous frame.
+    pub resync: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opcode {
+    Continuation,
+    Text,
+    Binary,
+    Close,
+    Ping,
+    Pong,
+    Reserved(u8),
+}
+
+impl Opcode {
+    pub fn from_u8(v: u8) -> Opcode {
+        use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
+        match OpCode::from(v & 0x0f) {
+            OpCode::Data(Data::Continue) => Opcode::Continuation,
+            OpCode::Data(Data::Text) => Opcode::Text,
+            OpCode::Data(Data::Binary) => Opcode::Binary,
+            OpCode::Control(Control::Close) => Opcode::Close,
+            OpCode::Control(Control::Ping) => Opcode::Ping,
+            OpCode::Control(Control::Pong) => Opcode::Pong,
+            OpCode::Data(Data::Reserved(r)) | OpCode::Control(Control::Reserved(r)) => {
+                Opcode::Reserved(r)
+            }
+        }
+    }
+    pub fn is_control(self) -> bool {
+        matches!(self, Opcode::Close | Opcode::Ping | Opcode::Pong)
+            || matches!(self, Opcode::Reserved(r) if r >= 8)
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Opcode::Continuation => "continuation",
+            Opcode::Text => "text",
+            Opcode::Binary => "binary",
+            Opcode::Close => "close",
+            Opcode::Ping => "ping",
+            Opcode::Pong => "pong",
+            Opcode::Reserved(_) => "reserved",
+        }
+    }
+}
+
+impl fmt::Display for Opcode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Opcode::Reserved(r) => write!(f, "reserved-{r:x}"),
+            o => f.write_str(o.as_str()),
+        }
+    }
+}
+
+/// Why a message's bytes are not all there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Incomplete {
+    /// Bytes of the message were never captured (a TCP gap).
+    Gap,
+    /// The message began before the capture (or before a resynchronisation point).
+    StartMissing,
+    /// Compressed with context takeover and refers to history the capture lacks, or the
+    /// compressed data is corrupt: only the part that inflated is shown.
+    InflateFailed,
+    /// The inflated size passed the decompression limit.
+    InflateLimit,
+    /// The capture ended before the message did.
+    EndOfCapture,
+}
+
+impl Incomplete {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Incomplete::Gap => "gap",
+            Incomplete::StartMissing => "start_missing",
+            Incomplete::InflateFailed => "inflate_failed",
+            Incomplete::InflateLimit => "inflate_limit",
+            Incomplete::EndOfCapture => "end_of_capture",
+        }
+    }
+}
+
+/// A complete websocket message: data messages after fragment reassembly and inflation, and
+/// each control frame.
+#[derive(Clone, Debug)]
+pub struct Message<'a> {
+    pub opcode: Opcode,
+    /// The payload bytes kept: all of them, unless `truncated` or `incomplete`.
+    pub payload: &'a [u8],
+    /// Payload length after decompression (bytes known, for an incomplete message).
+    pub len: u64,
+    /// Bytes on the wire (sum of frame payload lengths).
+    pub wire_len: u64,
+    pub compressed: bool,
+    pub frames: u32,
+    /// The payload was cut at the message size limit; `len` is the true length.
+    pub truncated: bool,
+    pub incomplete: Option<Incomplete>,
+    /// Byte ranges of the (inflated) payload that are missing, `[start, end)`.
+    pub missing: Vec<(u64, u64)>,
+    /// Decoded after a resynchronisation, until the stream is known good again.
+    pub resync: bool,
+    /// For text: whether the kept bytes are valid UTF-8.
+    pub valid_utf8: bool,
+    pub close_code: Option<u16>,
+    pub close_reason: Option<&'a str>,
+}
+
+impl Message<'_> {
+    /// The payload as text, when it is a text message (or close reason) that can be shown as
+    /// such: valid UTF-8 and nothing missing that would make it misleading.
+    pub fn text(&self) -> Option<&str> {
+        if self.opcode == Opcode::Text && self.valid_utf8 {
+            std::str::from_utf8(self.payload).ok()
+        } else {
+            None
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GapReason {
+    /// The peer acknowledged bytes the capture never saw (dropped by the capture).
+    NotCaptured,
+    /// The out-of-order buffer limit forced the stream forward.
+    BufferLimit,
+    /// The packet was cut short by the capture's snaplen.
+    Snaplen,
+    /// The connection ended (FIN, RST, end of capture, eviction) with the hole unfilled.
+    Unfilled,
+}
+
+impl GapReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GapReason::NotCaptured => "not_captured",
+            GapReason::BufferLimit => "buffer_limit",
+            GapReason::Snaplen => "snaplen",
+            GapReason::Unfilled => "unfilled",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Gap {
+    /// Stream offset where the missing bytes start.
+    pub offset: u64,
+    pub len: u64,
+    pub reason: GapReason,
+}
+
+/// A breach of RFC 6455/7692/9293 or of a resource limit. Reported, then decoding goes on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViolationKind {
+    UnmaskedClientFrame,
+    MaskedServerFrame,
+    ReservedBits,
+    ReservedOpcode,
+    FragmentedControlFrame,
+    ControlFrameTooLong,
+    UnexpectedContinuation,
+    ExpectedContinuation,
+    NonMinimalLength,
+    LengthMsbSet,
+    InvalidCloseCode,
+    InvalidClosePayload,
+    InvalidUtf8,
+    DataAfterClose,
+    AcceptMismatch,
+    RetransmissionDiffers,
+    MessageTooLarge,
+    InflateLimit,
+    InflateError,
+    HttpMalformed,
+    HttpTooLarge,
+}
+
+impl ViolationKind {
+    pub fn as_str(self) -> &'static str {
+        use ViolationKind::*;
+        match self {
+            UnmaskedClientFrame => "unmasked_client_frame",
+            MaskedServerFrame => "masked_server_frame",
+            ReservedBits => "reserved_bits",
+            ReservedOpcode => "reserved_opcode",
+            FragmentedControlFrame => "fragmented_control_frame",
+            ControlFrameTooLong => "control_frame_too_long",
+            UnexpectedContinuation => "unexpected_continuation",
+            ExpectedContinuation => "expected_continuation",
+            NonMinimalLength => "non_minimal_length",
+            LengthMsbSet => "length_msb_set",
+            InvalidCloseCode => "invalid_close_code",
+            InvalidClosePayload => "invalid_close_payload",
+            InvalidUtf8 => "invalid_utf8",
+            DataAfterClose => "data_after_close",
+            AcceptMismatch => "accept_mismatch",
+            RetransmissionDiffers => "retransmission_differs",
+            MessageTooLarge => "message_too_large",
+            InflateLimit => "inflate_limit",
+            InflateError => "inflate_error",
+            HttpMalformed => "http_malformed",
+            HttpTooLarge => "http_too_large",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Violation {
+    pub kind: ViolationKind,
+    pub detail: String,
+}
+
+/// Things worth saying that are neither data nor a protocol breach.
+#[derive(Clone, Debug)]
+pub enum Notice {
+    /// The packet could not be decoded down to TCP (truncated or invalid header).
+    BadPacket { why: String },
+    /// The link type is not one wsdump decodes.
+    UnsupportedLinkType { linktype: u32 },
+    /// The segment's payload was cut short by the capture.
+    TruncatedPacket { captured: u32, declared: u32 },
+    /// The stream is TLS (wss://): encrypted, nothing to decode.
+    Tls { detail: String },
+    /// The stream is neither HTTP nor websocket; its bytes are not decoded.
+    Undecoded { detail: String },
+    /// Websocket decoding starts without the handshake (capture began mid-connection).
+    MidStream,
+    /// Bytes skipped while looking for the next frame boundary.
+    Resync { skipped: u64, offset: u64 },
+    /// The connection table was full; this connection was dropped from tracking.
+    Evicted { reason: &'static str },
+}
+
+impl Notice {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notice::BadPacket { .. } => "bad_packet",
+            Notice::UnsupportedLinkType { .. } => "unsupported_link_type",
+            Notice::TruncatedPacket { .. } => "truncated_packet",
+            Notice::Tls { .. } => "tls",
+            Notice::Undecoded { .. } => "undecoded",
+            Notice::MidStream => "mid_stream",
+            Notice::Resync { .. } => "resync",
+            Notice::Evicted { .. } => "evicted",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum EventKind<'a> {
+    Tcp(TcpEvent),
+    HttpRequest(&'a HttpRequest),
+    HttpResponse(&'a HttpResponse),
+    Frame(&'a FrameInfo),
+    Message(&'a Message<'a>),
+    Gap(Gap),
+    Violation(&'a Violation),
+    Notice(&'a Notice),
+}
+
+#[derive(Clone, Debug)]
+pub struct Event<'a> {
+    pub ts: Timestamp,
+    /// `None` only for packet-level notices that belong to no connection.
+    pub conn: Option<&'a ConnInfo>,
+    pub dir: Dir,
+    pub kind: EventKind<'a>,
+}
+
+/// How decoders hand events up: the analyzer implements it with the connection and the
+/// packet's timestamp filled in, and forwards to the [`Sink`].
+pub trait Emit {
+    fn emit(&mut self, dir: Dir, kind: EventKind<'_>) -> io::Result<()>;
+    /// Frame events cost a little; printers that show none say so.
+    fn wants_frames(&self) -> bool {
+        true
+    }
+}
+
+/// Where events go. `done` lets a consumer (e.g. `-c N`) end the run early.
+pub trait Sink {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<()>;
+    fn done(&self) -> bool {
+        false
+    }
+}
+
+/// Collects events as owned strings; for tests.
+#[derive(Default)]
+pub struct VecSink(pub Vec<String>);
+
+impl Sink for VecSink {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        self.0.push(format!("{:?}", ev.kind));
+        Ok(())
+    }
+}

@@ -1,0 +1,255 @@
+//! The `wsdump` binary: flags in, a source and a printer chosen, the analyzer run, a status out.
+
+use clap::{ArgAction, Parser, ValueEnum};
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal};
+use std::process::ExitCode;
+use wsdump::analyzer::{Analyzer, Config};
+use wsdump::capture::file::{CaptureFile, Flow};
+use wsdump::event::{Event, EventKind, Sink};
+use wsdump::output::Palette;
+use wsdump::output::human::{HumanOptions, HumanPrinter};
+use wsdump::output::json::{JsonOptions, JsonPrinter};
+
+const EXAMPLES: &str = "\
+Examples:
+  wsdump -r samples/workerman-chat.pcap          handshake, upgrade and every message, decoded
+  wsdump -r chat.pcap --port 7272 -m             messages only, one per line (for grep)
+  wsdump -r chat.pcap --json | jq 'select(.type==\"message\")'
+  tcpdump -i any -w - port 7272 | wsdump -r -    decode what tcpdump captures, as it comes
+
+Exit status: 0 websocket traffic was decoded, 1 none was found, 2 an error (unreadable or
+corrupt capture, bad arguments). Times are UTC.";
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// A websocket-aware protocol analyzer: decodes websocket conversations from captures —
+/// TCP handshake, HTTP upgrade, unmasked, reassembled and inflated messages.
+#[derive(Parser, Debug)]
+#[command(name = "wsdump", version, after_help = EXAMPLES)]
+struct Args {
+    /// Read packets from a pcap or pcapng file ("-" for standard input).
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    read: String,
+    /// Only connections with this port on either side (repeatable, or comma-separated).
+    #[arg(short = 'p', long = "port", value_name = "PORT", value_delimiter = ',', action = ArgAction::Append)]
+    ports: Vec<u16>,
+    /// Print websocket messages only, one per line.
+    #[arg(short = 'm', long = "messages")]
+    messages: bool,
+    /// JSON lines output (see docs/json.md).
+    #[arg(long)]
+    json: bool,
+    /// Also print every TCP segment and every frame header.
+    #[arg(short = 'v', long = "verbose")]
+    verbose: bool,
+    /// Hex and ASCII dump of binary payloads, like tcpdump -X.
+    #[arg(short = 'X')]
+    hex: bool,
+    /// Stop after this many messages.
+    #[arg(short = 'c', long = "count", value_name = "N")]
+    count: Option<u64>,
+    /// Flush output after every packet even when writing to a file.
+    #[arg(short = 'l', long = "line-buffered")]
+    line_buffered: bool,
+    /// When to use colours (never when NO_COLOR is set or TERM=dumb, unless "always").
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    color: ColorWhen,
+    /// Largest message kept whole, in bytes; longer ones are shown truncated.
+    #[arg(long, value_name = "BYTES", default_value_t = 4 << 20)]
+    max_message: usize,
+    /// Largest inflated size of one compressed message (decompression bomb limit).
+    #[arg(long, value_name = "BYTES", default_value_t = 64 << 20)]
+    max_inflate: u64,
+    /// Out-of-order bytes buffered per direction before a hole is declared a gap.
+    #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
+    max_ooo: usize,
+    /// Out-of-order bytes buffered across all connections.
+    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
+    max_buffer: usize,
+    /// Connections tracked at once; the least recently active are dropped beyond it.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    max_conns: usize,
+}
+
+enum Printer {
+    Human(HumanPrinter<BufWriter<File>>),
+    Json(JsonPrinter<BufWriter<File>>),
+}
+
+/// The printer, plus `-c`.
+struct Out {
+    printer: Printer,
+    limit: Option<u64>,
+    messages: u64,
+}
+
+impl Sink for Out {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        if self.done() {
+            return Ok(());
+        }
+        if let EventKind::Message(_) = ev.kind {
+            self.messages += 1;
+        }
+        match &mut self.printer {
+            Printer::Human(p) => p.event(ev),
+            Printer::Json(p) => p.event(ev),
+        }
+    }
+    fn done(&self) -> bool {
+        self.limit.is_some_and(|l| self.messages >= l)
+    }
+}
+
+impl Out {
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.printer {
+            Printer::Human(p) => p.flush(),
+            Printer::Json(p) => p.flush(),
+        }
+    }
+}
+
+/// Standard output without Rust's own line buffering: we decide when to flush.
+fn raw_stdout() -> File {
+    use std::os::fd::FromRawFd;
+    // SAFETY: fd 1 is open for the life of the process and nothing else writes to it.
+    unsafe { File::from_raw_fd(1) }
+}
+
+/// Pipes and terminals get each packet's lines at once; files get big writes.
+fn stdout_wants_lines() -> bool {
+    if io::stdout().is_terminal() {
+        return true;
+    }
+    // SAFETY: fstat on fd 1 with a zeroed, properly sized stat buffer.
+    unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        if libc::fstat(1, &mut st) != 0 {
+            return true;
+        }
+        let fmt = st.st_mode & libc::S_IFMT;
+        fmt == libc::S_IFIFO || fmt == libc::S_IFSOCK
+    }
+}
+
+fn palette(when: ColorWhen) -> Palette {
+    let env_off = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+        || std::env::var("TERM").is_ok_and(|t| t == "dumb");
+    let on = match when {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => io::stdout().is_terminal() && !env_off,
+    };
+    if on { Palette::colored() } else { Palette::plain() }
+}
+
+fn is_broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("wsdump: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &Args) -> io::Result<ExitCode> {
+    let input: Box<dyn io::Read + Send> = if args.read == "-" {
+        Box::new(io::stdin())
+    } else {
+        match File::open(&args.read) {
+            Ok(f) => Box::new(f),
+            Err(e) => {
+                eprintln!("wsdump: {}: {e}", args.read);
+                return Ok(ExitCode::from(2));
+            }
+        }
+    };
+    let mut cap = match CaptureFile::open(input) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wsdump: {}: {e}", args.read);
+            return Ok(ExitCode::from(2));
+        }
+    };
+
+    let out = BufWriter::with_capacity(64 * 1024, raw_stdout());
+    let printer = if args.json {
+        Printer::Json(JsonPrinter::new(out, JsonOptions { messages_only: args.messages, verbose: args.verbose }))
+    } else {
+        let opts = HumanOptions { messages_only: args.messages, verbose: args.verbose, hex: args.hex };
+        Printer::Human(HumanPrinter::new(out, palette(args.color), opts))
+    };
+    let mut sink = Out { printer, limit: args.count, messages: 0 };
+    let line_mode = args.line_buffered || stdout_wants_lines();
+
+    let mut cfg = Config { ports: args.ports.clone(), ..Config::default() };
+    cfg.limits.max_message = args.max_message;
+    cfg.limits.max_inflate = args.max_inflate;
+    cfg.max_ooo_per_stream = args.max_ooo;
+    cfg.max_ooo_total = args.max_buffer;
+    cfg.max_conns = args.max_conns;
+    cfg.frames = args.verbose;
+    let mut an = Analyzer::new(cfg);
+
+    let mut failed = false;
+    let mut io_err: Option<io::Error> = None;
+    let mut last_ts = Default::default();
+    let mut unsupported_reported = false;
+    let read = {
+        let offset_probe = &mut 0u64;
+        let _ = offset_probe;
+        cap.for_each_packet(|p| {
+            last_ts = p.ts;
+            if let Err(e) = an.packet(p, &mut sink) {
+                io_err = Some(e);
+                return Flow::Stop;
+            }
+            if an.stats.unsupported_link.is_some() && !unsupported_reported {
+                unsupported_reported = true;
+                failed = true;
+            }
+            if line_mode {
+                if let Err(e) = sink.flush() {
+                    io_err = Some(e);
+                    return Flow::Stop;
+                }
+            }
+            if sink.done() { Flow::Stop } else { Flow::Continue }
+        })
+    };
+    if let Some(e) = io_err {
+        return Err(e);
+    }
+    if let Some(l) = an.stats.unsupported_link {
+        eprintln!("wsdump: {}: unsupported link type {l}; its packets were not decoded", args.read);
+    }
+    if !sink.done() {
+        an.finish(last_ts, &mut sink)?;
+    }
+    sink.flush()?;
+    if let Err(e) = read {
+        eprintln!("wsdump: {}: {e}", args.read);
+        failed = true;
+    }
+    Ok(if failed {
+        ExitCode::from(2)
+    } else if an.stats.websocket_connections > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

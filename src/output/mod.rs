@@ -1,0 +1,74 @@
+//! Printers: they consume events and write text. No parsing happens here.
+
+pub mod escape;
+pub mod human;
+pub mod json;
+pub mod time;
+
+use owo_colors::Style;
+
+/// Colours, resolved once from `--color`, `NO_COLOR`, `TERM` and isatty. Disabled, every
+/// style is plain and nothing but text is written.
+#[derive(Clone, Copy, Debug)]
+pub struct Palette {
+    pub enabled: bool,
+    pub time: Style,
+    pub addr: Style,
+    pub c2s: Style,
+    pub s2c: Style,
+    pub tcp: Style,
+    pub http: Style,
+    pub opcode: Style,
+    pub control: Style,
+    pub flag: Style,
+    pub warn: Style,
+    pub dim: Style,
+}
+
+impl Palette {
+    pub fn plain() -> Self {
+        let s = Style::new();
+        Palette {
+            enabled: false,
+            time: s,
+            addr: s,
+            c2s: s,
+            s2c: s,
+            tcp: s,
+            http: s,
+            opcode: s,
+            control: s,
+            flag: s,
+            warn: s,
+            dim: s,
+        }
+    }
+
+    pub fn colored() -> Self {
+        let s = Style::new();
+        Palette {
+            enabled: true,
+            time: s.dimmed(),
+            addr: s,
+            c2s: s.green().bold(),
+            s2c: s.cyan().bold(),
+            tcp: s.blue(),
+            http: s.magenta(),
+            opcode: s.bold(),
+            control: s.yellow(),
+            flag: s.yellow(),
+            warn: s.red().bold(),
+            dim: s.dimmed(),
+        }
+    }
+
+    /// Appends `text` in `style`.
+    pub fn paint(&self, style: Style, text: &str, out: &mut String) {
+        use std::fmt::Write;
+        if self.enabled {
+            let _ = write!(out, "{}", style.style(text));
+        } else {
+            out.push_str(text);
+        }
+    }
+}

@@ -1,0 +1,903 @@
+//! One direction of a websocket connection: bytes in, frames and messages out.
+//!
+//! The decoder is an analyzer, not an endpoint: every breach of the RFC is reported and
+//! decoding goes on. After a gap (or when the capture began mid-connection) it hunts for the
+//! next frame boundary and marks what it decodes until the stream is known good again.
+
+use super::deflate::{InflateError, Inflater, Output};
+use super::frame::{Header, apply_mask};
+use crate::event::{
+    DeflateParams, Dir, Emit, EventKind, FrameInfo, Incomplete, Message, Notice, Opcode, Violation,
+    ViolationKind,
+};
+use std::io;
+
+/// Resource limits, each reported when hit.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Largest message payload kept whole; beyond it the message is reported truncated.
+    pub max_message: usize,
+    /// Largest inflated size of one message before inflation stops (decompression bombs).
+    pub max_inflate: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_message: 4 << 20, max_inflate: 64 << 20 }
+    }
+}
+
+/// What is known of compression in this direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    /// The handshake was seen and negotiated nothing: RSV1 is a violation.
+    Off,
+    Deflate(DeflateParams),
+    /// No handshake seen: RSV1 on a data frame means permessage-deflate.
+    Unknown,
+}
+
+/// Largest frame a resynchronisation will believe in.
+const PLAUSIBLE_FRAME: u64 = 1 << 26;
+/// Bytes kept while hunting for a frame boundary.
+const HUNT_MAX: usize = 256 * 1024;
+/// Frames that must follow each other cleanly before a resynchronised stream is trusted.
+const TRUST_AFTER: u32 = 2;
+
+struct FrameState {
+    h: Header,
+    remaining: u64,
+    /// Payload bytes seen so far (mask position).
+    pos: u64,
+    stream_offset: u64,
+    head_wire: [u8; 16],
+    head_plain: [u8; 16],
+    head_len: u8,
+    resync: bool,
+    /// The payload belongs to no message (reserved opcode, orphan continuation): skip it.
+    discard: bool,
+}
+
+struct MsgState {
+    opcode: Opcode,
+    compressed: bool,
+    buf: Vec<u8>,
+    len: u64,
+    wire_len: u64,
+    frames: u32,
+    incomplete: Option<Incomplete>,
+    missing: Vec<(u64, u64)>,
+    resync: bool,
+    /// Inflation of this message stopped (error, limit, gap).
+    inflate_dead: bool,
+}
+
+pub struct WsDecoder {
+    dir: Dir,
+    /// Frames in this direction must be masked (client) or not (server); `None` while the
+    /// roles are unknown.
+    expect_masked: Option<bool>,
+    compression: Compression,
+    limits: Limits,
+    /// Stream offset of the next byte.
+    offset: u64,
+    hdr: Vec<u8>,
+    frame: Option<FrameState>,
+    msg: Option<MsgState>,
+    ctrl: Vec<u8>,
+    ctrl_len: u64,
+    inflater: Option<Inflater>,
+    /// The inflater's window misses bytes (mid-stream start, gap): failures are expected.
+    history_lost: bool,
+    hunt: Option<Hunt>,
+    /// Decoding after a resynchronisation, not yet trusted.
+    resync_active: bool,
+    clean_frames: u32,
+    /// The next header was found by hunting, not by following the previous frame.
+    next_is_resync: bool,
+    closed: bool,
+    scratch: Vec<u8>,
+    pub messages: u64,
+}
+
+#[derive(Default)]
+struct Hunt {
+    buf: Vec<u8>,
+    /// Stream offset of `buf[0]`.
+    start: u64,
+    /// Bytes dropped from the front of `buf` so far.
+    dropped: u64,
+    /// Position to resume scanning from.
+    scan: usize,
+}
+
+enum Candidate {
+    No,
+    NeedMore,
+    /// A plausible header; `confirmed` when the next header checks out too.
+    Yes { confirmed: bool, waits: bool },
+}
+
+impl WsDecoder {
+    pub fn new(dir: Dir, expect_masked: Option<bool>, compression: Compression, limits: Limits) -> Self {
+        WsDecoder {
+            dir,
+            expect_masked,
+            compression,
+            limits,
+            offset: 0,
+            hdr: Vec::with_capacity(Header::MAX_LEN),
+            frame: None,
+            msg: None,
+            ctrl: Vec::new(),
+            ctrl_len: 0,
+            inflater: None,
+            history_lost: false,
+            hunt: None,
+            resync_active: false,
+            clean_frames: 0,
+            next_is_resync: false,
+            closed: false,
+            scratch: Vec::new(),
+            messages: 0,
+        }
+    }
+
+    /// A decoder that joins the stream at an unknown position: it hunts for a frame first.
+    pub fn mid_stream(dir: Dir, expect_masked: Option<bool>, limits: Limits, offset: u64) -> Self {
+        let mut d = WsDecoder::new(dir, expect_masked, Compression::Unknown, limits);
+        d.offset = offset;
+        d.history_lost = true;
+        d.hunt = Some(Hunt { start: offset, ..Hunt::default() });
+        d
+    }
+
+    pub fn set_expect_masked(&mut self, m: Option<bool>) {
+        self.expect_masked = m;
+    }
+
+    pub fn is_hunting(&self) -> bool {
+        self.hunt.is_some()
+    }
+
+    /// Feeds the next in-order bytes of this direction.
+    pub fn feed(&mut self, mut data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+        while !data.is_empty() {
+            if self.hunt.is_some() {
+                self.hunt_feed(data, em)?;
+                return Ok(());
+            }
+            if self.frame.is_none() {
+                let h = if self.hdr.is_empty() {
+                    match Header::parse(data) {
+                        Some(h) => {
+                            data = &data[h.header_len as usize..];
+                            h
+                        }
+                        None => {
+                            self.hdr.extend_from_slice(data);
+                            self.offset += data.len() as u64;
+                            return Ok(());
+                        }
+                    }
+                } else {
+                    let need =
+                        if self.hdr.len() >= 2 { Header::needed(self.hdr[1]) } else { 2 };
+                    let take = (need - self.hdr.len()).min(data.len());
+                    self.hdr.extend_from_slice(&data[..take]);
+                    self.offset += take as u64;
+                    data = &data[take..];
+                    match Header::parse(&self.hdr) {
+                        Some(h) => {
+                            // The header's bytes were counted as they came in.
+                            self.offset -= h.header_len as u64;
+                            self.hdr.clear();
+                            h
+                        }
+                        None => continue,
+                    }
+                };
+                let at = self.offset;
+                self.offset += h.header_len as u64;
+                let resync = std::mem::take(&mut self.next_is_resync);
+                if !self.start_frame(h, at, resync, em)? {
+                    continue;
+                }
+                // Fast path: a whole unmasked, uncompressed, unfragmented data frame in this
+                // chunk is a message borrowed straight from the packet.
+                if self.msg.is_none()
+                    && h.fin
+                    && h.mask.is_none()
+                    && h.rsv == 0
+                    && (h.opcode == 1 || h.opcode == 2)
+                    && h.payload_len <= data.len() as u64
+                    && h.payload_len <= self.limits.max_message as u64
+                    && !self.resync_active
+                    && !em.wants_frames()
+                {
+                    let n = h.payload_len as usize;
+                    let payload = &data[..n];
+                    data = &data[n..];
+                    self.offset += n as u64;
+                    self.frame = None;
+                    self.clean_frames += 1;
+                    let opcode = Opcode::from_u8(h.opcode);
+                    self.emit_message(
+                        MsgView {
+                            opcode,
+                            payload,
+                            len: n as u64,
+                            wire_len: n as u64,
+                            compressed: false,
+                            frames: 1,
+                            truncated: false,
+                            incomplete: None,
+                            missing: Vec::new(),
+                            resync: false,
+                        },
+                        em,
+                    )?;
+                    continue;
+                }
+            }
+            let remaining = self.frame.as_ref().map_or(0, |f| f.remaining);
+            let take = remaining.min(data.len() as u64) as usize;
+            let (chunk, rest) = data.split_at(take);
+            data = rest;
+            self.payload(chunk, em)?;
+            if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
+                self.end_frame(em)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes that will never arrive.
+    pub fn gap(&mut self, len: u64, em: &mut dyn Emit) -> io::Result<()> {
+        let at = self.offset;
+        self.offset += len;
+        if let Some(h) = &mut self.hunt {
+            // Bytes on either side of a hole are not contiguous: start over after it.
+            h.dropped += h.buf.len() as u64;
+            h.buf.clear();
+            h.scan = 0;
+            h.start = self.offset;
+            return Ok(());
+        }
+        if let Some(f) = &mut self.frame {
+            if len < f.remaining && self.hdr.is_empty() {
+                // The hole lies inside this frame's payload: the frame boundary is still known.
+                f.remaining -= len;
+                f.pos += len;
+                let control = Opcode::from_u8(f.h.opcode).is_control();
+                let discard = f.discard;
+                if control {
+                    self.ctrl_len += len;
+                } else if let (Some(m), false) = (&mut self.msg, discard) {
+                    m.incomplete.get_or_insert(Incomplete::Gap);
+                    if m.compressed {
+                        m.inflate_dead = true;
+                    } else {
+                        m.missing.push((m.len, m.len + len));
+                        m.len += len;
+                    }
+                    m.wire_len += len;
+                }
+                return Ok(());
+            }
+        }
+        // The hole swallowed a frame boundary: what was in progress is reported as it is, and
+        // the decoder hunts for the next header.
+        let _ = at;
+        self.hdr.clear();
+        self.frame = None;
+        if let Some(mut m) = self.msg.take() {
+            m.incomplete.get_or_insert(Incomplete::Gap);
+            self.finish_message(m, em)?;
+        }
+        self.lose_history();
+        self.hunt = Some(Hunt { start: self.offset, ..Hunt::default() });
+        Ok(())
+    }
+
+    /// The stream ended (FIN, RST, end of capture): report a message cut short, and accept a
+    /// pending resynchronisation candidate that could not be confirmed.
+    pub fn finish(&mut self, em: &mut dyn Emit) -> io::Result<()> {
+        if let Some(mut h) = self.hunt.take() {
+            if let Some(pos) = self.best_unconfirmed(&h) {
+                let buf = std::mem::take(&mut h.buf);
+                self.accept_resync(&h, pos, em)?;
+                self.feed(&buf[pos..], em)?;
+            }
+        }
+        if self.frame.is_some() || self.msg.is_some() {
+            self.frame = None;
+            if let Some(mut m) = self.msg.take() {
+                m.incomplete.get_or_insert(Incomplete::EndOfCapture);
+                self.finish_message(m, em)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn lose_history(&mut self) {
+        if let Some(i) = &mut self.inflater {
+            i.reset();
+        }
+        self.history_lost = true;
+    }
+
+    fn violation(&self, kind: ViolationKind, detail: String, em: &mut dyn Emit) -> io::Result<()> {
+        em.emit(self.dir, EventKind::Violation(&Violation { kind, detail }))
+    }
+
+    /// Validates a header and sets up the frame. Returns false when the frame's payload is
+    /// already done with (zero length).
+    fn start_frame(&mut self, h: Header, at: u64, resync: bool, em: &mut dyn Emit) -> io::Result<bool> {
+        let op = Opcode::from_u8(h.opcode);
+        let mut discard = false;
+        if let Some(m) = self.expect_masked {
+            if m && h.mask.is_none() {
+                self.violation(ViolationKind::UnmaskedClientFrame, format!("frame at offset {at}"), em)?;
+            } else if !m && h.mask.is_some() {
+                self.violation(ViolationKind::MaskedServerFrame, format!("frame at offset {at}"), em)?;
+            }
+        }
+        if h.non_minimal {
+            self.violation(
+                ViolationKind::NonMinimalLength,
+                format!("length {} in a longer encoding than needed", h.payload_len),
+                em,
+            )?;
+        }
+        if h.payload_len >> 63 != 0 {
+            self.violation(
+                ViolationKind::LengthMsbSet,
+                format!("64-bit length {:#x} has its most significant bit set", h.payload_len),
+                em,
+            )?;
+        }
+        let rsv1_ok = matches!(op, Opcode::Text | Opcode::Binary)
+            && self.msg.is_none()
+            && self.compression != Compression::Off;
+        if h.rsv & 0b011 != 0 || (h.rsv & 0b100 != 0 && !rsv1_ok) {
+            self.violation(
+                ViolationKind::ReservedBits,
+                format!("RSV bits {:03b} on a {op} frame", h.rsv),
+                em,
+            )?;
+        }
+        if op.is_control() {
+            if !h.fin {
+                self.violation(ViolationKind::FragmentedControlFrame, format!("{op} without FIN"), em)?;
+            }
+            if h.payload_len > 125 {
+                self.violation(
+                    ViolationKind::ControlFrameTooLong,
+                    format!("{op} with {} payload bytes (limit 125)", h.payload_len),
+                    em,
+                )?;
+            }
+        }
+        if self.closed && !matches!(op, Opcode::Close) {
+            self.violation(ViolationKind::DataAfterClose, format!("{op} frame after close"), em)?;
+        }
+        match op {
+            Opcode::Reserved(r) => {
+                self.violation(ViolationKind::ReservedOpcode, format!("opcode {r:#x}"), em)?;
+                discard = true;
+            }
+            Opcode::Text | Opcode::Binary => {
+                if let Some(mut old) = self.msg.take() {
+                    self.violation(
+                        ViolationKind::ExpectedContinuation,
+                        format!("new {op} message while a {} message was unfinished", old.opcode),
+                        em,
+                    )?;
+                    old.incomplete.get_or_insert(Incomplete::Gap);
+                    self.finish_message(old, em)?;
+                }
+                if self.resync_active && self.clean_frames >= TRUST_AFTER {
+                    self.resync_active = false;
+                }
+                let compressed = h.rsv & 0b100 != 0;
+                if compressed {
+                    let takeover_reset = matches!(self.compression, Compression::Deflate(p) if p.no_context_takeover(self.dir));
+                    let inf = self.inflater.get_or_insert_with(Inflater::new);
+                    if takeover_reset || inf.is_broken() {
+                        inf.reset();
+                    }
+                }
+                self.msg = Some(MsgState {
+                    opcode: op,
+                    compressed,
+                    buf: Vec::new(),
+                    len: 0,
+                    wire_len: 0,
+                    frames: 0,
+                    incomplete: None,
+                    missing: Vec::new(),
+                    resync: self.resync_active || resync,
+                    inflate_dead: false,
+                });
+            }
+            Opcode::Continuation => {
+                if self.msg.is_none() {
+                    if resync || self.resync_active {
+                        // Joined in the middle of a fragmented message: its start is gone.
+                        self.msg = Some(MsgState {
+                            opcode: Opcode::Continuation,
+                            compressed: false,
+                            buf: Vec::new(),
+                            len: 0,
+                            wire_len: 0,
+                            frames: 0,
+                            incomplete: Some(Incomplete::StartMissing),
+                            missing: Vec::new(),
+                            resync: true,
+                            inflate_dead: false,
+                        });
+                    } else {
+                        self.violation(
+                            ViolationKind::UnexpectedContinuation,
+                            "continuation frame with no message in progress".into(),
+                            em,
+                        )?;
+                        discard = true;
+                    }
+                }
+            }
+            Opcode::Close | Opcode::Ping | Opcode::Pong => {
+                self.ctrl.clear();
+                self.ctrl_len = 0;
+            }
+        }
+        if let Some(m) = &mut self.msg {
+            if !op.is_control() && !discard {
+                m.frames += 1;
+            }
+        }
+        self.frame = Some(FrameState {
+            h,
+            remaining: h.payload_len,
+            pos: 0,
+            stream_offset: at,
+            head_wire: [0; 16],
+            head_plain: [0; 16],
+            head_len: 0,
+            resync,
+            discard,
+        });
+        if h.payload_len == 0 {
+            self.end_frame(em)?;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn payload(&mut self, chunk: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+        let Some(f) = &mut self.frame else { return Ok(()) };
+        let n = chunk.len();
+        f.remaining -= n as u64;
+        self.offset += n as u64;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        let plain: &[u8] = match f.h.mask {
+            Some(key) => {
+                scratch.clear();
+                scratch.extend_from_slice(chunk);
+                apply_mask(&mut scratch, key, f.pos);
+                &scratch
+            }
+            None => chunk,
+        };
+        if (f.head_len as usize) < 16 {
+            let h = f.head_len as usize;
+            let k = (16 - h).min(n);
+            f.head_wire[h..h + k].copy_from_slice(&chunk[..k]);
+            f.head_plain[h..h + k].copy_from_slice(&plain[..k]);
+            f.head_len += k as u8;
+        }
+        f.pos += n as u64;
+        let op = Opcode::from_u8(f.h.opcode);
+        let discard = f.discard;
+        let mut result = Ok(());
+        if op.is_control() {
+            let room = self.limits.max_message.min(64 * 1024).saturating_sub(self.ctrl.len());
+            self.ctrl.extend_from_slice(&plain[..room.min(n)]);
+            self.ctrl_len += n as u64;
+        } else if !discard {
+            if let Some(m) = &mut self.msg {
+                result = append(m, plain, &mut self.inflater, &self.limits);
+            }
+        }
+        self.scratch = scratch;
+        if let Err(e) = result {
+            self.inflate_failed(e, em)?;
+        }
+        Ok(())
+    }
+
+    fn inflate_failed(&mut self, e: InflateError, em: &mut dyn Emit) -> io::Result<()> {
+        let Some(m) = &mut self.msg else { return Ok(()) };
+        m.inflate_dead = true;
+        match e {
+            InflateError::Limit => {
+                m.incomplete = Some(Incomplete::InflateLimit);
+                let limit = self.limits.max_inflate;
+                self.violation(
+                    ViolationKind::InflateLimit,
+                    format!("message inflates past {limit} bytes; decompression stopped"),
+                    em,
+                )?;
+            }
+            InflateError::Data(why) => {
+                m.incomplete.get_or_insert(Incomplete::InflateFailed);
+                if !self.history_lost {
+                    self.violation(ViolationKind::InflateError, why, em)?;
+                }
+            }
+        }
+        // What follows in this direction may refer back to what could not be inflated.
+        self.history_lost = true;
+        Ok(())
+    }
+
+    fn end_frame(&mut self, em: &mut dyn Emit) -> io::Result<()> {
+        let Some(f) = self.frame.take() else { return Ok(()) };
+        if f.resync {
+            self.clean_frames = 0;
+        } else {
+            self.clean_frames += 1;
+        }
+        if em.wants_frames() {
+            let info = FrameInfo {
+                fin: f.h.fin,
+                rsv: f.h.rsv,
+                opcode: f.h.opcode,
+                mask: f.h.mask,
+                payload_len: f.h.payload_len,
+                header_len: f.h.header_len,
+                stream_offset: f.stream_offset,
+                head_wire: f.head_wire,
+                head_plain: f.head_plain,
+                head_len: f.head_len,
+                resync: f.resync,
+            };
+            em.emit(self.dir, EventKind::Frame(&info))?;
+        }
+        let op = Opcode::from_u8(f.h.opcode);
+        if op.is_control() {
+            self.control_message(op, f.h.payload_len, em)?;
+        } else if f.h.fin && !f.discard {
+            if let Some(m) = self.msg.take() {
+                self.finish_message(m, em)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn control_message(&mut self, op: Opcode, wire_len: u64, em: &mut dyn Emit) -> io::Result<()> {
+        let ctrl = std::mem::take(&mut self.ctrl);
+        let complete = ctrl.len() as u64 == self.ctrl_len;
+        let mut close_code = None;
+        let mut close_reason = None;
+        let mut valid_utf8 = true;
+        if op == Opcode::Close && complete {
+            self.closed = true;
+            match ctrl.len() {
+                0 => {}
+                1 => self.violation(
+                    ViolationKind::InvalidClosePayload,
+                    "close payload of one byte (a code needs two)".into(),
+                    em,
+                )?,
+                _ => {
+                    let code = u16::from_be_bytes([ctrl[0], ctrl[1]]);
+                    close_code = Some(code);
+                    if !close_code_valid(code) {
+                        self.violation(
+                            ViolationKind::InvalidCloseCode,
+                            format!("close code {code} may not be sent"),
+                            em,
+                        )?;
+                    }
+                    match std::str::from_utf8(&ctrl[2..]) {
+                        Ok(r) => close_reason = Some(r),
+                        Err(_) => {
+                            valid_utf8 = false;
+                            self.violation(
+                                ViolationKind::InvalidUtf8,
+                                "close reason is not UTF-8".into(),
+                                em,
+                            )?;
+                        }
+                    }
+                }
+            }
+        }
+        let msg = Message {
+            opcode: op,
+            payload: &ctrl,
+            len: self.ctrl_len,
+            wire_len,
+            compressed: false,
+            frames: 1,
+            truncated: !complete && self.ctrl_len > ctrl.len() as u64,
+            incomplete: None,
+            missing: Vec::new(),
+            resync: self.resync_active,
+            valid_utf8,
+            close_code,
+            close_reason,
+        };
+        self.messages += 1;
+        let r = em.emit(self.dir, EventKind::Message(&msg));
+        self.ctrl = ctrl;
+        r
+    }
+
+    fn finish_message(&mut self, mut m: MsgState, em: &mut dyn Emit) -> io::Result<()> {
+        if m.compressed && !m.inflate_dead {
+            let inf = self.inflater.get_or_insert_with(Inflater::new);
+            let mut out = Output {
+                buf: &mut m.buf,
+                keep: self.limits.max_message,
+                produced: m.len,
+                hard_limit: self.limits.max_inflate,
+            };
+            let r = inf.finish(&mut out);
+            m.len = out.produced;
+            if let Err(e) = r {
+                self.msg = Some(m);
+                self.inflate_failed(e, em)?;
+                m = self.msg.take().expect("message put back above");
+            }
+        }
+        if m.compressed && m.inflate_dead {
+            // Whatever state the window is in, it no longer matches the sender's.
+            if let Some(i) = &mut self.inflater {
+                i.reset();
+            }
+        } else if m.compressed && !self.history_lost {
+            // nothing: the window carries over
+        }
+        let truncated = m.len > m.buf.len() as u64 && m.incomplete.is_none();
+        if truncated {
+            let limit = self.limits.max_message;
+            self.violation(
+                ViolationKind::MessageTooLarge,
+                format!("message of {} bytes; the first {limit} kept", m.len),
+                em,
+            )?;
+        }
+        let view = MsgView {
+            opcode: m.opcode,
+            payload: &m.buf,
+            len: m.len,
+            wire_len: m.wire_len,
+            compressed: m.compressed,
+            frames: m.frames,
+            truncated,
+            incomplete: m.incomplete,
+            missing: std::mem::take(&mut m.missing),
+            resync: m.resync,
+        };
+        self.emit_message(view, em)
+    }
+
+    fn emit_message(&mut self, v: MsgView<'_>, em: &mut dyn Emit) -> io::Result<()> {
+        let mut payload = v.payload;
+        let mut valid_utf8 = true;
+        let text_like = matches!(v.opcode, Opcode::Text | Opcode::Continuation);
+        if text_like {
+            match std::str::from_utf8(payload) {
+                Ok(_) => {}
+                Err(e) if e.error_len().is_none() && (v.truncated || v.incomplete.is_some()) => {
+                    // Cut in the middle of a character by a limit, not bad UTF-8.
+                    payload = &payload[..e.valid_up_to()];
+                }
+                Err(_) => {
+                    valid_utf8 = false;
+                    if v.opcode == Opcode::Text && v.incomplete.is_none() {
+                        self.violation(
+                            ViolationKind::InvalidUtf8,
+                            "text message is not valid UTF-8".into(),
+                            em,
+                        )?;
+                    }
+                }
+            }
+        }
+        let msg = Message {
+            opcode: v.opcode,
+            payload,
+            len: v.len,
+            wire_len: v.wire_len,
+            compressed: v.compressed,
+            frames: v.frames,
+            truncated: v.truncated,
+            incomplete: v.incomplete,
+            missing: v.missing,
+            resync: v.resync,
+            valid_utf8,
+            close_code: None,
+            close_reason: None,
+        };
+        self.messages += 1;
+        em.emit(self.dir, EventKind::Message(&msg))
+    }
+
+    // ---- resynchronisation ----
+
+    fn hunt_feed(&mut self, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+        let mut h = self.hunt.take().expect("hunting");
+        h.buf.extend_from_slice(data);
+        self.offset += data.len() as u64;
+        loop {
+            match self.scan(&mut h) {
+                Some(pos) => {
+                    let buf = std::mem::take(&mut h.buf);
+                    // Bytes from `pos` are re-fed: rewind the offset to there.
+                    self.offset = h.start + pos as u64;
+                    self.accept_resync(&h, pos, em)?;
+                    return self.feed(&buf[pos..], em);
+                }
+                None => {
+                    if h.buf.len() > HUNT_MAX {
+                        let cut = h.buf.len() - HUNT_MAX / 2;
+                        h.buf.drain(..cut);
+                        h.dropped += cut as u64;
+                        h.start += cut as u64;
+                        h.scan = h.scan.saturating_sub(cut);
+                        continue;
+                    }
+                    self.hunt = Some(h);
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    fn accept_resync(&mut self, h: &Hunt, pos: usize, em: &mut dyn Emit) -> io::Result<()> {
+        let skipped = h.dropped + pos as u64;
+        self.hunt = None;
+        self.offset = h.start + pos as u64;
+        if skipped > 0 {
+            em.emit(self.dir, EventKind::Notice(&Notice::Resync { skipped, offset: self.offset }))?;
+        }
+        self.resync_active = true;
+        self.clean_frames = 0;
+        self.next_is_resync = true;
+        Ok(())
+    }
+
+    /// Position of the first acceptable frame header in the hunt buffer.
+    fn scan(&self, h: &mut Hunt) -> Option<usize> {
+        let buf = &h.buf;
+        let mut i = h.scan;
+        while i < buf.len() {
+            match self.candidate(&buf[i..]) {
+                Candidate::Yes { confirmed: true, .. } => return Some(i),
+                Candidate::Yes { confirmed: false, waits: false } => return Some(i),
+                Candidate::Yes { confirmed: false, waits: true } | Candidate::NeedMore => {
+                    // Not decidable yet; come back with more bytes, unless the buffer is
+                    // already large, in which case keep looking further on.
+                    if buf.len() - i < HUNT_MAX / 2 {
+                        h.scan = i;
+                        return None;
+                    }
+                }
+                Candidate::No => {}
+            }
+            i += 1;
+        }
+        h.scan = i;
+        None
+    }
+
+    fn best_unconfirmed(&self, h: &Hunt) -> Option<usize> {
+        (h.scan..h.buf.len()).find(|&i| matches!(self.candidate(&h.buf[i..]), Candidate::Yes { .. }))
+    }
+
+    fn plausible(&self, h: &Header) -> bool {
+        let op = Opcode::from_u8(h.opcode);
+        if matches!(op, Opcode::Reserved(_)) || h.rsv & 0b011 != 0 || h.non_minimal {
+            return false;
+        }
+        if h.rsv & 0b100 != 0
+            && (!matches!(op, Opcode::Text | Opcode::Binary) || self.compression == Compression::Off)
+        {
+            return false;
+        }
+        if op.is_control() && (!h.fin || h.payload_len > 125) {
+            return false;
+        }
+        if let Some(m) = self.expect_masked {
+            if m != h.mask.is_some() {
+                return false;
+            }
+        }
+        h.payload_len <= PLAUSIBLE_FRAME
+    }
+
+    fn candidate(&self, d: &[u8]) -> Candidate {
+        let Some(h) = Header::parse(d) else {
+            // A truncated header is worth waiting for only if its first byte could start one.
+            if d.len() >= 2 || d.is_empty() {
+                return Candidate::NeedMore;
+            }
+            let op = Opcode::from_u8(d[0]);
+            return if matches!(op, Opcode::Reserved(_)) || d[0] & 0x30 != 0 {
+                Candidate::No
+            } else {
+                Candidate::NeedMore
+            };
+        };
+        if !self.plausible(&h) {
+            return Candidate::No;
+        }
+        let end = h.header_len as u64 + h.payload_len;
+        if end == d.len() as u64 {
+            // Frames often end where a segment ends.
+            return Candidate::Yes { confirmed: false, waits: false };
+        }
+        if end > d.len() as u64 {
+            return Candidate::Yes { confirmed: false, waits: true };
+        }
+        let next = &d[end as usize..];
+        match Header::parse(next) {
+            Some(n) if self.plausible(&n) => Candidate::Yes { confirmed: true, waits: false },
+            Some(_) => Candidate::No,
+            None if next.len() >= 2 => Candidate::No,
+            None => Candidate::Yes { confirmed: false, waits: true },
+        }
+    }
+}
+
+/// A finished message, before UTF-8 checking.
+struct MsgView<'a> {
+    opcode: Opcode,
+    payload: &'a [u8],
+    len: u64,
+    wire_len: u64,
+    compressed: bool,
+    frames: u32,
+    truncated: bool,
+    incomplete: Option<Incomplete>,
+    missing: Vec<(u64, u64)>,
+    resync: bool,
+}
+
+fn append(
+    m: &mut MsgState,
+    plain: &[u8],
+    inflater: &mut Option<Inflater>,
+    limits: &Limits,
+) -> Result<(), InflateError> {
+    m.wire_len += plain.len() as u64;
+    if m.compressed {
+        if m.inflate_dead {
+            return Ok(());
+        }
+        let inf = inflater.get_or_insert_with(Inflater::new);
+        let mut out = Output {
+            buf: &mut m.buf,
+            keep: limits.max_message,
+            produced: m.len,
+            hard_limit: limits.max_inflate,
+        };
+        let r = inf.feed(plain, &mut out);
+        m.len = out.produced;
+        r
+    } else {
+        let room = limits.max_message.saturating_sub(m.buf.len());
+        m.buf.extend_from_slice(&plain[..room.min(plain.len())]);
+        m.len += plain.len() as u64;
+        Ok(())
+    }
+}
+
+/// RFC 6455 section 7.4: codes an endpoint may put on the wire.
+fn close_code_valid(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
