@@ -120,7 +120,12 @@ impl Emit for Ctx<'_> {
             EventKind::Violation(_) => self.stats.violations += 1,
             _ => {}
         }
-        self.sink.event(&Event { ts: self.ts, conn: Some(self.conn), dir, kind })
+        self.sink.event(&Event {
+            ts: self.ts,
+            conn: Some(self.conn),
+            dir,
+            kind,
+        })
     }
     fn wants_frames(&self) -> bool {
         self.frames
@@ -129,7 +134,11 @@ impl Emit for Ctx<'_> {
 
 impl Analyzer {
     pub fn new(cfg: Config) -> Self {
-        let budget = Budget { used: 0, max: cfg.max_ooo_total };
+        let budget = Budget {
+            used: 0,
+            max: cfg.max_ooo_total,
+            per_stream: cfg.max_ooo_per_stream,
+        };
         Analyzer {
             cfg,
             map: HashMap::new(),
@@ -164,7 +173,12 @@ impl Analyzer {
                 if self.stats.unsupported_link.is_none() {
                     self.stats.unsupported_link = Some(l.0);
                     let n = Notice::UnsupportedLinkType { linktype: l.0 };
-                    sink.event(&Event { ts: p.ts, conn: None, dir: Dir::C2S, kind: EventKind::Notice(&n) })?;
+                    sink.event(&Event {
+                        ts: p.ts,
+                        conn: None,
+                        dir: Dir::C2S,
+                        kind: EventKind::Notice(&n),
+                    })?;
                 }
                 self.stats.bad_packets += 1;
                 return Ok(());
@@ -172,7 +186,12 @@ impl Analyzer {
             Err(e) => {
                 self.stats.bad_packets += 1;
                 let n = Notice::BadPacket { why: e.to_string() };
-                return sink.event(&Event { ts: p.ts, conn: None, dir: Dir::C2S, kind: EventKind::Notice(&n) });
+                return sink.event(&Event {
+                    ts: p.ts,
+                    conn: None,
+                    dir: Dir::C2S,
+                    kind: EventKind::Notice(&n),
+                });
             }
         };
         if !self.cfg.ports.is_empty()
@@ -195,11 +214,14 @@ impl Analyzer {
         let idx = match self.map.get(&k).copied() {
             Some(i) => {
                 let c = self.conns[i].as_ref().expect("mapped slot is live");
+                // A SYN with the ISN already seen is a retransmission, or the same packet
+                // captured on a second interface (pcapng with lo and any): not a new
+                // connection. Any other SYN starts a new incarnation of the 4-tuple.
                 let reused = fresh_syn
-                    && (c.closed()
-                        || (seg.src == c.info.client
-                            && c.streams[0].isn.is_some_and(|isn| isn != seg.seq))
-                        || seg.src != c.info.client);
+                    && match c.streams[Dir::C2S.index()].isn {
+                        Some(isn) => seg.src != c.info.client || isn != seg.seq,
+                        None => true,
+                    };
                 if reused {
                     self.close(i, ts, sink)?;
                     self.open(k, seg)
@@ -210,10 +232,13 @@ impl Analyzer {
             None => self.open(k, seg),
         };
         let cfg_frames = self.cfg.frames;
-        let max_ooo = self.cfg.max_ooo_per_stream;
         let conn = self.conns[idx].as_mut().expect("live connection");
         conn.last_seen = ts.secs;
-        let dir = if seg.src == conn.info.client { Dir::C2S } else { Dir::S2C };
+        let dir = if seg.src == conn.info.client {
+            Dir::C2S
+        } else {
+            Dir::S2C
+        };
         let d = dir.index();
         let o = dir.flip().index();
 
@@ -235,7 +260,9 @@ impl Analyzer {
             && conn.syn_ack_seen
             && !conn.handshake_done
             && f.ack()
-            && conn.streams[o].isn.is_some_and(|i| seg.ack == i.wrapping_add(1))
+            && conn.streams[o]
+                .isn
+                .is_some_and(|i| seg.ack == i.wrapping_add(1))
         {
             conn.handshake_done = true;
             TcpRole::HandshakeAck
@@ -250,21 +277,39 @@ impl Analyzer {
             seq: seg.seq,
             ack: seg.ack,
             rel_seq: conn.streams[d].relative(seg.seq),
-            rel_ack: if f.ack() { conn.streams[o].relative(seg.ack) } else { None },
+            rel_ack: if f.ack() {
+                conn.streams[o].relative(seg.ack)
+            } else {
+                None
+            },
             window: seg.window,
             options: seg.options,
             payload_len: seg.payload_len,
             captured_len: seg.payload.len() as u32,
         };
-        let Conn { info, streams, conv, .. } = conn;
-        let mut ctx = Ctx { ts, conn: info, sink, stats: &mut self.stats, frames: cfg_frames };
+        let Conn {
+            info,
+            streams,
+            conv,
+            ..
+        } = conn;
+        let mut ctx = Ctx {
+            ts,
+            conn: info,
+            sink,
+            stats: &mut self.stats,
+            frames: cfg_frames,
+        };
         ctx.emit(dir, EventKind::Tcp(tev))?;
         if seg.is_truncated() {
             ctx.stats.truncated_packets += 1;
-            ctx.emit(dir, EventKind::Notice(&Notice::TruncatedPacket {
-                captured: seg.payload.len() as u32,
-                declared: seg.payload_len,
-            }))?;
+            ctx.emit(
+                dir,
+                EventKind::Notice(&Notice::TruncatedPacket {
+                    captured: seg.payload.len() as u32,
+                    declared: seg.payload_len,
+                }),
+            )?;
         }
 
         let mut result = Ok(());
@@ -277,27 +322,49 @@ impl Analyzer {
                 result = match c {
                     Chunk::Data(b) => conv.data(dir, b, ctx),
                     Chunk::Gap { len, reason } => ctx
-                        .emit(dir, EventKind::Gap(Gap { offset: stream_off, len, reason }))
+                        .emit(
+                            dir,
+                            EventKind::Gap(Gap {
+                                offset: stream_off,
+                                len,
+                                reason,
+                            }),
+                        )
                         .and_then(|_| conv.gap(dir, len, ctx)),
                     Chunk::Fin => conv.end(dir, ctx),
                 };
             };
             let (a, b) = streams.split_at_mut(1);
-            let (this, other) = if d == 0 { (&mut a[0], &mut b[0]) } else { (&mut b[0], &mut a[0]) };
+            let (this, other) = if d == 0 {
+                (&mut a[0], &mut b[0])
+            } else {
+                (&mut b[0], &mut a[0])
+            };
             if seg.payload_len > 0 || f.fin() {
-                let seq = if f.syn() { seg.seq.wrapping_add(1) } else { seg.seq };
+                let seq = if f.syn() {
+                    seg.seq.wrapping_add(1)
+                } else {
+                    seg.seq
+                };
                 let mut off = this.next_offset();
-                this.segment(seq, seg.payload, seg.payload_len, f.fin(), budget, max_ooo, &mut |c| {
-                    let here = off;
-                    if let Chunk::Data(b) = &c {
-                        off += b.len() as u64;
-                    } else if let Chunk::Gap { len, .. } = &c {
-                        off += *len;
-                    }
-                    deliver(dir, c, here, &mut ctx)
-                });
+                this.segment(
+                    seq,
+                    seg.payload,
+                    seg.payload_len,
+                    f.fin(),
+                    budget,
+                    &mut |c| {
+                        let here = off;
+                        if let Chunk::Data(b) = &c {
+                            off += b.len() as u64;
+                        } else if let Chunk::Gap { len, .. } = &c {
+                            off += *len;
+                        }
+                        deliver(dir, c, here, &mut ctx)
+                    },
+                );
             } else if !this.has_base() {
-                this.segment(seg.seq, &[], 0, false, budget, max_ooo, &mut |_| {});
+                this.segment(seg.seq, &[], 0, false, budget, &mut |_| {});
             }
             if f.ack() && !f.rst() {
                 let mut off = other.next_offset();
@@ -316,7 +383,9 @@ impl Analyzer {
                     let Anomaly::RetransmissionDiffers { offset, len } = a;
                     let v = Violation {
                         kind: ViolationKind::RetransmissionDiffers,
-                        detail: format!("{len} retransmitted bytes at stream offset {offset} differ from the first copy"),
+                        detail: format!(
+                            "{len} retransmitted bytes at stream offset {offset} differ from the first copy"
+                        ),
                     };
                     if result.is_ok() {
                         result = ctx.emit(sd, EventKind::Violation(&v));
@@ -348,9 +417,14 @@ impl Analyzer {
         } else if ports.contains(&seg.dst.port()) != ports.contains(&seg.src.port()) {
             ports.contains(&seg.dst.port())
         } else {
-            seg.src.port() > seg.dst.port() || (seg.src.port() == seg.dst.port() && seg.src > seg.dst)
+            seg.src.port() > seg.dst.port()
+                || (seg.src.port() == seg.dst.port() && seg.src > seg.dst)
         };
-        let (client, server) = if src_is_client { (seg.src, seg.dst) } else { (seg.dst, seg.src) };
+        let (client, server) = if src_is_client {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
         let mid_stream = !f.syn();
         let port_hint = ports.contains(&server.port());
         let conn = Conn {
@@ -389,9 +463,22 @@ impl Analyzer {
     /// Delivers what is buffered in both directions (with gaps) and ends the decoders.
     fn flush(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
         let frames = self.cfg.frames;
-        let Some(conn) = self.conns[idx].as_mut() else { return Ok(()) };
-        let Conn { info, streams, conv, .. } = conn;
-        let mut ctx = Ctx { ts, conn: info, sink, stats: &mut self.stats, frames };
+        let Some(conn) = self.conns[idx].as_mut() else {
+            return Ok(());
+        };
+        let Conn {
+            info,
+            streams,
+            conv,
+            ..
+        } = conn;
+        let mut ctx = Ctx {
+            ts,
+            conn: info,
+            sink,
+            stats: &mut self.stats,
+            frames,
+        };
         let mut result = Ok(());
         for dir in [Dir::C2S, Dir::S2C] {
             let s = &mut streams[dir.index()];
@@ -409,8 +496,15 @@ impl Analyzer {
                     }
                     Chunk::Gap { len, reason } => {
                         off += len;
-                        ctx.emit(dir, EventKind::Gap(Gap { offset: here, len, reason }))
-                            .and_then(|_| conv.gap(dir, len, &mut ctx))
+                        ctx.emit(
+                            dir,
+                            EventKind::Gap(Gap {
+                                offset: here,
+                                len,
+                                reason,
+                            }),
+                        )
+                        .and_then(|_| conv.gap(dir, len, &mut ctx))
                     }
                     Chunk::Fin => conv.end(dir, &mut ctx),
                 };
@@ -462,9 +556,16 @@ impl Analyzer {
                 if open {
                     self.stats.evicted += 1;
                     if let Some(c) = &self.conns[i] {
-                        let n = Notice::Evicted { reason: "connection table full" };
+                        let n = Notice::Evicted {
+                            reason: "connection table full",
+                        };
                         let info = c.info.clone();
-                        sink.event(&Event { ts, conn: Some(&info), dir: Dir::C2S, kind: EventKind::Notice(&n) })?;
+                        sink.event(&Event {
+                            ts,
+                            conn: Some(&info),
+                            dir: Dir::C2S,
+                            kind: EventKind::Notice(&n),
+                        })?;
                     }
                 }
                 self.close(i, ts, sink)?;

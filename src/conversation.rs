@@ -29,7 +29,11 @@ struct Side {
 
 impl Side {
     fn new() -> Self {
-        Side { mode: Mode::Start, buf: Vec::new(), offset: 0 }
+        Side {
+            mode: Mode::Start,
+            buf: Vec::new(),
+            offset: 0,
+        }
     }
 }
 
@@ -71,10 +75,14 @@ impl Conversation {
                 if s.buf.len() + data.len() > self.limits.max_message.max(http::MAX_HEAD) {
                     s.mode = Mode::Opaque;
                     s.buf = Vec::new();
-                    return em.emit(dir, EventKind::Violation(&Violation {
-                        kind: ViolationKind::HttpTooLarge,
-                        detail: "client sent too much before the server answered the upgrade".into(),
-                    }));
+                    return em.emit(
+                        dir,
+                        EventKind::Violation(&Violation {
+                            kind: ViolationKind::HttpTooLarge,
+                            detail: "client sent too much before the server answered the upgrade"
+                                .into(),
+                        }),
+                    );
                 }
                 s.buf.extend_from_slice(data);
                 Ok(())
@@ -103,16 +111,28 @@ impl Conversation {
             if self.mid_stream && !self.sides[dir.flip().index()].is_ws() {
                 em.emit(dir, EventKind::Notice(&Notice::MidStream))?;
             }
-            let expect = if self.mid_stream && !self.port_hint { None } else { Some(dir == Dir::C2S) };
+            let expect = if self.mid_stream && !self.port_hint {
+                None
+            } else {
+                Some(dir == Dir::C2S)
+            };
             let at = self.sides[i].offset - first.len() as u64;
-            self.sides[i].mode = Mode::Ws(Box::new(WsDecoder::mid_stream(dir, expect, self.limits, at)));
+            self.sides[i].mode = Mode::Ws(Box::new(WsDecoder::mid_stream(
+                dir,
+                expect,
+                self.limits,
+                at,
+            )));
             self.websocket = true;
             return Ok(());
         }
         self.sides[i].mode = Mode::Opaque;
-        em.emit(dir, EventKind::Notice(&Notice::Undecoded {
-            detail: "stream does not start with HTTP; not decoded".into(),
-        }))
+        em.emit(
+            dir,
+            EventKind::Notice(&Notice::Undecoded {
+                detail: "stream does not start with HTTP; not decoded".into(),
+            }),
+        )
     }
 
     fn http(&mut self, dir: Dir, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
@@ -133,7 +153,11 @@ impl Conversation {
                 Mode::Body(n) => {
                     let k = n.min(rest.len() as u64);
                     rest = &rest[k as usize..];
-                    self.sides[i].mode = if k == n { Mode::Http } else { Mode::Body(n - k) };
+                    self.sides[i].mode = if k == n {
+                        Mode::Http
+                    } else {
+                        Mode::Body(n - k)
+                    };
                     continue;
                 }
                 Mode::Http => {}
@@ -156,20 +180,26 @@ impl Conversation {
                 Parsed::Partial => {
                     if rest.len() > http::MAX_HEAD {
                         self.sides[i].mode = Mode::Opaque;
-                        return em.emit(dir, EventKind::Violation(&Violation {
-                            kind: ViolationKind::HttpTooLarge,
-                            detail: format!("HTTP head longer than {} bytes", http::MAX_HEAD),
-                        }));
+                        return em.emit(
+                            dir,
+                            EventKind::Violation(&Violation {
+                                kind: ViolationKind::HttpTooLarge,
+                                detail: format!("HTTP head longer than {} bytes", http::MAX_HEAD),
+                            }),
+                        );
                     }
                     self.sides[i].buf = rest.to_vec();
                     return Ok(());
                 }
                 Parsed::NotHttp(why) => {
                     self.sides[i].mode = Mode::Opaque;
-                    return em.emit(dir, EventKind::Violation(&Violation {
-                        kind: ViolationKind::HttpMalformed,
-                        detail: format!("{why}; rest of the stream not decoded"),
-                    }));
+                    return em.emit(
+                        dir,
+                        EventKind::Violation(&Violation {
+                            kind: ViolationKind::HttpMalformed,
+                            detail: format!("{why}; rest of the stream not decoded"),
+                        }),
+                    );
                 }
                 Parsed::Done(Head::Req(req), n) => {
                     rest = &rest[n..];
@@ -188,26 +218,35 @@ impl Conversation {
                 Parsed::Done(Head::Resp(resp), n) => {
                     rest = &rest[n..];
                     em.emit(dir, EventKind::HttpResponse(&resp))?;
-                    if let Some(ok) = resp.accept_ok() {
-                        if !ok {
-                            em.emit(dir, EventKind::Violation(&Violation {
+                    if let Some(ok) = resp.accept_ok()
+                        && !ok
+                    {
+                        em.emit(
+                            dir,
+                            EventKind::Violation(&Violation {
                                 kind: ViolationKind::AcceptMismatch,
                                 detail: format!(
                                     "Sec-WebSocket-Accept {} but the key implies {}",
                                     resp.accept.as_deref().unwrap_or(""),
                                     resp.expected_accept.as_deref().unwrap_or("")
                                 ),
-                            }))?;
-                        }
+                            }),
+                        )?;
                     }
                     if resp.status >= 100 && resp.status < 200 && resp.status != 101 {
                         continue;
                     }
                     let req = self.pending.take();
                     if resp.upgraded {
-                        self.switch_to_ws(resp.deflate.map_or(Compression::Off, Compression::Deflate), em)?;
+                        self.switch_to_ws(
+                            resp.deflate.map_or(Compression::Off, Compression::Deflate),
+                            em,
+                        )?;
                     } else {
-                        self.sides[i].mode = match http::response_body(&resp, req.as_ref().map(|r| r.method.as_str())) {
+                        self.sides[i].mode = match http::response_body(
+                            &resp,
+                            req.as_ref().map(|r| r.method.as_str()),
+                        ) {
                             Body::None => Mode::Http,
                             Body::Length(n) => Mode::Body(n),
                             Body::Unbounded => Mode::Opaque,
@@ -304,8 +343,17 @@ enum Head {
 }
 
 fn starts_like_request(d: &[u8]) -> bool {
-    const METHODS: [&[u8]; 9] =
-        [b"GET ", b"POST ", b"PUT ", b"HEAD ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE "];
+    const METHODS: [&[u8]; 9] = [
+        b"GET ",
+        b"POST ",
+        b"PUT ",
+        b"HEAD ",
+        b"DELETE ",
+        b"OPTIONS ",
+        b"PATCH ",
+        b"CONNECT ",
+        b"TRACE ",
+    ];
     METHODS.iter().any(|m| {
         let n = m.len().min(d.len());
         d.len() >= 3 && d[..n] == m[..n]
@@ -315,7 +363,13 @@ fn starts_like_request(d: &[u8]) -> bool {
 /// A TLS record header: content type handshake (22), version 3.x.
 fn tls_hint(d: &[u8]) -> Option<String> {
     if d.len() >= 6 && d[0] == 0x16 && d[1] == 0x03 && d[2] <= 0x04 {
-        let what = if d[5] == 1 { "ClientHello" } else if d[5] == 2 { "ServerHello" } else { "handshake" };
+        let what = if d[5] == 1 {
+            "ClientHello"
+        } else if d[5] == 2 {
+            "ServerHello"
+        } else {
+            "handshake"
+        };
         return Some(format!(
             "TLS {what} (record version 3.{}): this is wss://, encrypted; wsdump cannot decode it without the session keys",
             d[2]

@@ -112,7 +112,9 @@ impl HttpRequest {
 }
 
 pub(crate) fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    h.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    h.iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// permessage-deflate parameters agreed in the 101 response (RFC 7692 section 7.1).

@@ -30,7 +30,12 @@ pub enum Parsed<T> {
 fn collect(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
     headers
         .iter()
-        .map(|h| (h.name.to_string(), String::from_utf8_lossy(h.value).into_owned()))
+        .map(|h| {
+            (
+                h.name.to_string(),
+                String::from_utf8_lossy(h.value).into_owned(),
+            )
+        })
         .collect()
 }
 
@@ -111,7 +116,10 @@ pub fn parse_response(buf: &[u8], req: Option<&HttpRequest>) -> Parsed<HttpRespo
 pub fn parse_deflate(ext: &str) -> Option<DeflateParams> {
     for offer in ext.split(',') {
         let mut parts = offer.split(';').map(str::trim);
-        if !parts.next().is_some_and(|n| n.eq_ignore_ascii_case("permessage-deflate")) {
+        if !parts
+            .next()
+            .is_some_and(|n| n.eq_ignore_ascii_case("permessage-deflate"))
+        {
             continue;
         }
         let mut p = DeflateParams::default();
@@ -146,7 +154,10 @@ pub fn request_body(req: &HttpRequest) -> Body {
     if req.header("transfer-encoding").is_some() {
         return Body::Unbounded;
     }
-    match req.header("content-length").and_then(|v| v.trim().parse().ok()) {
+    match req
+        .header("content-length")
+        .and_then(|v| v.trim().parse().ok())
+    {
         Some(n) => Body::Length(n),
         None => Body::None,
     }
@@ -159,7 +170,10 @@ pub fn response_body(resp: &HttpResponse, req_method: Option<&str>) -> Body {
     if resp.header("transfer-encoding").is_some() {
         return Body::Unbounded;
     }
-    match resp.header("content-length").and_then(|v| v.trim().parse().ok()) {
+    match resp
+        .header("content-length")
+        .and_then(|v| v.trim().parse().ok())
+    {
         Some(n) => Body::Length(n),
         None => Body::Unbounded,
     }
@@ -171,7 +185,10 @@ mod tests {
 
     #[test]
     fn rfc6455_accept_example() {
-        assert_eq!(accept_for("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        assert_eq!(
+            accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
         assert_eq!(
             accept_for("dGhlIHNhbXBsZSBub25jZQ=="),
             tungstenite::handshake::derive_accept_key(b"dGhlIHNhbXBsZSBub25jZQ==")
@@ -183,7 +200,10 @@ mod tests {
         let req = b"GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n\x81\x05";
         let head = req.len() - 2;
         for cut in 0..head {
-            assert!(matches!(parse_request(&req[..cut]), Parsed::Partial), "cut {cut}");
+            assert!(
+                matches!(parse_request(&req[..cut]), Parsed::Partial),
+                "cut {cut}"
+            );
         }
         match parse_request(req) {
             Parsed::Done(r, n) => {
@@ -223,7 +243,10 @@ mod tests {
 
     #[test]
     fn deflate_parameters() {
-        let p = parse_deflate("permessage-deflate; server_no_context_takeover; client_max_window_bits=10").unwrap();
+        let p = parse_deflate(
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10",
+        )
+        .unwrap();
         assert!(p.server_no_context_takeover && !p.client_no_context_takeover);
         assert_eq!(p.client_max_window_bits, Some(10));
         assert!(parse_deflate("x-webkit-deflate-frame").is_none());
@@ -231,6 +254,9 @@ mod tests {
 
     #[test]
     fn not_http() {
-        assert!(matches!(parse_request(b"\x16\x03\x01\x02\x00"), Parsed::NotHttp(_)));
+        assert!(matches!(
+            parse_request(b"\x16\x03\x01\x02\x00"),
+            Parsed::NotHttp(_)
+        ));
     }
 }

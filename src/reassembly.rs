@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 pub enum Chunk<'a> {
     Data(&'a [u8]),
     /// Bytes that will never arrive.
-    Gap { len: u64, reason: GapReason },
+    Gap {
+        len: u64,
+        reason: GapReason,
+    },
     /// The sender's FIN, after its last byte.
     Fin,
 }
@@ -30,6 +33,8 @@ pub enum Anomaly {
 pub struct Budget {
     pub used: usize,
     pub max: usize,
+    /// Limit for one direction of one connection.
+    pub per_stream: usize,
 }
 
 /// How many delivered bytes are remembered to check retransmissions against.
@@ -101,7 +106,6 @@ impl Stream {
         declared: u32,
         fin: bool,
         budget: &mut Budget,
-        max_ooo: usize,
         out: &mut dyn FnMut(Chunk<'_>),
     ) {
         let base = *self.base.get_or_insert(seq);
@@ -130,7 +134,7 @@ impl Stream {
                 self.drain(budget, out);
             } else {
                 self.buffer(start, data, declared, budget);
-                if self.ooo_bytes > max_ooo || budget.used > budget.max {
+                if self.ooo_bytes > budget.per_stream || budget.used > budget.max {
                     self.force(budget, GapReason::BufferLimit, out);
                 }
             }
@@ -152,7 +156,10 @@ impl Stream {
         let upto = upto as u64;
         let hole_end = self.ooo.keys().next().map_or(upto, |&k| k.min(upto));
         if hole_end > self.next {
-            out(Chunk::Gap { len: hole_end - self.next, reason: GapReason::NotCaptured });
+            out(Chunk::Gap {
+                len: hole_end - self.next,
+                reason: GapReason::NotCaptured,
+            });
             self.next = hole_end;
             self.drop_below_next(budget);
             self.drain(budget, out);
@@ -166,48 +173,59 @@ impl Stream {
         while !self.ooo.is_empty() {
             self.force(budget, GapReason::Unfilled, out);
         }
-        if let Some(f) = self.fin_at {
-            if f > self.next {
-                out(Chunk::Gap { len: f - self.next, reason: GapReason::Unfilled });
-                self.next = f;
-            }
+        if let Some(f) = self.fin_at
+            && f > self.next
+        {
+            out(Chunk::Gap {
+                len: f - self.next,
+                reason: GapReason::Unfilled,
+            });
+            self.next = f;
         }
         self.release_fin(budget, out);
     }
 
     fn release_fin(&mut self, budget: &mut Budget, out: &mut dyn FnMut(Chunk<'_>)) {
-        if let Some(f) = self.fin_at {
-            if !self.fin_delivered && self.next >= f {
-                self.fin_delivered = true;
-                budget.used -= self.ooo_bytes;
-                self.ooo_bytes = 0;
-                self.ooo.clear();
-                out(Chunk::Fin);
-            }
+        if let Some(f) = self.fin_at
+            && !self.fin_delivered
+            && self.next >= f
+        {
+            self.fin_delivered = true;
+            budget.used -= self.ooo_bytes;
+            self.ooo_bytes = 0;
+            self.ooo.clear();
+            out(Chunk::Fin);
         }
     }
 
     /// Skips to the first buffered segment, reporting the hole, and delivers from there.
     fn force(&mut self, budget: &mut Budget, reason: GapReason, out: &mut dyn FnMut(Chunk<'_>)) {
-        if let Some(&first) = self.ooo.keys().next() {
-            if first > self.next {
-                out(Chunk::Gap { len: first - self.next, reason });
-                self.next = first;
-            }
+        if let Some(&first) = self.ooo.keys().next()
+            && first > self.next
+        {
+            out(Chunk::Gap {
+                len: first - self.next,
+                reason,
+            });
+            self.next = first;
         }
         self.drop_below_next(budget);
         self.drain(budget, out);
     }
 
     fn buffer(&mut self, start: u64, data: &[u8], declared: u64, budget: &mut Budget) {
-        if let Some(p) = self.ooo.get(&start) {
-            if p.declared >= declared {
-                return;
-            }
-        }
-        if let Some(old) =
-            self.ooo.insert(start, Pending { data: data.to_vec(), declared })
+        if let Some(p) = self.ooo.get(&start)
+            && p.declared >= declared
         {
+            return;
+        }
+        if let Some(old) = self.ooo.insert(
+            start,
+            Pending {
+                data: data.to_vec(),
+                declared,
+            },
+        ) {
             self.ooo_bytes -= old.data.len();
             budget.used -= old.data.len();
         }
@@ -258,7 +276,10 @@ impl Stream {
         }
         if end > self.next {
             // Declared but not captured: snaplen cut this packet.
-            out(Chunk::Gap { len: end - self.next, reason: GapReason::Snaplen });
+            out(Chunk::Gap {
+                len: end - self.next,
+                reason: GapReason::Snaplen,
+            });
             self.next = end;
         }
     }
@@ -267,7 +288,11 @@ impl Stream {
         if self.hist.is_empty() {
             self.hist = vec![0; HISTORY];
         }
-        let tail = if bytes.len() > HISTORY { &bytes[bytes.len() - HISTORY..] } else { bytes };
+        let tail = if bytes.len() > HISTORY {
+            &bytes[bytes.len() - HISTORY..]
+        } else {
+            bytes
+        };
         let mut pos = ((at + (bytes.len() - tail.len()) as u64) % HISTORY as u64) as usize;
         let mut rest = tail;
         while !rest.is_empty() {
@@ -289,11 +314,13 @@ impl Stream {
         if lo >= hi {
             return;
         }
-        let differs = (lo..hi).any(|off| {
-            self.hist[(off % HISTORY as u64) as usize] != bytes[(off - start) as usize]
-        });
+        let differs = (lo..hi)
+            .any(|off| self.hist[(off % HISTORY as u64) as usize] != bytes[(off - start) as usize]);
         if differs {
-            self.anomalies.push(Anomaly::RetransmissionDiffers { offset: lo, len: hi - lo });
+            self.anomalies.push(Anomaly::RetransmissionDiffers {
+                offset: lo,
+                len: hi - lo,
+            });
         }
     }
 }

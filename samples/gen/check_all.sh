@@ -16,5 +16,5 @@ c dumpcap-multi.pcapng 9005 --interface 0
 c dumpcap-multi.pcapng 9005 --interface 1
 c nanosecond.pcap 9006
 c tls-wss.pcap 9007
-c tls-wss.pcap 9007 --keylog tls-wss.keylog --truth tls-wss.decrypted.peer.jsonl
+c tls-wss.pcap 9007 --keylog tls-wss.keylog --truth tls-wss.decrypted.jsonl
 exit $rc

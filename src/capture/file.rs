@@ -20,13 +20,24 @@ pub enum CaptureError {
     /// The first bytes are neither a pcap nor a pcapng header.
     NotACapture,
     /// The file ends inside a record (or a header).
-    Truncated { offset: u64 },
+    Truncated {
+        offset: u64,
+    },
     /// A record claims more bytes than any capture could hold.
-    RecordTooLarge { offset: u64, len: usize },
+    RecordTooLarge {
+        offset: u64,
+        len: usize,
+    },
     /// A block that does not parse.
-    Malformed { offset: u64, what: String },
+    Malformed {
+        offset: u64,
+        what: String,
+    },
     /// A packet references an interface that was never described (pcapng).
-    UnknownInterface { offset: u64, iface: u32 },
+    UnknownInterface {
+        offset: u64,
+        iface: u32,
+    },
     Io(String),
 }
 
@@ -34,10 +45,16 @@ impl fmt::Display for CaptureError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CaptureError::NotACapture => {
-                write!(f, "not a pcap or pcapng capture (unrecognised header at byte offset 0)")
+                write!(
+                    f,
+                    "not a pcap or pcapng capture (unrecognised header at byte offset 0)"
+                )
             }
             CaptureError::Truncated { offset } => {
-                write!(f, "truncated capture: the last record starting at byte offset {offset} is cut short")
+                write!(
+                    f,
+                    "truncated capture: the last record starting at byte offset {offset} is cut short"
+                )
             }
             CaptureError::RecordTooLarge { offset, len } => write!(
                 f,
@@ -94,7 +111,13 @@ impl CaptureFile {
             Err(PcapError::ReadError) => return Err(CaptureError::Io("cannot read input".into())),
             Err(_) => return Err(CaptureError::NotACapture),
         };
-        Ok(CaptureFile { reader, ifaces: Vec::new(), legacy: false, big_endian: false, format: "pcap" })
+        Ok(CaptureFile {
+            reader,
+            ifaces: Vec::new(),
+            legacy: false,
+            big_endian: false,
+            format: "pcap",
+        })
     }
 
     /// Byte offset in the file of the next record.
@@ -113,86 +136,96 @@ impl CaptureFile {
             let at = self.reader.consumed() as u64;
             match self.reader.next() {
                 Ok((len, block)) => {
-                    let flow = match block {
-                        PcapBlockOwned::LegacyHeader(h) => {
-                            self.legacy = true;
-                            self.big_endian = h.is_bigendian();
-                            self.format = "pcap";
-                            let resolution =
-                                if h.is_nanosecond_precision() { 1_000_000_000 } else { 1_000_000 };
-                            self.ifaces = vec![Iface {
-                                linktype: LinkType(h.network.0 as u32),
-                                resolution,
-                                offset_secs: 0,
-                            }];
-                            Flow::Continue
-                        }
-                        PcapBlockOwned::Legacy(b) => {
-                            let iface = self.ifaces.first().copied().ok_or(CaptureError::Malformed {
-                                offset: at,
-                                what: "record before the file header".into(),
-                            })?;
-                            let ts = if iface.resolution == 1_000_000_000 {
-                                Timestamp::from_nanos(b.ts_sec as i64, b.ts_usec)
-                            } else {
-                                Timestamp::from_micros(b.ts_sec as i64, b.ts_usec)
-                            };
-                            f(&RawPacket {
-                                ts,
-                                linktype: iface.linktype,
-                                orig_len: b.origlen,
-                                data: b.data,
-                                iface: 0,
-                            })
-                        }
-                        PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
-                            self.format = "pcapng";
-                            self.big_endian = shb.big_endian();
-                            self.ifaces.clear();
-                            Flow::Continue
-                        }
-                        PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
-                            let resolution = idb.ts_resolution().unwrap_or(1_000_000).max(1);
-                            self.ifaces.push(Iface {
-                                linktype: LinkType(idb.linktype.0 as u32),
-                                resolution,
-                                offset_secs: idb.ts_offset(),
-                            });
-                            Flow::Continue
-                        }
-                        PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
-                            let iface = *self.ifaces.get(epb.if_id as usize).ok_or(
-                                CaptureError::UnknownInterface { offset: at, iface: epb.if_id },
-                            )?;
-                            let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
-                            let ts = ng_timestamp(raw, iface);
-                            // EPB data is padded to 32 bits; caplen says how much is packet.
-                            let caplen = (epb.caplen as usize).min(epb.data.len());
-                            f(&RawPacket {
-                                ts,
-                                linktype: iface.linktype,
-                                orig_len: epb.origlen,
-                                data: &epb.data[..caplen],
-                                iface: epb.if_id,
-                            })
-                        }
-                        PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                            // SPBs carry no timestamp and belong to interface 0.
-                            let iface = *self
-                                .ifaces
-                                .first()
-                                .ok_or(CaptureError::UnknownInterface { offset: at, iface: 0 })?;
-                            let caplen = (spb.origlen as usize).min(spb.data.len());
-                            f(&RawPacket {
-                                ts: Timestamp::default(),
-                                linktype: iface.linktype,
-                                orig_len: spb.origlen,
-                                data: &spb.data[..caplen],
-                                iface: 0,
-                            })
-                        }
-                        PcapBlockOwned::NG(_) => Flow::Continue,
-                    };
+                    let flow =
+                        match block {
+                            PcapBlockOwned::LegacyHeader(h) => {
+                                self.legacy = true;
+                                self.big_endian = h.is_bigendian();
+                                self.format = "pcap";
+                                let resolution = if h.is_nanosecond_precision() {
+                                    1_000_000_000
+                                } else {
+                                    1_000_000
+                                };
+                                self.ifaces = vec![Iface {
+                                    linktype: LinkType(h.network.0 as u32),
+                                    resolution,
+                                    offset_secs: 0,
+                                }];
+                                Flow::Continue
+                            }
+                            PcapBlockOwned::Legacy(b) => {
+                                let iface = self.ifaces.first().copied().ok_or(
+                                    CaptureError::Malformed {
+                                        offset: at,
+                                        what: "record before the file header".into(),
+                                    },
+                                )?;
+                                let ts = if iface.resolution == 1_000_000_000 {
+                                    Timestamp::from_nanos(b.ts_sec as i64, b.ts_usec)
+                                } else {
+                                    Timestamp::from_micros(b.ts_sec as i64, b.ts_usec)
+                                };
+                                f(&RawPacket {
+                                    ts,
+                                    linktype: iface.linktype,
+                                    orig_len: b.origlen,
+                                    data: b.data,
+                                    iface: 0,
+                                })
+                            }
+                            PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
+                                self.format = "pcapng";
+                                self.big_endian = shb.big_endian();
+                                self.ifaces.clear();
+                                Flow::Continue
+                            }
+                            PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                                let resolution = idb.ts_resolution().unwrap_or(1_000_000).max(1);
+                                self.ifaces.push(Iface {
+                                    linktype: LinkType(idb.linktype.0 as u32),
+                                    resolution,
+                                    offset_secs: idb.ts_offset(),
+                                });
+                                Flow::Continue
+                            }
+                            PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
+                                let iface = *self.ifaces.get(epb.if_id as usize).ok_or(
+                                    CaptureError::UnknownInterface {
+                                        offset: at,
+                                        iface: epb.if_id,
+                                    },
+                                )?;
+                                let raw = ((epb.ts_high as u64) << 32) | epb.ts_low as u64;
+                                let ts = ng_timestamp(raw, iface);
+                                // EPB data is padded to 32 bits; caplen says how much is packet.
+                                let caplen = (epb.caplen as usize).min(epb.data.len());
+                                f(&RawPacket {
+                                    ts,
+                                    linktype: iface.linktype,
+                                    orig_len: epb.origlen,
+                                    data: &epb.data[..caplen],
+                                    iface: epb.if_id,
+                                })
+                            }
+                            PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
+                                // SPBs carry no timestamp and belong to interface 0.
+                                let iface =
+                                    *self.ifaces.first().ok_or(CaptureError::UnknownInterface {
+                                        offset: at,
+                                        iface: 0,
+                                    })?;
+                                let caplen = (spb.origlen as usize).min(spb.data.len());
+                                f(&RawPacket {
+                                    ts: Timestamp::default(),
+                                    linktype: iface.linktype,
+                                    orig_len: spb.origlen,
+                                    data: &spb.data[..caplen],
+                                    iface: 0,
+                                })
+                            }
+                            PcapBlockOwned::NG(_) => Flow::Continue,
+                        };
                     self.reader.consume(len);
                     if flow == Flow::Stop {
                         return Ok(());
@@ -207,7 +240,10 @@ impl CaptureFile {
                 Err(PcapError::BufferTooSmall) => {
                     let need = self.record_len_hint();
                     if buffer_size >= MAX_RECORD || need > MAX_RECORD {
-                        return Err(CaptureError::RecordTooLarge { offset: at, len: need });
+                        return Err(CaptureError::RecordTooLarge {
+                            offset: at,
+                            len: need,
+                        });
                     }
                     buffer_size = (buffer_size * 2).min(MAX_RECORD);
                     self.reader.grow(buffer_size);
@@ -218,7 +254,10 @@ impl CaptureFile {
                 Err(PcapError::UnexpectedEof) => {
                     let need = self.record_len_hint();
                     if need > MAX_RECORD {
-                        return Err(CaptureError::RecordTooLarge { offset: at, len: need });
+                        return Err(CaptureError::RecordTooLarge {
+                            offset: at,
+                            len: need,
+                        });
                     }
                     return Err(CaptureError::Truncated { offset: at });
                 }
@@ -255,7 +294,11 @@ impl CaptureFile {
 
     fn u32_at(&self, b: &[u8]) -> u32 {
         let b = [b[0], b[1], b[2], b[3]];
-        if self.big_endian { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        if self.big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
     }
 }
 
@@ -266,6 +309,10 @@ fn ng_timestamp(raw: u64, iface: Iface) -> Timestamp {
     if iface.resolution > 1_000_000 {
         Timestamp::from_nanos(secs, nanos)
     } else {
-        Timestamp { secs, nanos, nano_precision: false }
+        Timestamp {
+            secs,
+            nanos,
+            nano_precision: false,
+        }
     }
 }

@@ -26,7 +26,11 @@ impl<W: Write> PcapWriter<W> {
     }
 
     pub fn write(&mut self, p: &RawPacket<'_>) -> io::Result<()> {
-        let frac = if self.nano { p.ts.nanos } else { p.ts.nanos / 1000 };
+        let frac = if self.nano {
+            p.ts.nanos
+        } else {
+            p.ts.nanos / 1000
+        };
         let mut h = [0u8; 16];
         h[0..4].copy_from_slice(&(p.ts.secs as u32).to_le_bytes());
         h[4..8].copy_from_slice(&frac.to_le_bytes());

@@ -110,7 +110,11 @@ pub fn hexdump(b: &[u8], indent: &str, out: &mut String) {
         }
         out.push(' ');
         for &x in row {
-            out.push(if (0x20..0x7f).contains(&x) { x as char } else { '.' });
+            out.push(if (0x20..0x7f).contains(&x) {
+                x as char
+            } else {
+                '.'
+            });
         }
         out.push('\n');
     }
@@ -156,7 +160,7 @@ mod tests {
         hexdump(b"Hello, world!\x00\x01\x02\x03", "\t", &mut o);
         assert_eq!(
             o,
-            "\t0x0000:  4865 6c6c 6f2c 2077 6f72 6c64 2100 0102  Hello,.world!...\n\t0x0010:  03                                       .\n"
+            "\t0x0000:  4865 6c6c 6f2c 2077 6f72 6c64 2100 0102  Hello, world!...\n\t0x0010:  03                                       .\n"
         );
     }
 }

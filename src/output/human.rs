@@ -25,7 +25,12 @@ pub struct HumanPrinter<W: Write> {
 
 impl<W: Write> HumanPrinter<W> {
     pub fn new(out: W, pal: Palette, opts: HumanOptions) -> Self {
-        HumanPrinter { out, pal, opts, line: String::with_capacity(4096) }
+        HumanPrinter {
+            out,
+            pal,
+            opts,
+            line: String::with_capacity(4096),
+        }
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -56,7 +61,11 @@ impl<W: Write> HumanPrinter<W> {
     fn message(&mut self, m: &Message<'_>) {
         let p = self.pal;
         let l = &mut self.line;
-        let style = if m.opcode.is_control() { p.control } else { p.opcode };
+        let style = if m.opcode.is_control() {
+            p.control
+        } else {
+            p.opcode
+        };
         p.paint(style, m.opcode.as_str(), l);
         match m.opcode {
             Opcode::Close => {
@@ -66,12 +75,12 @@ impl<W: Write> HumanPrinter<W> {
                         let _ = write!(l, " ({name})");
                     }
                 }
-                if let Some(r) = m.close_reason {
-                    if !r.is_empty() {
-                        l.push_str(" \"");
-                        escape::text(r, l);
-                        l.push('"');
-                    }
+                if let Some(r) = m.close_reason
+                    && !r.is_empty()
+                {
+                    l.push_str(" \"");
+                    escape::text(r, l);
+                    l.push('"');
                 }
                 if m.close_code.is_none() && m.close_reason.is_none() && !m.payload.is_empty() {
                     l.push_str(" 0x");
@@ -143,7 +152,11 @@ fn flags(m: &Message<'_>, p: &Palette, l: &mut String) {
     if !f.is_empty() {
         l.push(' ');
         let warn = m.incomplete.is_some() || m.truncated || m.resync || !m.valid_utf8;
-        p.paint(if warn { p.warn } else { p.flag }, &format!("[{}]", f.join(", ")), l);
+        p.paint(
+            if warn { p.warn } else { p.flag },
+            &format!("[{}]", f.join(", ")),
+            l,
+        );
     }
 }
 
@@ -202,7 +215,11 @@ impl<W: Write> Sink for HumanPrinter<W> {
                 p.paint(p.tcp, &format!("tcp {}", tcp_label(t.role)), l);
                 let _ = write!(l, " {}", t.flags);
                 let syn = t.flags.syn();
-                let seq = if syn { Some(t.seq) } else { t.rel_seq.or(Some(t.seq)) };
+                let seq = if syn {
+                    Some(t.seq)
+                } else {
+                    t.rel_seq.or(Some(t.seq))
+                };
                 if let Some(s) = seq {
                     if t.payload_len > 0 {
                         let _ = write!(l, " seq {}:{}", s, s.wrapping_add(t.payload_len));
@@ -211,7 +228,11 @@ impl<W: Write> Sink for HumanPrinter<W> {
                     }
                 }
                 if t.flags.ack() {
-                    let a = if syn { t.ack } else { t.rel_ack.unwrap_or(t.ack) };
+                    let a = if syn {
+                        t.ack
+                    } else {
+                        t.rel_ack.unwrap_or(t.ack)
+                    };
                     let _ = write!(l, " ack {a}");
                 }
                 let _ = write!(l, " win {}", t.window);

@@ -63,7 +63,11 @@ impl Obj<'_> {
 
 impl<W: Write> JsonPrinter<W> {
     pub fn new(out: W, opts: JsonOptions) -> Self {
-        JsonPrinter { out, opts, line: String::with_capacity(4096) }
+        JsonPrinter {
+            out,
+            opts,
+            line: String::with_capacity(4096),
+        }
     }
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
@@ -260,7 +264,9 @@ impl<W: Write> Sink for JsonPrinter<W> {
                         o.num("captured", captured);
                         o.num("declared", declared);
                     }
-                    Notice::Tls { detail } | Notice::Undecoded { detail } => o.str("detail", detail),
+                    Notice::Tls { detail } | Notice::Undecoded { detail } => {
+                        o.str("detail", detail)
+                    }
                     Notice::MidStream => {}
                     Notice::Resync { skipped, offset } => {
                         o.num("skipped", skipped);

@@ -19,7 +19,10 @@ pub fn parse(d: &[u8]) -> Result<IpPacket<'_>, PacketError> {
     match d[0] >> 4 {
         4 => v4(d),
         6 => v6(d),
-        v => Err(PacketError::Invalid { layer: "ip", why: format!("version {v}") }),
+        v => Err(PacketError::Invalid {
+            layer: "ip",
+            why: format!("version {v}"),
+        }),
     }
 }
 
@@ -27,7 +30,10 @@ fn v4(d: &[u8]) -> Result<IpPacket<'_>, PacketError> {
     need("ip", d, 20)?;
     let ihl = (d[0] & 0x0f) as usize * 4;
     if ihl < 20 {
-        return Err(PacketError::Invalid { layer: "ip", why: format!("header length {ihl} < 20") });
+        return Err(PacketError::Invalid {
+            layer: "ip",
+            why: format!("header length {ihl} < 20"),
+        });
     }
     need("ip", d, ihl)?;
     let mut total = be16(d, 2) as usize;
@@ -52,7 +58,12 @@ fn v4(d: &[u8]) -> Result<IpPacket<'_>, PacketError> {
     let dst = IpAddr::V4(Ipv4Addr::new(d[16], d[17], d[18], d[19]));
     // Ethernet pads short frames: the header's length, not the frame's, ends the packet.
     let end = total.min(d.len());
-    Ok(IpPacket { src, dst, payload: &d[ihl..end], payload_len: (total - ihl) as u32 })
+    Ok(IpPacket {
+        src,
+        dst,
+        payload: &d[ihl..end],
+        payload_len: (total - ihl) as u32,
+    })
 }
 
 fn v6(d: &[u8]) -> Result<IpPacket<'_>, PacketError> {
@@ -62,8 +73,12 @@ fn v6(d: &[u8]) -> Result<IpPacket<'_>, PacketError> {
         // Jumbogram or GSO: take what was captured.
         plen = d.len() - 40;
     }
-    let src = IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&d[8..24]).unwrap_or([0; 16])));
-    let dst = IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(&d[24..40]).unwrap_or([0; 16])));
+    let src = IpAddr::V6(Ipv6Addr::from(
+        <[u8; 16]>::try_from(&d[8..24]).unwrap_or([0; 16]),
+    ));
+    let dst = IpAddr::V6(Ipv6Addr::from(
+        <[u8; 16]>::try_from(&d[24..40]).unwrap_or([0; 16]),
+    ));
     let mut next = d[6];
     let mut at = 40usize;
     let end_declared = 40 + plen;
@@ -103,7 +118,12 @@ fn v6(d: &[u8]) -> Result<IpPacket<'_>, PacketError> {
     }
     need("ip6", d, at)?;
     let end = end_declared.min(d.len());
-    Ok(IpPacket { src, dst, payload: &d[at..end], payload_len: (end_declared - at) as u32 })
+    Ok(IpPacket {
+        src,
+        dst,
+        payload: &d[at..end],
+        payload_len: (end_declared - at) as u32,
+    })
 }
 
 #[cfg(test)]
@@ -111,7 +131,9 @@ mod tests {
     use super::*;
 
     fn v4_header(total: u16, frag: u16) -> Vec<u8> {
-        let mut h = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 127, 0, 0, 1, 127, 0, 0, 2];
+        let mut h = vec![
+            0x45, 0, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 127, 0, 0, 1, 127, 0, 0, 2,
+        ];
         h[2..4].copy_from_slice(&total.to_be_bytes());
         h[6..8].copy_from_slice(&frag.to_be_bytes());
         h
@@ -139,7 +161,10 @@ mod tests {
         assert!(matches!(parse(&p), Err(PacketError::Invalid { .. })));
         p[0] = 0x43;
         assert!(matches!(parse(&p), Err(PacketError::Invalid { .. })));
-        assert!(matches!(parse(&v4_header(40, 0x2000)), Err(PacketError::Fragment)));
+        assert!(matches!(
+            parse(&v4_header(40, 0x2000)),
+            Err(PacketError::Fragment)
+        ));
     }
 
     #[test]

@@ -29,15 +29,21 @@ pub fn strip(linktype: LinkType, d: &[u8]) -> Result<&[u8], PacketError> {
             need("null", d, 4)?;
             let le = u32::from_le_bytes([d[0], d[1], d[2], d[3]]);
             let be = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
-            let fam = if linktype == LinkType::LOOP { be } else { le.min(be) };
+            let fam = if linktype == LinkType::LOOP {
+                be
+            } else {
+                le.min(be)
+            };
             match fam {
                 2 | 10 | 24 | 28 | 30 => Ok(&d[4..]),
                 _ => Err(PacketError::NotTcp),
             }
         }
-        LinkType::RAW | LinkType::RAW_BSD12 | LinkType::RAW_BSD14 | LinkType::IPV4 | LinkType::IPV6 => {
-            Ok(d)
-        }
+        LinkType::RAW
+        | LinkType::RAW_BSD12
+        | LinkType::RAW_BSD14
+        | LinkType::IPV4
+        | LinkType::IPV6 => Ok(d),
         other => Err(PacketError::UnsupportedLinkType(other)),
     }
 }
@@ -47,7 +53,10 @@ fn ethernet(d: &[u8]) -> Result<&[u8], PacketError> {
     let mut ethertype = be16(d, 12);
     let mut at = 14;
     // 802.1Q and QinQ: each tag is 4 bytes, TPID then TCI; the inner ethertype follows.
-    while matches!(ethertype, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
+    while matches!(
+        ethertype,
+        ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD
+    ) {
         need("vlan", d, at + 4)?;
         ethertype = be16(d, at + 2);
         at += 4;
@@ -78,7 +87,10 @@ mod tests {
     fn truncated_vlan_tag_is_reported() {
         let mut f = vec![0u8; 12];
         f.extend_from_slice(&[0x81, 0x00, 0x00]);
-        assert!(matches!(strip(LinkType::ETHERNET, &f), Err(PacketError::Truncated { .. })));
+        assert!(matches!(
+            strip(LinkType::ETHERNET, &f),
+            Err(PacketError::Truncated { .. })
+        ));
     }
 
     #[test]
@@ -86,7 +98,10 @@ mod tests {
         assert!(strip(LinkType::NULL, &[2, 0, 0, 0, 0x45]).is_ok());
         assert!(strip(LinkType::NULL, &[0, 0, 0, 2, 0x45]).is_ok());
         assert!(strip(LinkType::NULL, &[30, 0, 0, 0, 0x60]).is_ok());
-        assert_eq!(strip(LinkType::NULL, &[7, 0, 0, 0]), Err(PacketError::NotTcp));
+        assert_eq!(
+            strip(LinkType::NULL, &[7, 0, 0, 0]),
+            Err(PacketError::NotTcp)
+        );
     }
 
     #[test]

@@ -42,9 +42,16 @@ pub enum PacketError {
     Fragment,
     UnsupportedLinkType(LinkType),
     /// The capture ends inside a header.
-    Truncated { layer: &'static str, need: usize, have: usize },
+    Truncated {
+        layer: &'static str,
+        need: usize,
+        have: usize,
+    },
     /// A header field that cannot be right.
-    Invalid { layer: &'static str, why: String },
+    Invalid {
+        layer: &'static str,
+        why: String,
+    },
 }
 
 impl fmt::Display for PacketError {
@@ -54,7 +61,10 @@ impl fmt::Display for PacketError {
             PacketError::Fragment => f.write_str("IP fragment (not reassembled)"),
             PacketError::UnsupportedLinkType(l) => write!(f, "unsupported link type {}", l.0),
             PacketError::Truncated { layer, need, have } => {
-                write!(f, "[|{layer}] truncated header: need {need} bytes, have {have}")
+                write!(
+                    f,
+                    "[|{layer}] truncated header: need {need} bytes, have {have}"
+                )
             }
             PacketError::Invalid { layer, why } => write!(f, "[|{layer}] invalid: {why}"),
         }
@@ -63,7 +73,11 @@ impl fmt::Display for PacketError {
 
 pub(crate) fn need(layer: &'static str, data: &[u8], n: usize) -> Result<(), PacketError> {
     if data.len() < n {
-        Err(PacketError::Truncated { layer, need: n, have: data.len() })
+        Err(PacketError::Truncated {
+            layer,
+            need: n,
+            have: data.len(),
+        })
     } else {
         Ok(())
     }

@@ -180,13 +180,20 @@ mod tests {
 
     #[test]
     fn syn_options_like_linux() {
-        let mut h = vec![0xbe, 0xc0, 0x1c, 0x68, 0, 0, 0, 1, 0, 0, 0, 0, 0xa0, 0x02, 0xff, 0xd7];
+        let mut h = vec![
+            0xbe, 0xc0, 0x1c, 0x68, 0, 0, 0, 1, 0, 0, 0, 0, 0xa0, 0x02, 0xff, 0xd7,
+        ];
         h.extend_from_slice(&[0, 0, 0, 0]);
-        h.extend_from_slice(&[2, 4, 0xff, 0xd7, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7]);
+        h.extend_from_slice(&[
+            2, 4, 0xff, 0xd7, 4, 2, 8, 10, 0, 0, 0, 7, 0, 0, 0, 0, 1, 3, 3, 7,
+        ]);
         let t = parse(&h).unwrap();
         assert_eq!((t.src_port, t.dst_port), (48832, 7272));
         assert_eq!(t.flags.to_string(), "[S]");
-        assert_eq!(t.options.to_string(), "<mss 65495,sackOK,TS val 7 ecr 0,wscale 7>");
+        assert_eq!(
+            t.options.to_string(),
+            "<mss 65495,sackOK,TS val 7 ecr 0,wscale 7>"
+        );
     }
 
     #[test]

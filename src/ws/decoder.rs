@@ -23,7 +23,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_message: 4 << 20, max_inflate: 64 << 20 }
+        Limits {
+            max_message: 4 << 20,
+            max_inflate: 64 << 20,
+        }
     }
 }
 
@@ -115,11 +118,19 @@ enum Candidate {
     No,
     NeedMore,
     /// A plausible header; `confirmed` when the next header checks out too.
-    Yes { confirmed: bool, waits: bool },
+    Yes {
+        confirmed: bool,
+        waits: bool,
+    },
 }
 
 impl WsDecoder {
-    pub fn new(dir: Dir, expect_masked: Option<bool>, compression: Compression, limits: Limits) -> Self {
+    pub fn new(
+        dir: Dir,
+        expect_masked: Option<bool>,
+        compression: Compression,
+        limits: Limits,
+    ) -> Self {
         WsDecoder {
             dir,
             expect_masked,
@@ -148,7 +159,10 @@ impl WsDecoder {
         let mut d = WsDecoder::new(dir, expect_masked, Compression::Unknown, limits);
         d.offset = offset;
         d.history_lost = true;
-        d.hunt = Some(Hunt { start: offset, ..Hunt::default() });
+        d.hunt = Some(Hunt {
+            start: offset,
+            ..Hunt::default()
+        });
         d
     }
 
@@ -181,8 +195,11 @@ impl WsDecoder {
                         }
                     }
                 } else {
-                    let need =
-                        if self.hdr.len() >= 2 { Header::needed(self.hdr[1]) } else { 2 };
+                    let need = if self.hdr.len() >= 2 {
+                        Header::needed(self.hdr[1])
+                    } else {
+                        2
+                    };
                     let take = (need - self.hdr.len()).min(data.len());
                     self.hdr.extend_from_slice(&data[..take]);
                     self.offset += take as u64;
@@ -264,27 +281,28 @@ impl WsDecoder {
             h.start = self.offset;
             return Ok(());
         }
-        if let Some(f) = &mut self.frame {
-            if len < f.remaining && self.hdr.is_empty() {
-                // The hole lies inside this frame's payload: the frame boundary is still known.
-                f.remaining -= len;
-                f.pos += len;
-                let control = Opcode::from_u8(f.h.opcode).is_control();
-                let discard = f.discard;
-                if control {
-                    self.ctrl_len += len;
-                } else if let (Some(m), false) = (&mut self.msg, discard) {
-                    m.incomplete.get_or_insert(Incomplete::Gap);
-                    if m.compressed {
-                        m.inflate_dead = true;
-                    } else {
-                        m.missing.push((m.len, m.len + len));
-                        m.len += len;
-                    }
-                    m.wire_len += len;
+        if let Some(f) = &mut self.frame
+            && len < f.remaining
+            && self.hdr.is_empty()
+        {
+            // The hole lies inside this frame's payload: the frame boundary is still known.
+            f.remaining -= len;
+            f.pos += len;
+            let control = Opcode::from_u8(f.h.opcode).is_control();
+            let discard = f.discard;
+            if control {
+                self.ctrl_len += len;
+            } else if let (Some(m), false) = (&mut self.msg, discard) {
+                m.incomplete.get_or_insert(Incomplete::Gap);
+                if m.compressed {
+                    m.inflate_dead = true;
+                } else {
+                    m.missing.push((m.len, m.len + len));
+                    m.len += len;
                 }
-                return Ok(());
+                m.wire_len += len;
             }
+            return Ok(());
         }
         // The hole swallowed a frame boundary: what was in progress is reported as it is, and
         // the decoder hunts for the next header.
@@ -296,19 +314,22 @@ impl WsDecoder {
             self.finish_message(m, em)?;
         }
         self.lose_history();
-        self.hunt = Some(Hunt { start: self.offset, ..Hunt::default() });
+        self.hunt = Some(Hunt {
+            start: self.offset,
+            ..Hunt::default()
+        });
         Ok(())
     }
 
     /// The stream ended (FIN, RST, end of capture): report a message cut short, and accept a
     /// pending resynchronisation candidate that could not be confirmed.
     pub fn finish(&mut self, em: &mut dyn Emit) -> io::Result<()> {
-        if let Some(mut h) = self.hunt.take() {
-            if let Some(pos) = self.best_unconfirmed(&h) {
-                let buf = std::mem::take(&mut h.buf);
-                self.accept_resync(&h, pos, em)?;
-                self.feed(&buf[pos..], em)?;
-            }
+        if let Some(mut h) = self.hunt.take()
+            && let Some(pos) = self.best_unconfirmed(&h)
+        {
+            let buf = std::mem::take(&mut h.buf);
+            self.accept_resync(&h, pos, em)?;
+            self.feed(&buf[pos..], em)?;
         }
         if self.frame.is_some() || self.msg.is_some() {
             self.frame = None;
@@ -333,14 +354,28 @@ impl WsDecoder {
 
     /// Validates a header and sets up the frame. Returns false when the frame's payload is
     /// already done with (zero length).
-    fn start_frame(&mut self, h: Header, at: u64, resync: bool, em: &mut dyn Emit) -> io::Result<bool> {
+    fn start_frame(
+        &mut self,
+        h: Header,
+        at: u64,
+        resync: bool,
+        em: &mut dyn Emit,
+    ) -> io::Result<bool> {
         let op = Opcode::from_u8(h.opcode);
         let mut discard = false;
         if let Some(m) = self.expect_masked {
             if m && h.mask.is_none() {
-                self.violation(ViolationKind::UnmaskedClientFrame, format!("frame at offset {at}"), em)?;
+                self.violation(
+                    ViolationKind::UnmaskedClientFrame,
+                    format!("frame at offset {at}"),
+                    em,
+                )?;
             } else if !m && h.mask.is_some() {
-                self.violation(ViolationKind::MaskedServerFrame, format!("frame at offset {at}"), em)?;
+                self.violation(
+                    ViolationKind::MaskedServerFrame,
+                    format!("frame at offset {at}"),
+                    em,
+                )?;
             }
         }
         if h.non_minimal {
@@ -353,7 +388,10 @@ impl WsDecoder {
         if h.payload_len >> 63 != 0 {
             self.violation(
                 ViolationKind::LengthMsbSet,
-                format!("64-bit length {:#x} has its most significant bit set", h.payload_len),
+                format!(
+                    "64-bit length {:#x} has its most significant bit set",
+                    h.payload_len
+                ),
                 em,
             )?;
         }
@@ -369,7 +407,11 @@ impl WsDecoder {
         }
         if op.is_control() {
             if !h.fin {
-                self.violation(ViolationKind::FragmentedControlFrame, format!("{op} without FIN"), em)?;
+                self.violation(
+                    ViolationKind::FragmentedControlFrame,
+                    format!("{op} without FIN"),
+                    em,
+                )?;
             }
             if h.payload_len > 125 {
                 self.violation(
@@ -380,7 +422,11 @@ impl WsDecoder {
             }
         }
         if self.closed && !matches!(op, Opcode::Close) {
-            self.violation(ViolationKind::DataAfterClose, format!("{op} frame after close"), em)?;
+            self.violation(
+                ViolationKind::DataAfterClose,
+                format!("{op} frame after close"),
+                em,
+            )?;
         }
         match op {
             Opcode::Reserved(r) => {
@@ -391,7 +437,10 @@ impl WsDecoder {
                 if let Some(mut old) = self.msg.take() {
                     self.violation(
                         ViolationKind::ExpectedContinuation,
-                        format!("new {op} message while a {} message was unfinished", old.opcode),
+                        format!(
+                            "new {op} message while a {} message was unfinished",
+                            old.opcode
+                        ),
                         em,
                     )?;
                     old.incomplete.get_or_insert(Incomplete::Gap);
@@ -452,10 +501,11 @@ impl WsDecoder {
                 self.ctrl_len = 0;
             }
         }
-        if let Some(m) = &mut self.msg {
-            if !op.is_control() && !discard {
-                m.frames += 1;
-            }
+        if let Some(m) = &mut self.msg
+            && !op.is_control()
+            && !discard
+        {
+            m.frames += 1;
         }
         self.frame = Some(FrameState {
             h,
@@ -476,7 +526,9 @@ impl WsDecoder {
     }
 
     fn payload(&mut self, chunk: &[u8], em: &mut dyn Emit) -> io::Result<()> {
-        let Some(f) = &mut self.frame else { return Ok(()) };
+        let Some(f) = &mut self.frame else {
+            return Ok(());
+        };
         let n = chunk.len();
         f.remaining -= n as u64;
         self.offset += n as u64;
@@ -502,13 +554,15 @@ impl WsDecoder {
         let discard = f.discard;
         let mut result = Ok(());
         if op.is_control() {
-            let room = self.limits.max_message.min(64 * 1024).saturating_sub(self.ctrl.len());
+            let room = self
+                .limits
+                .max_message
+                .min(64 * 1024)
+                .saturating_sub(self.ctrl.len());
             self.ctrl.extend_from_slice(&plain[..room.min(n)]);
             self.ctrl_len += n as u64;
-        } else if !discard {
-            if let Some(m) = &mut self.msg {
-                result = append(m, plain, &mut self.inflater, &self.limits);
-            }
+        } else if !discard && let Some(m) = &mut self.msg {
+            result = append(m, plain, &mut self.inflater, &self.limits);
         }
         self.scratch = scratch;
         if let Err(e) = result {
@@ -518,7 +572,9 @@ impl WsDecoder {
     }
 
     fn inflate_failed(&mut self, e: InflateError, em: &mut dyn Emit) -> io::Result<()> {
-        let Some(m) = &mut self.msg else { return Ok(()) };
+        let Some(m) = &mut self.msg else {
+            return Ok(());
+        };
         m.inflate_dead = true;
         match e {
             InflateError::Limit => {
@@ -543,7 +599,9 @@ impl WsDecoder {
     }
 
     fn end_frame(&mut self, em: &mut dyn Emit) -> io::Result<()> {
-        let Some(f) = self.frame.take() else { return Ok(()) };
+        let Some(f) = self.frame.take() else {
+            return Ok(());
+        };
         if f.resync {
             self.clean_frames = 0;
         } else {
@@ -568,10 +626,11 @@ impl WsDecoder {
         let op = Opcode::from_u8(f.h.opcode);
         if op.is_control() {
             self.control_message(op, f.h.payload_len, em)?;
-        } else if f.h.fin && !f.discard {
-            if let Some(m) = self.msg.take() {
-                self.finish_message(m, em)?;
-            }
+        } else if f.h.fin
+            && !f.discard
+            && let Some(m) = self.msg.take()
+        {
+            self.finish_message(m, em)?;
         }
         Ok(())
     }
@@ -763,7 +822,13 @@ impl WsDecoder {
         self.hunt = None;
         self.offset = h.start + pos as u64;
         if skipped > 0 {
-            em.emit(self.dir, EventKind::Notice(&Notice::Resync { skipped, offset: self.offset }))?;
+            em.emit(
+                self.dir,
+                EventKind::Notice(&Notice::Resync {
+                    skipped,
+                    offset: self.offset,
+                }),
+            )?;
         }
         self.resync_active = true;
         self.clean_frames = 0;
@@ -777,9 +842,18 @@ impl WsDecoder {
         let mut i = h.scan;
         while i < buf.len() {
             match self.candidate(&buf[i..]) {
-                Candidate::Yes { confirmed: true, .. } => return Some(i),
-                Candidate::Yes { confirmed: false, waits: false } => return Some(i),
-                Candidate::Yes { confirmed: false, waits: true } | Candidate::NeedMore => {
+                Candidate::Yes {
+                    confirmed: true, ..
+                } => return Some(i),
+                Candidate::Yes {
+                    confirmed: false,
+                    waits: false,
+                } => return Some(i),
+                Candidate::Yes {
+                    confirmed: false,
+                    waits: true,
+                }
+                | Candidate::NeedMore => {
                     // Not decidable yet; come back with more bytes, unless the buffer is
                     // already large, in which case keep looking further on.
                     if buf.len() - i < HUNT_MAX / 2 {
@@ -796,7 +870,8 @@ impl WsDecoder {
     }
 
     fn best_unconfirmed(&self, h: &Hunt) -> Option<usize> {
-        (h.scan..h.buf.len()).find(|&i| matches!(self.candidate(&h.buf[i..]), Candidate::Yes { .. }))
+        (h.scan..h.buf.len())
+            .find(|&i| matches!(self.candidate(&h.buf[i..]), Candidate::Yes { .. }))
     }
 
     fn plausible(&self, h: &Header) -> bool {
@@ -805,17 +880,18 @@ impl WsDecoder {
             return false;
         }
         if h.rsv & 0b100 != 0
-            && (!matches!(op, Opcode::Text | Opcode::Binary) || self.compression == Compression::Off)
+            && (!matches!(op, Opcode::Text | Opcode::Binary)
+                || self.compression == Compression::Off)
         {
             return false;
         }
         if op.is_control() && (!h.fin || h.payload_len > 125) {
             return false;
         }
-        if let Some(m) = self.expect_masked {
-            if m != h.mask.is_some() {
-                return false;
-            }
+        if let Some(m) = self.expect_masked
+            && m != h.mask.is_some()
+        {
+            return false;
         }
         h.payload_len <= PLAUSIBLE_FRAME
     }
@@ -839,17 +915,29 @@ impl WsDecoder {
         let end = h.header_len as u64 + h.payload_len;
         if end == d.len() as u64 {
             // Frames often end where a segment ends.
-            return Candidate::Yes { confirmed: false, waits: false };
+            return Candidate::Yes {
+                confirmed: false,
+                waits: false,
+            };
         }
         if end > d.len() as u64 {
-            return Candidate::Yes { confirmed: false, waits: true };
+            return Candidate::Yes {
+                confirmed: false,
+                waits: true,
+            };
         }
         let next = &d[end as usize..];
         match Header::parse(next) {
-            Some(n) if self.plausible(&n) => Candidate::Yes { confirmed: true, waits: false },
+            Some(n) if self.plausible(&n) => Candidate::Yes {
+                confirmed: true,
+                waits: false,
+            },
             Some(_) => Candidate::No,
             None if next.len() >= 2 => Candidate::No,
-            None => Candidate::Yes { confirmed: false, waits: true },
+            None => Candidate::Yes {
+                confirmed: false,
+                waits: true,
+            },
         }
     }
 }

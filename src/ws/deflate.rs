@@ -42,7 +42,11 @@ impl Default for Inflater {
 
 impl Inflater {
     pub fn new() -> Self {
-        Inflater { z: Decompress::new(false), broken: false, discard: Vec::new() }
+        Inflater {
+            z: Decompress::new(false),
+            broken: false,
+            discard: Vec::new(),
+        }
     }
 
     /// Starts from an empty window: after missing history, or per message without context
@@ -80,7 +84,9 @@ impl Inflater {
             let before_out = self.z.total_out();
             let room = out.keep.saturating_sub(out.buf.len());
             let status = if room > 0 {
-                let chunk = room.min(64 * 1024).max(input.len().saturating_mul(4).min(room));
+                let chunk = room
+                    .min(64 * 1024)
+                    .max(input.len().saturating_mul(4).min(room));
                 let len = out.buf.len();
                 out.buf.resize(len + chunk, 0);
                 let r = self.z.decompress(input, &mut out.buf[len..], flush);
@@ -136,7 +142,10 @@ pub(crate) mod tests {
     pub(crate) struct Deflater(Compress, bool);
     impl Deflater {
         pub(crate) fn new(context_takeover: bool) -> Self {
-            Deflater(Compress::new(Compression::default(), false), context_takeover)
+            Deflater(
+                Compress::new(Compression::default(), false),
+                context_takeover,
+            )
         }
         pub(crate) fn message(&mut self, data: &[u8]) -> Vec<u8> {
             if !self.1 {
@@ -147,7 +156,9 @@ pub(crate) mod tests {
             loop {
                 let done = (self.0.total_in() - start) as usize;
                 out.reserve(4096);
-                self.0.compress_vec(&data[done..], &mut out, FlushCompress::Sync).unwrap();
+                self.0
+                    .compress_vec(&data[done..], &mut out, FlushCompress::Sync)
+                    .unwrap();
                 if (self.0.total_in() - start) as usize == data.len() && out.ends_with(&TRAILER) {
                     break;
                 }
@@ -159,7 +170,12 @@ pub(crate) mod tests {
 
     fn inflate(i: &mut Inflater, data: &[u8]) -> Result<Vec<u8>, InflateError> {
         let mut buf = Vec::new();
-        let mut o = Output { buf: &mut buf, keep: 1 << 20, produced: 0, hard_limit: 1 << 24 };
+        let mut o = Output {
+            buf: &mut buf,
+            keep: 1 << 20,
+            produced: 0,
+            hard_limit: 1 << 24,
+        };
         i.feed(data, &mut o)?;
         i.finish(&mut o)?;
         Ok(buf)
@@ -169,7 +185,11 @@ pub(crate) mod tests {
     fn context_takeover_round_trip() {
         let mut d = Deflater::new(true);
         let mut i = Inflater::new();
-        let msgs = ["hello hello hello", "hello hello hello again", "and hello once more"];
+        let msgs = [
+            "hello hello hello",
+            "hello hello hello again",
+            "and hello once more",
+        ];
         let enc: Vec<Vec<u8>> = msgs.iter().map(|m| d.message(m.as_bytes())).collect();
         // The second message refers back into the first.
         assert!(enc[1].len() < msgs[1].len());
@@ -185,7 +205,10 @@ pub(crate) mod tests {
         let second = d.message(b"the quick brown fox jumps over the lazy dog!");
         let _ = first;
         let mut i = Inflater::new();
-        assert!(matches!(inflate(&mut i, &second), Err(InflateError::Data(_))));
+        assert!(matches!(
+            inflate(&mut i, &second),
+            Err(InflateError::Data(_))
+        ));
     }
 
     #[test]
@@ -207,7 +230,12 @@ pub(crate) mod tests {
         assert!(enc.len() < 10_000);
         let mut i = Inflater::new();
         let mut buf = Vec::new();
-        let mut o = Output { buf: &mut buf, keep: 1000, produced: 0, hard_limit: 1 << 20 };
+        let mut o = Output {
+            buf: &mut buf,
+            keep: 1000,
+            produced: 0,
+            hard_limit: 1 << 20,
+        };
         assert_eq!(i.feed(&enc, &mut o), Err(InflateError::Limit));
         assert_eq!(buf.len(), 1000);
     }

@@ -102,7 +102,12 @@ impl Header {
 #[inline]
 pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: u64) {
     let rot = (offset % 4) as usize;
-    let k = [key[rot], key[(rot + 1) % 4], key[(rot + 2) % 4], key[(rot + 3) % 4]];
+    let k = [
+        key[rot],
+        key[(rot + 1) % 4],
+        key[(rot + 2) % 4],
+        key[(rot + 3) % 4],
+    ];
     let k8 = u64::from_ne_bytes([k[0], k[1], k[2], k[3], k[0], k[1], k[2], k[3]]);
     let mut chunks = buf.chunks_exact_mut(8);
     for c in &mut chunks {
@@ -141,9 +146,14 @@ mod tests {
     #[test]
     fn rfc6455_masked_hello() {
         // RFC 6455 section 5.7: a single-frame masked text message "Hello".
-        let f = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let f = [
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
         let h = Header::parse(&f).unwrap();
-        assert_eq!((h.fin, h.opcode, h.payload_len, h.header_len), (true, 1, 5, 6));
+        assert_eq!(
+            (h.fin, h.opcode, h.payload_len, h.header_len),
+            (true, 1, 5, 6)
+        );
         let mut p = f[6..].to_vec();
         apply_mask(&mut p, h.mask.unwrap(), 0);
         assert_eq!(&p, b"Hello");
@@ -176,7 +186,15 @@ mod tests {
         }
         let expect = [(125u64, 2usize), (126, 4), (65535, 4), (65536, 10)];
         for (len, hl) in expect {
-            let h = Header { fin: true, rsv: 0, opcode: 1, mask: None, payload_len: len, header_len: 0, non_minimal: false };
+            let h = Header {
+                fin: true,
+                rsv: 0,
+                opcode: 1,
+                mask: None,
+                payload_len: len,
+                header_len: 0,
+                non_minimal: false,
+            };
             assert_eq!(h.encode().len(), hl, "len {len}");
         }
     }
@@ -184,6 +202,10 @@ mod tests {
     #[test]
     fn non_minimal_length_is_flagged() {
         assert!(Header::parse(&[0x82, 126, 0, 5]).unwrap().non_minimal);
-        assert!(Header::parse(&[0x82, 127, 0, 0, 0, 0, 0, 0, 0, 5]).unwrap().non_minimal);
+        assert!(
+            Header::parse(&[0x82, 127, 0, 0, 0, 0, 0, 0, 0, 5])
+                .unwrap()
+                .non_minimal
+        );
     }
 }
