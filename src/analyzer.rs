@@ -384,7 +384,8 @@ impl Analyzer {
                     let v = Violation {
                         kind: ViolationKind::RetransmissionDiffers,
                         detail: format!(
-                            "{len} retransmitted bytes at stream offset {offset} differ from the first copy"
+                            "a retransmission of stream offsets {offset}..{} carries different bytes than the first copy",
+                            offset + len
                         ),
                     };
                     if result.is_ok() {

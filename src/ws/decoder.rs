@@ -44,8 +44,9 @@ pub enum Compression {
 const PLAUSIBLE_FRAME: u64 = 1 << 26;
 /// Bytes kept while hunting for a frame boundary.
 const HUNT_MAX: usize = 256 * 1024;
-/// Frames that must follow each other cleanly before a resynchronised stream is trusted.
-const TRUST_AFTER: u32 = 2;
+/// Frames that must follow the resynchronised one cleanly (each header where the previous
+/// frame ended) before the stream is trusted again.
+const TRUST_AFTER: u32 = 1;
 
 struct FrameState {
     h: Header,
@@ -988,4 +989,241 @@ fn append(
 /// RFC 6455 section 7.4: codes an endpoint may put on the wire.
 fn close_code_valid(code: u16) -> bool {
     matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ws::deflate::tests::Deflater;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone, PartialEq)]
+    struct M {
+        op: Opcode,
+        payload: Vec<u8>,
+        compressed: bool,
+        incomplete: Option<Incomplete>,
+        resync: bool,
+        close: Option<u16>,
+    }
+
+    #[derive(Default)]
+    struct Rec {
+        msgs: Vec<M>,
+        violations: Vec<ViolationKind>,
+        resyncs: Vec<u64>,
+    }
+
+    impl Emit for Rec {
+        fn emit(&mut self, _dir: Dir, kind: EventKind<'_>) -> io::Result<()> {
+            match kind {
+                EventKind::Message(m) => self.msgs.push(M {
+                    op: m.opcode,
+                    payload: m.payload.to_vec(),
+                    compressed: m.compressed,
+                    incomplete: m.incomplete,
+                    resync: m.resync,
+                    close: m.close_code,
+                }),
+                EventKind::Violation(v) => self.violations.push(v.kind),
+                EventKind::Notice(Notice::Resync { skipped, .. }) => self.resyncs.push(*skipped),
+                _ => {}
+            }
+            Ok(())
+        }
+        fn wants_frames(&self) -> bool {
+            false
+        }
+    }
+
+    fn frame(fin: bool, rsv: u8, op: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+        let h = Header {
+            fin,
+            rsv,
+            opcode: op,
+            mask,
+            payload_len: payload.len() as u64,
+            header_len: 0,
+            non_minimal: false,
+        };
+        let mut v = h.encode();
+        let mut p = payload.to_vec();
+        if let Some(k) = mask {
+            apply_mask(&mut p, k, 0);
+        }
+        v.extend_from_slice(&p);
+        v
+    }
+
+    fn client() -> WsDecoder {
+        WsDecoder::new(Dir::C2S, Some(true), Compression::Off, Limits::default())
+    }
+
+    const K: Option<[u8; 4]> = Some([0xa1, 0xb2, 0xc3, 0xd4]);
+
+    #[test]
+    fn fragmented_text_with_ping_between_fragments() {
+        let mut s = frame(false, 0, 1, K, b"Hello, ");
+        s.extend(frame(true, 0, 9, K, b"hb"));
+        s.extend(frame(false, 0, 0, K, b"fragmented "));
+        s.extend(frame(true, 0, 0, K, b"world"));
+        s.extend(frame(true, 0, 8, K, &[0x03, 0xe8, b'o', b'k']));
+        let mut d = client();
+        let mut r = Rec::default();
+        d.feed(&s, &mut r).unwrap();
+        assert_eq!(r.msgs.len(), 3);
+        assert_eq!(
+            (r.msgs[0].op, &r.msgs[0].payload[..]),
+            (Opcode::Ping, &b"hb"[..])
+        );
+        assert_eq!(r.msgs[1].payload, b"Hello, fragmented world");
+        assert_eq!(r.msgs[2].close, Some(1000));
+        assert!(r.violations.is_empty());
+    }
+
+    #[test]
+    fn masking_by_direction_is_checked() {
+        let mut r = Rec::default();
+        client()
+            .feed(&frame(true, 0, 1, None, b"x"), &mut r)
+            .unwrap();
+        let mut server = WsDecoder::new(Dir::S2C, Some(false), Compression::Off, Limits::default());
+        server.feed(&frame(true, 0, 1, K, b"y"), &mut r).unwrap();
+        assert_eq!(
+            r.violations,
+            vec![
+                ViolationKind::UnmaskedClientFrame,
+                ViolationKind::MaskedServerFrame
+            ]
+        );
+        // Decoded all the same.
+        assert_eq!(r.msgs.len(), 2);
+        assert_eq!(r.msgs[1].payload, b"y");
+    }
+
+    #[test]
+    fn huge_declared_length_costs_nothing() {
+        let mut s = vec![0x82, 0xff];
+        s.extend_from_slice(&(1u64 << 63).to_be_bytes());
+        s.extend_from_slice(&[1, 2, 3, 4]);
+        s.extend_from_slice(&[0u8; 1000]);
+        let mut d = client();
+        let mut r = Rec::default();
+        d.feed(&s, &mut r).unwrap();
+        d.finish(&mut r).unwrap();
+        assert!(r.violations.contains(&ViolationKind::LengthMsbSet));
+        assert_eq!(r.msgs.len(), 1);
+        assert_eq!(r.msgs[0].payload.len(), 1000);
+        assert_eq!(r.msgs[0].incomplete, Some(Incomplete::EndOfCapture));
+    }
+
+    #[test]
+    fn gap_inside_a_frame_keeps_sync() {
+        let f1 = frame(true, 0, 1, K, b"0123456789");
+        let f2 = frame(true, 0, 1, K, b"after");
+        let mut d = client();
+        let mut r = Rec::default();
+        d.feed(&f1[..8], &mut r).unwrap();
+        d.gap(4, &mut r).unwrap();
+        d.feed(&f1[12..], &mut r).unwrap();
+        d.feed(&f2, &mut r).unwrap();
+        assert_eq!(r.msgs[0].payload, b"016789");
+        assert_eq!(r.msgs[0].incomplete, Some(Incomplete::Gap));
+        assert_eq!(r.msgs[1].payload, b"after");
+        assert!(!r.msgs[1].resync);
+    }
+
+    #[test]
+    fn gap_across_a_boundary_resynchronises_and_marks() {
+        let mut s = frame(true, 0, 1, K, b"first message");
+        let second = frame(true, 0, 1, K, b"second message");
+        let third = frame(true, 0, 1, K, b"third message");
+        let fourth = frame(true, 0, 1, K, b"fourth message");
+        let mut d = client();
+        let mut r = Rec::default();
+        d.feed(&s, &mut r).unwrap();
+        d.gap(5, &mut r).unwrap();
+        s = second[5..].to_vec();
+        s.extend(&third);
+        s.extend(&fourth);
+        s.extend(frame(true, 0, 1, K, b"fifth"));
+        d.feed(&s, &mut r).unwrap();
+        let texts: Vec<&[u8]> = r.msgs.iter().map(|m| &m.payload[..]).collect();
+        assert_eq!(
+            texts,
+            vec![
+                &b"first message"[..],
+                b"third message",
+                b"fourth message",
+                b"fifth"
+            ]
+        );
+        assert_eq!(r.resyncs, vec![second.len() as u64 - 5]);
+        assert!(r.msgs[1].resync);
+        assert!(!r.msgs[3].resync, "trusted again after clean frames");
+    }
+
+    #[test]
+    fn mid_stream_compressed_without_history_is_never_garbage() {
+        let mut z = Deflater::new(true);
+        let early = z.message(b"the same words, the same words, the same words");
+        let late = z.message(b"the same words again");
+        let _ = early;
+        let fresh = z.message(b"zq9 unrelated xk7 bytes");
+        let mut s = frame(true, 4, 1, None, &late);
+        s.extend(frame(true, 4, 1, None, &fresh));
+        let mut d = WsDecoder::mid_stream(Dir::S2C, Some(false), Limits::default(), 0);
+        let mut r = Rec::default();
+        d.feed(&s, &mut r).unwrap();
+        d.finish(&mut r).unwrap();
+        assert_eq!(r.msgs[0].incomplete, Some(Incomplete::InflateFailed));
+        assert!(
+            r.violations.is_empty(),
+            "expected with missing history: {:?}",
+            r.violations
+        );
+        // Whatever inflated is a prefix of the real text, never invented bytes.
+        assert!(b"the same words again".starts_with(&r.msgs[0].payload));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Any chunking of a websocket byte stream yields the same messages, and compressed
+        /// and uncompressed encodings of the same messages decode equal.
+        #[test]
+        fn chunking_and_compression_do_not_matter(
+            msgs in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 1..8),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..20),
+            fragment in 1usize..200,
+            takeover in any::<bool>(),
+        ) {
+            let mut plain = Vec::new();
+            let mut packed = Vec::new();
+            let mut z = Deflater::new(takeover);
+            for m in &msgs {
+                // Plain: fragmented every `fragment` bytes.
+                let parts: Vec<&[u8]> = if m.is_empty() { vec![&m[..]] } else { m.chunks(fragment).collect() };
+                for (i, p) in parts.iter().enumerate() {
+                    plain.extend(frame(i + 1 == parts.len(), 0, if i == 0 { 2 } else { 0 }, K, p));
+                }
+                packed.extend(frame(true, 4, 2, K, &z.message(m)));
+            }
+            let params = DeflateParams { client_no_context_takeover: !takeover, ..DeflateParams::default() };
+            for (stream, comp) in [(&plain, Compression::Off), (&packed, Compression::Deflate(params))] {
+                let mut points: Vec<usize> = cuts.iter().map(|c| c.index(stream.len())).collect();
+                points.push(0);
+                points.push(stream.len());
+                points.sort_unstable();
+                let mut d = WsDecoder::new(Dir::C2S, Some(true), comp, Limits::default());
+                let mut r = Rec::default();
+                for w in points.windows(2) {
+                    d.feed(&stream[w[0]..w[1]], &mut r).unwrap();
+                }
+                let got: Vec<Vec<u8>> = r.msgs.iter().map(|m| m.payload.clone()).collect();
+                prop_assert_eq!(&got, &msgs);
+                prop_assert!(r.violations.is_empty());
+                prop_assert!(r.msgs.iter().all(|m| m.incomplete.is_none() && !m.resync));
+            }
+        }
+    }
 }
