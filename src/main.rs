@@ -6,6 +6,8 @@ use std::io::{self, BufWriter, IsTerminal};
 use std::process::ExitCode;
 use wsdump::analyzer::{Analyzer, Config};
 use wsdump::capture::file::{CaptureFile, Flow};
+use wsdump::capture::live;
+use wsdump::capture::writer::PcapWriter;
 use wsdump::event::{Event, EventKind, Sink};
 use wsdump::output::Palette;
 use wsdump::output::human::{HumanOptions, HumanPrinter};
@@ -33,9 +35,28 @@ enum ColorWhen {
 #[derive(Parser, Debug)]
 #[command(name = "wsdump", version, after_help = EXAMPLES)]
 struct Args {
-    /// Read packets from a pcap or pcapng file ("-" for standard input).
+    /// Read packets from a pcap or pcapng file ("-" for standard input). Without -r, capture
+    /// live (needs CAP_NET_RAW: root, or setcap).
     #[arg(short = 'r', long = "read", value_name = "FILE")]
-    read: String,
+    read: Option<String>,
+    /// Capture live on this interface; without -i, or with "any", on every interface that
+    /// is up (each with its own socket).
+    #[arg(
+        short = 'i',
+        long = "interface",
+        value_name = "NAME",
+        conflicts_with = "read"
+    )]
+    interface: Option<String>,
+    /// Also write the captured packets to this pcap file (live capture only; all captured
+    /// interfaces must have the same link type — use -i otherwise).
+    #[arg(
+        short = 'w',
+        long = "write",
+        value_name = "FILE",
+        conflicts_with = "read"
+    )]
+    write: Option<String>,
     /// Only connections with this port on either side (repeatable, or comma-separated).
     #[arg(short = 'p', long = "port", value_name = "PORT", value_delimiter = ',', action = ArgAction::Append)]
     ports: Vec<u16>,
@@ -147,7 +168,11 @@ fn palette(when: ColorWhen) -> Palette {
         ColorWhen::Never => false,
         ColorWhen::Auto => io::stdout().is_terminal() && !env_off,
     };
-    if on { Palette::colored() } else { Palette::plain() }
+    if on {
+        Palette::colored()
+    } else {
+        Palette::plain()
+    }
 }
 
 fn is_broken_pipe(e: &io::Error) -> bool {
@@ -167,13 +192,60 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> io::Result<ExitCode> {
-    let input: Box<dyn io::Read + Send> = if args.read == "-" {
+    match &args.read {
+        Some(path) => run_file(args, path),
+        None => run_live(args),
+    }
+}
+
+/// The printer `--json`, `-m`, `-v`, `-X`, `--color` ask for, with `-c`.
+fn make_sink(args: &Args) -> Out {
+    let out = BufWriter::with_capacity(64 * 1024, raw_stdout());
+    let printer = if args.json {
+        Printer::Json(JsonPrinter::new(
+            out,
+            JsonOptions {
+                messages_only: args.messages,
+                verbose: args.verbose,
+            },
+        ))
+    } else {
+        let opts = HumanOptions {
+            messages_only: args.messages,
+            verbose: args.verbose,
+            hex: args.hex,
+        };
+        Printer::Human(HumanPrinter::new(out, palette(args.color), opts))
+    };
+    Out {
+        printer,
+        limit: args.count,
+        messages: 0,
+    }
+}
+
+fn make_config(args: &Args) -> Config {
+    let mut cfg = Config {
+        ports: args.ports.clone(),
+        ..Config::default()
+    };
+    cfg.limits.max_message = args.max_message;
+    cfg.limits.max_inflate = args.max_inflate;
+    cfg.max_ooo_per_stream = args.max_ooo;
+    cfg.max_ooo_total = args.max_buffer;
+    cfg.max_conns = args.max_conns;
+    cfg.frames = args.verbose;
+    cfg
+}
+
+fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
+    let input: Box<dyn io::Read + Send> = if path == "-" {
         Box::new(io::stdin())
     } else {
-        match File::open(&args.read) {
+        match File::open(path) {
             Ok(f) => Box::new(f),
             Err(e) => {
-                eprintln!("wsdump: {}: {e}", args.read);
+                eprintln!("wsdump: {path}: {e}");
                 return Ok(ExitCode::from(2));
             }
         }
@@ -181,29 +253,14 @@ fn run(args: &Args) -> io::Result<ExitCode> {
     let mut cap = match CaptureFile::open(input) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("wsdump: {}: {e}", args.read);
+            eprintln!("wsdump: {path}: {e}");
             return Ok(ExitCode::from(2));
         }
     };
 
-    let out = BufWriter::with_capacity(64 * 1024, raw_stdout());
-    let printer = if args.json {
-        Printer::Json(JsonPrinter::new(out, JsonOptions { messages_only: args.messages, verbose: args.verbose }))
-    } else {
-        let opts = HumanOptions { messages_only: args.messages, verbose: args.verbose, hex: args.hex };
-        Printer::Human(HumanPrinter::new(out, palette(args.color), opts))
-    };
-    let mut sink = Out { printer, limit: args.count, messages: 0 };
+    let mut sink = make_sink(args);
     let line_mode = args.line_buffered || stdout_wants_lines();
-
-    let mut cfg = Config { ports: args.ports.clone(), ..Config::default() };
-    cfg.limits.max_message = args.max_message;
-    cfg.limits.max_inflate = args.max_inflate;
-    cfg.max_ooo_per_stream = args.max_ooo;
-    cfg.max_ooo_total = args.max_buffer;
-    cfg.max_conns = args.max_conns;
-    cfg.frames = args.verbose;
-    let mut an = Analyzer::new(cfg);
+    let mut an = Analyzer::new(make_config(args));
 
     let mut failed = false;
     let mut io_err: Option<io::Error> = None;
@@ -222,29 +279,176 @@ fn run(args: &Args) -> io::Result<ExitCode> {
                 unsupported_reported = true;
                 failed = true;
             }
-            if line_mode {
-                if let Err(e) = sink.flush() {
-                    io_err = Some(e);
-                    return Flow::Stop;
-                }
+            if line_mode && let Err(e) = sink.flush() {
+                io_err = Some(e);
+                return Flow::Stop;
             }
-            if sink.done() { Flow::Stop } else { Flow::Continue }
+            if sink.done() {
+                Flow::Stop
+            } else {
+                Flow::Continue
+            }
         })
     };
     if let Some(e) = io_err {
         return Err(e);
     }
     if let Some(l) = an.stats.unsupported_link {
-        eprintln!("wsdump: {}: unsupported link type {l}; its packets were not decoded", args.read);
+        eprintln!("wsdump: {path}: unsupported link type {l}; its packets were not decoded");
     }
     if !sink.done() {
         an.finish(last_ts, &mut sink)?;
     }
     sink.flush()?;
     if let Err(e) = read {
-        eprintln!("wsdump: {}: {e}", args.read);
+        eprintln!("wsdump: {path}: {e}");
         failed = true;
     }
+    Ok(if failed {
+        ExitCode::from(2)
+    } else if an.stats.websocket_connections > 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Live capture: sockets opened (the only step needing privilege), privileges dropped, one
+/// reader thread per interface feeding this thread, which runs the analyzer and owns the
+/// printer. Output is flushed after every packet. Stops at `-c`, SIGINT or SIGTERM, then
+/// prints a tcpdump-like summary on stderr.
+fn run_live(args: &Args) -> io::Result<ExitCode> {
+    // Before any thread exists, so that only the signal thread receives them.
+    live::block_stop_signals();
+    let explicit = args.interface.as_deref().is_some_and(|n| n != "any");
+    let opened = live::select(args.interface.as_deref()).and_then(|nics| {
+        let read_buffer = std::env::var("WSDUMP_READ_BUFFER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(live::READ_BUFFER);
+        live::Capture::open_with(&nics, explicit, &args.ports, read_buffer)
+    });
+    let mut cap = match opened {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("wsdump: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let ifaces = cap.interfaces().to_vec();
+    let mut writer = match &args.write {
+        None => None,
+        Some(path) => {
+            let lt = ifaces[0].linktype;
+            if let Some(other) = ifaces.iter().find(|i| i.linktype != lt) {
+                eprintln!(
+                    "wsdump: -w: {} ({}) and {} ({}) have different link types and a pcap file \
+                     holds one; choose the interface with -i",
+                    ifaces[0].name, lt, other.name, other.linktype
+                );
+                return Ok(ExitCode::from(2));
+            }
+            let f = match File::create(path) {
+                Ok(f) => f,
+                Err(e) => {
+                    eprintln!("wsdump: {path}: {e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            Some(PcapWriter::new(BufWriter::new(f), lt, true, live::SNAPLEN)?)
+        }
+    };
+    live::drop_privileges();
+
+    let mut sink = make_sink(args);
+    let mut an = Analyzer::new(make_config(args));
+    let names: Vec<String> = ifaces
+        .iter()
+        .map(|i| format!("{} ({})", i.name, i.linktype))
+        .collect();
+    let ports = if args.ports.is_empty() {
+        "all TCP ports".to_string()
+    } else {
+        let p: Vec<String> = args.ports.iter().map(u16::to_string).collect();
+        format!("port {}", p.join(","))
+    };
+    cap.start();
+    eprintln!(
+        "wsdump: listening on {}, {ports}, snapshot length {} bytes",
+        names.join(", "),
+        live::SNAPLEN
+    );
+
+    let mut failed = false;
+    let mut last_ts = Default::default();
+    let result = (|| -> io::Result<()> {
+        while let Some(ev) = cap.next_event() {
+            match ev {
+                live::Event::Packet(p) => {
+                    let raw = p.raw(&ifaces);
+                    last_ts = raw.ts;
+                    if let Some(w) = &mut writer {
+                        w.write(&raw)?;
+                        w.flush()?;
+                    }
+                    an.packet(&raw, &mut sink)?;
+                    sink.flush()?;
+                    if sink.done() {
+                        return Ok(());
+                    }
+                }
+                live::Event::Error { iface, err } => {
+                    eprintln!("wsdump: {}: {err}", ifaces[iface].name);
+                    failed = true;
+                }
+                live::Event::Signal(_) => break,
+                live::Event::Ended(_) => {}
+            }
+        }
+        if !sink.done() {
+            an.finish(last_ts, &mut sink)?;
+        }
+        sink.flush()
+    })();
+    let kernel = cap.stop();
+    if let Some(w) = &mut writer {
+        w.flush()?;
+    }
+    // A closed stdout (`| head`) ends wsdump quietly.
+    result?;
+    let s = &an.stats;
+    let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    eprintln!(
+        "{}",
+        plural(s.packets, "packet captured", "packets captured")
+    );
+    eprintln!(
+        "{}",
+        plural(
+            kernel.received,
+            "packet received by filter",
+            "packets received by filter"
+        )
+    );
+    eprintln!(
+        "{}",
+        plural(
+            kernel.dropped,
+            "packet dropped by kernel",
+            "packets dropped by kernel"
+        )
+    );
+    eprintln!(
+        "{}, {}, {}, {}",
+        plural(s.connections, "connection", "connections"),
+        plural(
+            s.websocket_connections,
+            "websocket connection",
+            "websocket connections"
+        ),
+        plural(s.messages, "message decoded", "messages decoded"),
+        plural(s.gaps, "gap", "gaps"),
+    );
     Ok(if failed {
         ExitCode::from(2)
     } else if an.stats.websocket_connections > 0 {

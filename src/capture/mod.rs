@@ -2,6 +2,7 @@
 //! go when saved (`writer`). Everything downstream sees only [`RawPacket`].
 
 pub mod file;
+pub mod live;
 pub mod writer;
 
 use std::fmt;
@@ -60,10 +61,18 @@ pub struct Timestamp {
 
 impl Timestamp {
     pub fn from_micros(secs: i64, micros: u32) -> Self {
-        Timestamp { secs, nanos: micros.saturating_mul(1000).min(999_999_999), nano_precision: false }
+        Timestamp {
+            secs,
+            nanos: micros.saturating_mul(1000).min(999_999_999),
+            nano_precision: false,
+        }
     }
     pub fn from_nanos(secs: i64, nanos: u32) -> Self {
-        Timestamp { secs, nanos: nanos.min(999_999_999), nano_precision: true }
+        Timestamp {
+            secs,
+            nanos: nanos.min(999_999_999),
+            nano_precision: true,
+        }
     }
     /// Nanoseconds since the epoch, for differences (relative times, durations).
     pub fn as_nanos(self) -> i128 {
