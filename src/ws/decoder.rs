@@ -113,16 +113,16 @@ struct Hunt {
     dropped: u64,
     /// Position to resume scanning from.
     scan: usize,
+    /// Positions in `buf` where a TCP segment's bytes began: senders start frames there.
+    starts: Vec<usize>,
 }
 
 enum Candidate {
     No,
-    NeedMore,
-    /// A plausible header; `confirmed` when the next header checks out too.
-    Yes {
-        confirmed: bool,
-        waits: bool,
-    },
+    /// Plausible so far; the bytes that would decide have not arrived.
+    Undecided,
+    /// A chain of plausible frames that ends on a segment boundary.
+    Confirmed,
 }
 
 impl WsDecoder {
@@ -185,6 +185,11 @@ impl WsDecoder {
             if self.frame.is_none() {
                 let h = if self.hdr.is_empty() {
                     match Header::parse(data) {
+                        Some(h) if self.resync_active && !self.plausible(&h) => {
+                            // Not trusted yet and the chain breaks: the resynchronisation was
+                            // a false one. Hunt again from here.
+                            return self.rehunt(data, em);
+                        }
                         Some(h) => {
                             data = &data[h.header_len as usize..];
                             h
@@ -206,6 +211,12 @@ impl WsDecoder {
                     self.offset += take as u64;
                     data = &data[take..];
                     match Header::parse(&self.hdr) {
+                        Some(h) if self.resync_active && !self.plausible(&h) => {
+                            let mut bytes = std::mem::take(&mut self.hdr);
+                            self.offset -= bytes.len() as u64;
+                            bytes.extend_from_slice(data);
+                            return self.rehunt(&bytes, em);
+                        }
                         Some(h) => {
                             // The header's bytes were counted as they came in.
                             self.offset -= h.header_len as u64;
@@ -278,6 +289,7 @@ impl WsDecoder {
             // Bytes on either side of a hole are not contiguous: start over after it.
             h.dropped += h.buf.len() as u64;
             h.buf.clear();
+            h.starts.clear();
             h.scan = 0;
             h.start = self.offset;
             return Ok(());
@@ -791,6 +803,9 @@ impl WsDecoder {
 
     fn hunt_feed(&mut self, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
         let mut h = self.hunt.take().expect("hunting");
+        if h.starts.len() < 4096 {
+            h.starts.push(h.buf.len());
+        }
         h.buf.extend_from_slice(data);
         self.offset += data.len() as u64;
         loop {
@@ -806,6 +821,8 @@ impl WsDecoder {
                     if h.buf.len() > HUNT_MAX {
                         let cut = h.buf.len() - HUNT_MAX / 2;
                         h.buf.drain(..cut);
+                        h.starts.retain(|&p| p >= cut);
+                        h.starts.iter_mut().for_each(|p| *p -= cut);
                         h.dropped += cut as u64;
                         h.start += cut as u64;
                         h.scan = h.scan.saturating_sub(cut);
@@ -816,6 +833,17 @@ impl WsDecoder {
                 }
             }
         }
+    }
+
+    /// Drops what a false resynchronisation started and hunts again from `data`.
+    fn rehunt(&mut self, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+        self.frame = None;
+        self.msg = None;
+        self.hunt = Some(Hunt {
+            start: self.offset,
+            ..Hunt::default()
+        });
+        self.hunt_feed(data, em)
     }
 
     fn accept_resync(&mut self, h: &Hunt, pos: usize, em: &mut dyn Emit) -> io::Result<()> {
@@ -837,42 +865,27 @@ impl WsDecoder {
         Ok(())
     }
 
-    /// Position of the first acceptable frame header in the hunt buffer.
+    /// Position of the first confirmed frame header in the hunt buffer. Candidates that need
+    /// more bytes to decide do not stop the scan: a confirmed chain further on wins, and the
+    /// next scan resumes at the first undecided one.
     fn scan(&self, h: &mut Hunt) -> Option<usize> {
-        let buf = &h.buf;
-        let mut i = h.scan;
-        while i < buf.len() {
-            match self.candidate(&buf[i..]) {
-                Candidate::Yes {
-                    confirmed: true, ..
-                } => return Some(i),
-                Candidate::Yes {
-                    confirmed: false,
-                    waits: false,
-                } => return Some(i),
-                Candidate::Yes {
-                    confirmed: false,
-                    waits: true,
-                }
-                | Candidate::NeedMore => {
-                    // Not decidable yet; come back with more bytes, unless the buffer is
-                    // already large, in which case keep looking further on.
-                    if buf.len() - i < HUNT_MAX / 2 {
-                        h.scan = i;
-                        return None;
-                    }
+        let mut first_undecided = None;
+        for i in h.scan..h.buf.len() {
+            match self.candidate(&h.buf, i, &h.starts) {
+                Candidate::Confirmed => return Some(i),
+                Candidate::Undecided => {
+                    first_undecided.get_or_insert(i);
                 }
                 Candidate::No => {}
             }
-            i += 1;
         }
-        h.scan = i;
+        h.scan = first_undecided.unwrap_or(h.buf.len());
         None
     }
 
     fn best_unconfirmed(&self, h: &Hunt) -> Option<usize> {
         (h.scan..h.buf.len())
-            .find(|&i| matches!(self.candidate(&h.buf[i..]), Candidate::Yes { .. }))
+            .find(|&i| !matches!(self.candidate(&h.buf, i, &h.starts), Candidate::No))
     }
 
     fn plausible(&self, h: &Header) -> bool {
@@ -897,49 +910,67 @@ impl WsDecoder {
         h.payload_len <= PLAUSIBLE_FRAME
     }
 
-    fn candidate(&self, d: &[u8]) -> Candidate {
-        let Some(h) = Header::parse(d) else {
-            // A truncated header is worth waiting for only if its first byte could start one.
-            if d.len() >= 2 || d.is_empty() {
-                return Candidate::NeedMore;
+    /// Judges a possible frame header at `buf[i..]`. Senders write a frame (or a few) per
+    /// segment, so a true header starts a chain of plausible frames that ends exactly on a
+    /// segment boundary; inside a payload, random bytes almost never do. Each header must also
+    /// carry a payload that fits its opcode (UTF-8 text, a valid close code).
+    fn candidate(&self, buf: &[u8], i: usize, starts: &[usize]) -> Candidate {
+        const CHAIN: usize = 4;
+        let mut at = i;
+        for _ in 0..CHAIN {
+            let d = &buf[at..];
+            let Some(h) = Header::parse(d) else {
+                if d.is_empty()
+                    || (d.len() < Header::MAX_LEN
+                        && Header::needed(d.get(1).copied().unwrap_or(0)) > d.len())
+                {
+                    let op = Opcode::from_u8(d.first().copied().unwrap_or(0));
+                    if matches!(op, Opcode::Reserved(_)) || d.first().is_some_and(|b| b & 0x30 != 0)
+                    {
+                        return Candidate::No;
+                    }
+                    return Candidate::Undecided;
+                }
+                return Candidate::No;
+            };
+            if !self.plausible(&h) || !content_plausible(&h, &d[h.header_len as usize..]) {
+                return Candidate::No;
             }
-            let op = Opcode::from_u8(d[0]);
-            return if matches!(op, Opcode::Reserved(_)) || d[0] & 0x30 != 0 {
-                Candidate::No
-            } else {
-                Candidate::NeedMore
-            };
-        };
-        if !self.plausible(&h) {
-            return Candidate::No;
+            let end = at as u64 + h.header_len as u64 + h.payload_len;
+            if end > buf.len() as u64 {
+                return Candidate::Undecided;
+            }
+            let end = end as usize;
+            if end == buf.len() || starts.binary_search(&end).is_ok() {
+                return Candidate::Confirmed;
+            }
+            at = end;
         }
-        let end = h.header_len as u64 + h.payload_len;
-        if end == d.len() as u64 {
-            // Frames often end where a segment ends.
-            return Candidate::Yes {
-                confirmed: false,
-                waits: false,
-            };
-        }
-        if end > d.len() as u64 {
-            return Candidate::Yes {
-                confirmed: false,
-                waits: true,
-            };
-        }
-        let next = &d[end as usize..];
-        match Header::parse(next) {
-            Some(n) if self.plausible(&n) => Candidate::Yes {
-                confirmed: true,
-                waits: false,
-            },
-            Some(_) => Candidate::No,
-            None if next.len() >= 2 => Candidate::No,
-            None => Candidate::Yes {
-                confirmed: false,
-                waits: true,
-            },
-        }
+        Candidate::No
+    }
+}
+
+/// What the start of a candidate frame's payload must look like: text that is UTF-8 (when
+/// uncompressed), a close code that may be sent.
+fn content_plausible(h: &Header, payload: &[u8]) -> bool {
+    let n = payload.len().min(h.payload_len.min(64) as usize);
+    let mut p = [0u8; 64];
+    p[..n].copy_from_slice(&payload[..n]);
+    if let Some(k) = h.mask {
+        apply_mask(&mut p[..n], k, 0);
+    }
+    let p = &p[..n];
+    match Opcode::from_u8(h.opcode) {
+        Opcode::Text if h.rsv & 0b100 == 0 => match std::str::from_utf8(p) {
+            Ok(_) => true,
+            Err(e) => e.error_len().is_none(),
+        },
+        Opcode::Close => match h.payload_len {
+            0 => true,
+            1 => false,
+            _ => n < 2 || close_code_valid(u16::from_be_bytes([p[0], p[1]])),
+        },
+        _ => true,
     }
 }
 
