@@ -336,6 +336,9 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
         }
     };
     let ifaces = cap.interfaces().to_vec();
+    for i in ifaces.iter().filter(|i| !i.up) {
+        eprintln!("wsdump: warning: {} is down; capturing anyway", i.name);
+    }
     let mut writer = match &args.write {
         None => None,
         Some(path) => {
@@ -344,7 +347,10 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
                 eprintln!(
                     "wsdump: -w: {} ({}) and {} ({}) have different link types and a pcap file \
                      holds one; choose the interface with -i",
-                    ifaces[0].name, lt, other.name, other.linktype
+                    ifaces[0].name,
+                    lt.name(),
+                    other.name,
+                    other.linktype.name()
                 );
                 return Ok(ExitCode::from(2));
             }
@@ -364,7 +370,7 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
     let mut an = Analyzer::new(make_config(args));
     let names: Vec<String> = ifaces
         .iter()
-        .map(|i| format!("{} ({})", i.name, i.linktype))
+        .map(|i| format!("{} ({})", i.name, i.linktype.name()))
         .collect();
     let ports = if args.ports.is_empty() {
         "all TCP ports".to_string()

@@ -107,6 +107,10 @@ fn to_message(m: &Msg) -> Message {
 
 /// Runs the scripted conversation through tungstenite: the listener is already bound.
 fn converse(listener: TcpListener) {
+    converse_with(listener, |a| TcpStream::connect(a).unwrap())
+}
+
+fn converse_with(listener: TcpListener, connect: impl FnOnce(SocketAddr) -> TcpStream) {
     let addr = listener.local_addr().unwrap();
     let sc = script();
     let server_script = sc.clone();
@@ -135,7 +139,7 @@ fn converse(listener: TcpListener) {
             }
         }
     });
-    let stream = TcpStream::connect(addr).unwrap();
+    let stream = connect(addr);
     let host = match addr.ip() {
         IpAddr::V4(ip) => format!("{ip}:{}", addr.port()),
         IpAddr::V6(ip) => format!("[{ip}]:{}", addr.port()),
@@ -168,10 +172,21 @@ struct Wsdump {
 
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> Wsdump {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
+    start(cmd)
+}
+
+fn spawn_cmd(program: &str, args: &[&str]) -> Wsdump {
+    let mut cmd = Command::new(program);
+    cmd.args(args.iter());
+    start(cmd)
+}
+
+fn start(mut cmd: Command) -> Wsdump {
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().expect("spawn wsdump");
     let lines = Arc::new(Mutex::new(Vec::new()));
     let stderr = Arc::new(Mutex::new(String::new()));
@@ -388,7 +403,7 @@ fn live_write_then_read() {
     converse(listener);
     let n = script().len();
     w.interrupt_when(|l| {
-        count_messages(l) >= n && l.iter().any(|x| x.contains("\"type\":\"close\""))
+        count_messages(l) >= n && l.iter().filter(|x| x.contains("\"role\":\"fin\"")).count() >= 2
     });
     let (code, live_lines, err) = w.wait();
     assert_eq!(code, 0, "{err}");
@@ -429,14 +444,112 @@ fn live_small_read_buffer_reports_truncation() {
         &[("WSDUMP_READ_BUFFER", "4096")],
     );
     converse(listener);
-    w.interrupt_when(|l| {
-        l.iter()
-            .any(|x| x.contains("\"role\":\"fin\"") || x.contains("\"type\":\"close\""))
-    });
+    w.interrupt_when(|l| l.iter().any(|x| x.contains("\"role\":\"fin\"")));
     let (_, lines, err) = w.wait();
     assert!(
         lines.iter().any(|l| l.contains("truncated_packet")),
         "no truncated_packet notice; stderr:\n{err}\n{}",
         lines.join("\n")
     );
+}
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .map_err(|e| format!("ip: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "ip {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Runs `f` on a thread that has joined network namespace `ns`; sockets it creates stay
+/// in that namespace wherever they are used afterwards.
+fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let path = format!("/var/run/netns/{ns}");
+    thread::spawn(move || {
+        let file = std::fs::File::open(&path).unwrap();
+        use std::os::fd::AsRawFd;
+        // SAFETY: setns on an open namespace file; affects this thread only.
+        assert_eq!(
+            unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
+            0,
+            "setns {path}"
+        );
+        f()
+    })
+    .join()
+    .unwrap()
+}
+
+/// Deletes the namespaces (and with them the veth pair) when the test ends.
+struct Netns(Vec<String>);
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            let _ = ip(&["netns", "del", ns]);
+        }
+    }
+}
+
+/// The Ethernet path on a real Ethernet device: two network namespaces joined by a veth
+/// pair, the client in one, the server in the other, wsdump on the client's veth.
+#[test]
+fn live_veth_between_namespaces() {
+    if !can_capture("live_veth_between_namespaces") {
+        return;
+    }
+    let id = std::process::id() % 100_000;
+    let (na, nb) = (format!("wsd-a-{id}"), format!("wsd-b-{id}"));
+    let (va, vb) = (format!("wsda{id}"), format!("wsdb{id}"));
+    let _guard = Netns(vec![na.clone(), nb.clone()]);
+    let setup = || -> Result<(), String> {
+        ip(&["netns", "add", &na])?;
+        ip(&["netns", "add", &nb])?;
+        ip(&[
+            "link", "add", &va, "netns", &na, "type", "veth", "peer", "name", &vb, "netns", &nb,
+        ])?;
+        ip(&["-n", &na, "addr", "add", "10.231.7.1/24", "dev", &va])?;
+        ip(&["-n", &nb, "addr", "add", "10.231.7.2/24", "dev", &vb])?;
+        for (ns, dev) in [(&na, &va), (&nb, &vb)] {
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        Ok(())
+    };
+    if let Err(e) = setup() {
+        let msg = format!("live_veth_between_namespaces: SKIPPED: cannot create namespaces: {e}");
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+        return;
+    }
+    let listener = in_netns(&nb, || TcpListener::bind("10.231.7.2:0").unwrap());
+    let port = listener.local_addr().unwrap().port().to_string();
+    let (ns, dev) = (na.clone(), va.clone());
+    let cmd_args = [
+        "netns", "exec", &ns, BIN, "-i", &dev, "--port", &port, "--json", "-m",
+    ];
+    let mut w = spawn_cmd("ip", &cmd_args);
+    let na2 = na.clone();
+    converse_with(listener, move |a| {
+        in_netns(&na2, move || TcpStream::connect(a).unwrap())
+    });
+    let n = script().len();
+    w.interrupt_when(|l| count_messages(l) >= n);
+    let (code, lines, err) = w.wait();
+    assert_eq!(code, 0, "exit status; stderr:\n{err}");
+    assert!(
+        err.contains(&format!("listening on {va} (EN10MB)")),
+        "{err}"
+    );
+    assert_conversation(&messages(&lines), &err);
 }

@@ -130,6 +130,8 @@ pub struct Interface {
     pub ifindex: u32,
     pub arphrd: u16,
     pub linktype: LinkType,
+    /// Whether the interface was up when capture started.
+    pub up: bool,
 }
 
 /// One packet as read, owned (it crosses threads).
@@ -432,6 +434,7 @@ fn open_one(
         ifindex: nic.index,
         arphrd,
         linktype,
+        up: nic.is_up(),
     };
     Ok(Ok(Opened { iface, fd, rx }))
 }
