@@ -19,9 +19,12 @@ Examples:
   wsdump -r chat.pcap --port 7272 -m             messages only, one per line (for grep)
   wsdump -r chat.pcap --json | jq 'select(.type==\"message\")'
   tcpdump -i any -w - port 7272 | wsdump -r -    decode what tcpdump captures, as it comes
+  sudo wsdump --port 7272                        capture live on every interface that is up
+  sudo wsdump -i lo --port 7272 -m -w s.pcap     live on lo, messages only, packets saved
 
 Exit status: 0 websocket traffic was decoded, 1 none was found, 2 an error (unreadable or
-corrupt capture, bad arguments). Times are UTC.";
+corrupt capture, bad arguments, no capture rights). Times are UTC. Live capture prints
+a summary on stderr when it stops (-c, Ctrl-C, SIGTERM).";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ColorWhen {
