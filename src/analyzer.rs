@@ -521,6 +521,12 @@ impl Analyzer {
     fn close(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
         self.flush(idx, ts, sink)?;
         if let Some(c) = self.conns[idx].take() {
+            sink.event(&Event {
+                ts,
+                conn: Some(&c.info),
+                dir: Dir::C2S,
+                kind: EventKind::End,
+            })?;
             for s in &c.streams {
                 self.budget.used -= s.buffered();
             }

@@ -444,6 +444,9 @@ pub enum EventKind<'a> {
     Gap(Gap),
     Violation(&'a Violation),
     Notice(&'a Notice),
+    /// The connection is no longer tracked (closed and done, idle, evicted, end of input):
+    /// nothing more will be said about it.
+    End,
 }
 
 #[derive(Clone, Debug)]

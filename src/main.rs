@@ -2,16 +2,21 @@
 
 use clap::{ArgAction, Parser, ValueEnum};
 use std::fs::File;
-use std::io::{self, BufWriter, IsTerminal};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use wsdump::analyzer::{Analyzer, Config};
 use wsdump::capture::file::{CaptureFile, Flow};
 use wsdump::capture::live;
 use wsdump::capture::writer::PcapWriter;
-use wsdump::event::{Event, EventKind, Sink};
+use wsdump::event::{Dir, Event, EventKind, Opcode, Sink};
 use wsdump::output::Palette;
+use wsdump::output::explain::ExplainPrinter;
+use wsdump::output::filter::Filter;
 use wsdump::output::human::{HumanOptions, HumanPrinter};
 use wsdump::output::json::{JsonOptions, JsonPrinter};
+use wsdump::output::ladder::{LadderPrinter, locale_is_utf8};
+use wsdump::output::summary::Summary;
+use wsdump::output::texts::Lang;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -99,24 +104,76 @@ struct Args {
     /// Connections tracked at once; the least recently active are dropped beyond it.
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     max_conns: usize,
+    /// Annotated walkthrough for teaching: every step of the TCP handshake, the upgrade and
+    /// each frame explained above the tcpdump-style line it belongs to.
+    #[arg(long, conflicts_with_all = ["json", "ladder"])]
+    explain: bool,
+    /// Language of --explain: en or ru.
+    #[arg(long, value_name = "LANG", default_value = "en", value_parser = parse_lang)]
+    lang: Lang,
+    /// A sequence diagram per connection (printed when the connection ends).
+    #[arg(long, conflicts_with = "json")]
+    ladder: bool,
+    /// Show only this direction: c2s (client to server) or s2c.
+    #[arg(long, value_name = "DIR", value_parser = parse_dir)]
+    dir: Option<Dir>,
+    /// Show only messages with this opcode (text, binary, ping, pong, close; repeatable).
+    #[arg(long, value_name = "OPCODE", value_delimiter = ',', value_parser = parse_opcode, action = ArgAction::Append)]
+    opcode: Vec<Opcode>,
+    /// Show only connections whose client or server matches: a port, an address, or ip:port.
+    #[arg(long = "conn", value_name = "SEL")]
+    conn: Option<String>,
+    /// Show only messages whose text matches this regular expression (-c counts what passes).
+    #[arg(short = 'e', long = "grep", value_name = "REGEX")]
+    grep: Option<regex::Regex>,
+    /// At the end, a per-connection summary (with --json: one "summary" object each).
+    #[arg(long)]
+    stats: bool,
+    /// Print a man page or a shell completion script generated from these flags, and exit.
+    #[arg(long, value_name = "WHAT", value_parser = ["man", "bash", "zsh", "fish", "elvish", "powershell"])]
+    generate: Option<String>,
+}
+
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    Lang::parse(s).ok_or_else(|| format!("unknown language {s:?} (known: en, ru)"))
+}
+
+fn parse_dir(s: &str) -> Result<Dir, String> {
+    match s {
+        "c2s" => Ok(Dir::C2S),
+        "s2c" => Ok(Dir::S2C),
+        _ => Err("expected c2s or s2c".into()),
+    }
+}
+
+fn parse_opcode(s: &str) -> Result<Opcode, String> {
+    wsdump::output::filter::parse_opcode(s).ok_or_else(|| format!("unknown opcode {s:?}"))
 }
 
 enum Printer {
     Human(HumanPrinter<BufWriter<File>>),
     Json(JsonPrinter<BufWriter<File>>),
+    Explain(ExplainPrinter<BufWriter<File>>),
+    Ladder(LadderPrinter<BufWriter<File>>),
 }
 
-/// The printer, plus `-c`.
+/// The printer, behind the display filters, `-c` and `--stats`.
 struct Out {
     printer: Printer,
+    filter: Filter,
+    summary: Option<Summary>,
+    json: bool,
     limit: Option<u64>,
     messages: u64,
 }
 
 impl Sink for Out {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
-        if self.done() {
+        if self.done() || !self.filter.passes(ev) {
             return Ok(());
+        }
+        if let Some(s) = &mut self.summary {
+            s.observe(ev);
         }
         if let EventKind::Message(_) = ev.kind {
             self.messages += 1;
@@ -124,6 +181,8 @@ impl Sink for Out {
         match &mut self.printer {
             Printer::Human(p) => p.event(ev),
             Printer::Json(p) => p.event(ev),
+            Printer::Explain(p) => p.event(ev),
+            Printer::Ladder(p) => p.event(ev),
         }
     }
     fn done(&self) -> bool {
@@ -136,7 +195,25 @@ impl Out {
         match &mut self.printer {
             Printer::Human(p) => p.flush(),
             Printer::Json(p) => p.flush(),
+            Printer::Explain(p) => p.flush(),
+            Printer::Ladder(p) => p.flush(),
         }
+    }
+
+    /// End of the run: what is still buffered, then the `--stats` summary.
+    fn finish(&mut self) -> io::Result<()> {
+        if let Printer::Ladder(p) = &mut self.printer {
+            p.finish()?;
+        }
+        self.flush()?;
+        if let Some(s) = &self.summary {
+            let text = if self.json { s.json() } else { s.human() };
+            let mut out = raw_stdout();
+            let r = out.write_all(text.as_bytes());
+            std::mem::forget(out);
+            r?;
+        }
+        Ok(())
     }
 }
 
@@ -195,16 +272,38 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> io::Result<ExitCode> {
+    if let Some(what) = &args.generate {
+        return generate(what);
+    }
     match &args.read {
         Some(path) => run_file(args, path),
         None => run_live(args),
     }
 }
 
-/// The printer `--json`, `-m`, `-v`, `-X`, `--color` ask for, with `-c`.
+/// `--generate`: documentation that cannot drift from the flags, because it is made from them.
+fn generate(what: &str) -> io::Result<ExitCode> {
+    use clap::CommandFactory;
+    let mut cmd = Args::command();
+    let mut out = io::stdout().lock();
+    if what == "man" {
+        clap_mangen::Man::new(cmd).render(&mut out)?;
+    } else {
+        let shell: clap_complete::Shell = what.parse().map_err(io::Error::other)?;
+        clap_complete::generate(shell, &mut cmd, "wsdump", &mut out);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The printer `--json`, `-m`, `-v`, `-X`, `--color`, `--explain`, `--ladder` ask for,
+/// behind the filters, `-c` and `--stats`.
 fn make_sink(args: &Args) -> Out {
     let out = BufWriter::with_capacity(64 * 1024, raw_stdout());
-    let printer = if args.json {
+    let printer = if args.explain {
+        Printer::Explain(ExplainPrinter::new(out, args.lang, args.hex))
+    } else if args.ladder {
+        Printer::Ladder(LadderPrinter::new(out, locale_is_utf8()))
+    } else if args.json {
         Printer::Json(JsonPrinter::new(
             out,
             JsonOptions {
@@ -220,8 +319,17 @@ fn make_sink(args: &Args) -> Out {
         };
         Printer::Human(HumanPrinter::new(out, palette(args.color), opts))
     };
+    let filter = Filter {
+        dir: args.dir,
+        opcodes: args.opcode.clone(),
+        conn: args.conn.clone(),
+        grep: args.grep.clone(),
+    };
     Out {
         printer,
+        filter,
+        summary: args.stats.then(Summary::default),
+        json: args.json,
         limit: args.count,
         messages: 0,
     }
@@ -237,7 +345,7 @@ fn make_config(args: &Args) -> Config {
     cfg.max_ooo_per_stream = args.max_ooo;
     cfg.max_ooo_total = args.max_buffer;
     cfg.max_conns = args.max_conns;
-    cfg.frames = args.verbose;
+    cfg.frames = args.verbose || args.explain;
     cfg
 }
 
@@ -302,7 +410,7 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
     if !sink.done() {
         an.finish(last_ts, &mut sink)?;
     }
-    sink.flush()?;
+    sink.finish()?;
     if let Err(e) = read {
         eprintln!("wsdump: {path}: {e}");
         failed = true;
@@ -403,7 +511,7 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
                     an.packet(&raw, &mut sink)?;
                     sink.flush()?;
                     if sink.done() {
-                        return Ok(());
+                        break;
                     }
                 }
                 live::Event::Error { iface, err } => {
@@ -417,7 +525,7 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
         if !sink.done() {
             an.finish(last_ts, &mut sink)?;
         }
-        sink.flush()
+        sink.finish()
     })();
     let kernel = cap.stop();
     if let Some(w) = &mut writer {

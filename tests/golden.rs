@@ -20,17 +20,24 @@ fn golden_samples() {
         let mut words = line.split_whitespace();
         let name = words.next().unwrap();
         let capture = words.next().unwrap();
-        let args: Vec<&str> = words.collect();
+        // `ENV:NAME=VALUE` words set the environment (the ladder reads the locale).
+        let (envs, args): (Vec<&str>, Vec<&str>) = words.partition(|w| w.starts_with("ENV:"));
         cases += 1;
-        let out = Command::new(env!("CARGO_BIN_EXE_wsdump"))
-            .current_dir(root)
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsdump"));
+        cmd.current_dir(root)
             .arg("-r")
             .arg(Path::new("samples").join(capture))
             .args(["--color", "never"])
             .args(&args)
             .env_remove("NO_COLOR")
-            .output()
-            .unwrap();
+            .env_remove("LANG")
+            .env_remove("LC_CTYPE")
+            .env("LC_ALL", "C.UTF-8");
+        for e in envs {
+            let (k, v) = e.trim_start_matches("ENV:").split_once('=').unwrap();
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
         let expected_path = root.join("samples/expected").join(format!("{name}.out"));
         let stderr = String::from_utf8_lossy(&out.stderr);
         if bless {

@@ -21,6 +21,7 @@ pub struct HumanPrinter<W: Write> {
     pal: Palette,
     opts: HumanOptions,
     line: String,
+    chat: super::chat::Tracker,
 }
 
 impl<W: Write> HumanPrinter<W> {
@@ -30,6 +31,7 @@ impl<W: Write> HumanPrinter<W> {
             pal,
             opts,
             line: String::with_capacity(4096),
+            chat: Default::default(),
         }
     }
 
@@ -39,6 +41,10 @@ impl<W: Write> HumanPrinter<W> {
 
     pub fn into_inner(self) -> W {
         self.out
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.out
     }
 
     fn prefix(&mut self, ev: &Event<'_>) {
@@ -197,6 +203,12 @@ fn tcp_label(r: TcpRole) -> &'static str {
 impl<W: Write> Sink for HumanPrinter<W> {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
         let show = match &ev.kind {
+            EventKind::End => {
+                if let Some(c) = ev.conn {
+                    self.chat.forget(c.id);
+                }
+                false
+            }
             EventKind::Message(_) => true,
             _ if self.opts.messages_only => false,
             EventKind::Tcp(t) => self.opts.verbose || t.role.is_lifecycle(),
@@ -305,7 +317,7 @@ impl<W: Write> Sink for HumanPrinter<W> {
                     l.push_str(" mask ");
                     escape::hex(&k, l);
                 }
-                let enc = match f.header_len & !4 {
+                let enc = match f.header_len - if f.mask.is_some() { 4 } else { 0 } {
                     2 => "7-bit",
                     4 => "16-bit",
                     _ => "64-bit",
@@ -315,7 +327,22 @@ impl<W: Write> Sink for HumanPrinter<W> {
                     p.paint(p.warn, " [resync]", l);
                 }
             }
-            EventKind::Message(m) => self.message(m),
+            EventKind::Message(m) => {
+                self.message(m);
+                // The chat view: workerman-chat's JSON read as a sentence, under the raw line.
+                if let (Some(t), Some(c), false) = (m.text(), ev.conn, self.opts.messages_only)
+                    && let Some(r) = self.chat.read(c.id, ev.dir == Dir::C2S, t)
+                {
+                    self.line.push_str("\n    ↳ ");
+                    let mut safe = String::new();
+                    escape::text(&r.text, &mut safe);
+                    p.paint(
+                        if r.heartbeat { p.dim } else { p.flag },
+                        &safe,
+                        &mut self.line,
+                    );
+                }
+            }
             EventKind::Gap(g) => {
                 let s = format!(
                     "gap {} bytes at offset {} ({})",
@@ -331,6 +358,7 @@ impl<W: Write> Sink for HumanPrinter<W> {
                 l.push_str(": ");
                 escape::text(&v.detail, l);
             }
+            EventKind::End => {}
             EventKind::Notice(n) => {
                 let l = &mut self.line;
                 p.paint(p.dim, &format!("notice {}", n.kind()), l);

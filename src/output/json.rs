@@ -17,6 +17,7 @@ pub struct JsonPrinter<W: Write> {
     out: W,
     opts: JsonOptions,
     line: String,
+    chat: super::chat::Tracker,
 }
 
 struct Obj<'a>(&'a mut String);
@@ -67,6 +68,7 @@ impl<W: Write> JsonPrinter<W> {
             out,
             opts,
             line: String::with_capacity(4096),
+            chat: Default::default(),
         }
     }
     pub fn flush(&mut self) -> io::Result<()> {
@@ -137,6 +139,12 @@ fn b64(b: &[u8], out: &mut String) {
 impl<W: Write> Sink for JsonPrinter<W> {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
         let ty = match &ev.kind {
+            EventKind::End => {
+                if let Some(c) = ev.conn {
+                    self.chat.forget(c.id);
+                }
+                return Ok(());
+            }
             EventKind::Message(_) => "message",
             _ if self.opts.messages_only => return Ok(()),
             EventKind::Tcp(t) if !self.opts.verbose && !t.role.is_lifecycle() => return Ok(()),
@@ -164,7 +172,14 @@ impl<W: Write> Sink for JsonPrinter<W> {
             o.num("conn", c.id);
         }
         match &ev.kind {
-            EventKind::Message(m) => message(&mut o, m),
+            EventKind::Message(m) => {
+                message(&mut o, m);
+                if let (Some(t), Some(c)) = (m.text(), ev.conn)
+                    && let Some(r) = self.chat.read(c.id, ev.dir == crate::event::Dir::C2S, t)
+                {
+                    o.str("chat", &r.text);
+                }
+            }
             EventKind::Tcp(t) => {
                 o.str("role", t.role.as_str());
                 let f = t.flags.to_string();
@@ -255,6 +270,7 @@ impl<W: Write> Sink for JsonPrinter<W> {
                 o.str("kind", v.kind.as_str());
                 o.str("detail", &v.detail);
             }
+            EventKind::End => {}
             EventKind::Notice(n) => {
                 o.str("kind", n.kind());
                 match n {

@@ -1,8 +1,14 @@
 //! Printers: they consume events and write text. No parsing happens here.
 
+pub mod chat;
 pub mod escape;
+pub mod explain;
+pub mod filter;
 pub mod human;
 pub mod json;
+pub mod ladder;
+pub mod summary;
+pub mod texts;
 pub mod time;
 
 use owo_colors::Style;

@@ -1,0 +1,291 @@
+//! `--ladder`: a sequence diagram per connection, client on the left, server on the right,
+//! one arrow per packet of the TCP lifecycle and per HTTP head or websocket message, relative
+//! times at the left. Fits 80 columns. A connection's diagram is printed when it ends.
+
+use super::escape;
+use crate::capture::Timestamp;
+use crate::event::{Dir, Event, EventKind, Message, Opcode, Sink, TcpRole};
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+const WIDTH: usize = 80;
+/// Columns for the relative time, then the two lifelines.
+const TIME_COL: usize = 12;
+/// Entries kept per connection before the rest are summarised.
+const MAX_ROWS: usize = 2000;
+
+struct Glyphs {
+    bar: char,
+    line: char,
+    right: char,
+    left: char,
+    ellipsis: &'static str,
+}
+
+const UNICODE: Glyphs = Glyphs {
+    bar: '│',
+    line: '─',
+    right: '▶',
+    left: '◀',
+    ellipsis: "…",
+};
+const ASCII: Glyphs = Glyphs {
+    bar: '|',
+    line: '-',
+    right: '>',
+    left: '<',
+    ellipsis: "...",
+};
+
+struct Diagram {
+    title: String,
+    start: Timestamp,
+    rows: Vec<(Timestamp, Option<Dir>, String)>,
+    dropped: u64,
+}
+
+pub struct LadderPrinter<W: Write> {
+    out: W,
+    chat: super::chat::Tracker,
+    g: &'static Glyphs,
+    conns: HashMap<u64, Diagram>,
+    order: Vec<u64>,
+}
+
+/// Whether the terminal's character set is UTF-8, by the locale variables, as a C program
+/// would learn it from `nl_langinfo(CODESET)`.
+pub fn locale_is_utf8() -> bool {
+    for var in ["LC_ALL", "LC_CTYPE", "LANG"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            let v = v.to_ascii_lowercase();
+            return v.contains("utf-8") || v.contains("utf8");
+        }
+    }
+    false
+}
+
+impl<W: Write> LadderPrinter<W> {
+    pub fn new(out: W, unicode: bool) -> Self {
+        LadderPrinter {
+            out,
+            chat: Default::default(),
+            g: if unicode { &UNICODE } else { &ASCII },
+            conns: HashMap::new(),
+            order: Vec::new(),
+        }
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    /// Draws the connections that have not ended (input stopped early, e.g. `-c`).
+    pub fn finish(&mut self) -> io::Result<()> {
+        let ids: Vec<u64> = std::mem::take(&mut self.order);
+        for id in ids {
+            self.print(id)?;
+        }
+        self.out.flush()
+    }
+
+    fn label(&mut self, ev: &Event<'_>) -> Option<String> {
+        Some(match &ev.kind {
+            EventKind::Tcp(t) => match t.role {
+                TcpRole::Syn => "SYN".into(),
+                TcpRole::SynAck => "SYN+ACK".into(),
+                TcpRole::HandshakeAck => "ACK".into(),
+                TcpRole::Fin => "FIN".into(),
+                TcpRole::Rst => "RST".into(),
+                TcpRole::Data | TcpRole::Ack => return None,
+            },
+            EventKind::HttpRequest(r) => {
+                let mut s = format!("{} ", r.method);
+                escape::text(&r.path, &mut s);
+                if r.websocket_upgrade {
+                    s.push_str(" Upgrade");
+                }
+                s
+            }
+            EventKind::HttpResponse(r) => {
+                let mut s = format!("{} ", r.status);
+                escape::text(&r.reason, &mut s);
+                s
+            }
+            EventKind::Message(m) => {
+                // A chat protocol message reads better as the sentence it means.
+                let chat = m
+                    .text()
+                    .zip(ev.conn)
+                    .and_then(|(t, c)| self.chat.read(c.id, ev.dir == Dir::C2S, t));
+                match chat {
+                    Some(r) => {
+                        let mut s = String::new();
+                        escape::text(&r.text, &mut s);
+                        s
+                    }
+                    None => message_label(m),
+                }
+            }
+            EventKind::Gap(g) => format!("[gap: {} bytes lost]", g.len),
+            _ => return None,
+        })
+    }
+
+    fn print(&mut self, id: u64) -> io::Result<()> {
+        let Some(d) = self.conns.remove(&id) else {
+            return Ok(());
+        };
+        let g = self.g;
+        let mut out = String::new();
+        out.push_str(&d.title);
+        out.push('\n');
+        let inner = WIDTH - TIME_COL - 2;
+        for (ts, dir, label) in &d.rows {
+            let rel = (ts.as_nanos() - d.start.as_nanos()).max(0);
+            let t = format!(
+                "+{}.{:06}",
+                rel / 1_000_000_000,
+                (rel % 1_000_000_000) / 1000
+            );
+            out.push_str(&format!("{t:>width$} ", width = TIME_COL - 1));
+            out.push(g.bar);
+            out.push_str(&arrow(g, *dir, label, inner));
+            out.push(g.bar);
+            out.push('\n');
+        }
+        if d.dropped > 0 {
+            out.push_str(&format!(
+                "{:>width$} ({} more events not drawn)\n",
+                "",
+                d.dropped,
+                width = TIME_COL - 1
+            ));
+        }
+        out.push('\n');
+        self.out.write_all(out.as_bytes())
+    }
+}
+
+fn message_label(m: &Message<'_>) -> String {
+    let mut s = String::new();
+    match m.opcode {
+        Opcode::Close => {
+            s.push_str("close");
+            if let Some(c) = m.close_code {
+                s.push_str(&format!(" {c}"));
+            }
+        }
+        Opcode::Text if m.valid_utf8 && m.incomplete.is_none() => {
+            s.push_str("text \"");
+            escape::bytes(&m.payload[..m.payload.len().min(200)], &mut s);
+            s.push('"');
+        }
+        op => s.push_str(&format!("{op} {} B", m.len)),
+    }
+    if m.compressed {
+        s.push_str(" (deflate)");
+    }
+    s
+}
+
+/// One row body between the lifelines, `width` terminal columns: `── label ──▶` or
+/// `◀── label ──`. Widths are display widths: CJK and emoji take two columns.
+fn arrow(g: &Glyphs, dir: Option<Dir>, label: &str, width: usize) -> String {
+    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
+    let max_label = width - 6;
+    let mut text = String::new();
+    if label.width() <= max_label {
+        text.push_str(label);
+    } else {
+        let budget = max_label - g.ellipsis.width();
+        let mut used = 0;
+        for c in label.chars() {
+            let w = c.width().unwrap_or(0);
+            if used + w > budget {
+                break;
+            }
+            used += w;
+            text.push(c);
+        }
+        text.push_str(g.ellipsis);
+    }
+    let text = format!(" {text} ");
+    let n = text.width();
+    let fill = width - n - 1;
+    let left = fill / 2;
+    let right = fill - left;
+    let line = |k: usize| g.line.to_string().repeat(k);
+    match dir {
+        Some(Dir::C2S) => format!("{}{}{}{}", line(left), text, line(right), g.right),
+        Some(Dir::S2C) => format!("{}{}{}{}", g.left, line(left), text, line(right)),
+        None => format!("{}{}{} ", " ".repeat(left), text, " ".repeat(right)),
+    }
+}
+
+impl<W: Write> Sink for LadderPrinter<W> {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        let Some(c) = ev.conn else { return Ok(()) };
+        if let EventKind::End = ev.kind {
+            self.chat.forget(c.id);
+            if self.conns.contains_key(&c.id) {
+                self.order.retain(|&i| i != c.id);
+                return self.print(c.id);
+            }
+            return Ok(());
+        }
+        let Some(label) = self.label(ev) else {
+            return Ok(());
+        };
+        let dir = if matches!(ev.kind, EventKind::Gap(_)) {
+            None
+        } else {
+            Some(ev.dir)
+        };
+        let d = self.conns.entry(c.id).or_insert_with(|| {
+            self.order.push(c.id);
+            Diagram {
+                title: format!(
+                    "connection {}: client {} (left), server {} (right)",
+                    c.id, c.client_str, c.server_str
+                ),
+                start: ev.ts,
+                rows: Vec::new(),
+                dropped: 0,
+            }
+        });
+        if d.rows.len() < MAX_ROWS {
+            d.rows.push((ev.ts, dir, label));
+        } else {
+            d.dropped += 1;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_exactly_80_columns() {
+        for g in [&UNICODE, &ASCII] {
+            for dir in [Some(Dir::C2S), Some(Dir::S2C), None] {
+                for label in [
+                    "SYN",
+                    "text \"a very long message that goes on and on and on and on and on and on and on\"",
+                    "mynick → (private): <b>你对second说: </b>psst second, this one is private 👋👋",
+                    "second → all: привет, mynick 👋",
+                ] {
+                    let a = arrow(g, dir, label, WIDTH - TIME_COL - 2);
+                    assert_eq!(
+                        unicode_width::UnicodeWidthStr::width(a.as_str()) + TIME_COL + 2,
+                        WIDTH,
+                        "{a}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! The binary as a Unix tool: pipes both ways, filters, summaries, generated docs, exit codes.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn wsdump() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_wsdump"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("NO_COLOR");
+    c
+}
+
+#[test]
+fn reads_a_capture_from_stdin() {
+    let pcap =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/workerman-chat.pcap"))
+            .unwrap();
+    let mut child = wsdump()
+        .args(["-r", "-", "-m"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&pcap).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let from_file = wsdump()
+        .args(["-r", "samples/workerman-chat.pcap", "-m"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout, from_file.stdout);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 19);
+}
+
+#[test]
+fn closed_pipe_ends_quietly_with_success() {
+    let mut child = wsdump()
+        .args(["-r", "samples/node-fragmented.pcap", "-v", "-X"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read two lines, then close the pipe, like `| head -2`.
+    let mut stdout = child.stdout.take().unwrap();
+    let mut buf = [0u8; 256];
+    let _ = stdout.read(&mut buf).unwrap();
+    drop(stdout);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn exit_codes() {
+    let found = wsdump()
+        .args(["-r", "samples/ipv6.pcap", "-m"])
+        .output()
+        .unwrap();
+    assert_eq!(found.status.code(), Some(0));
+    let none = wsdump()
+        .args(["-r", "samples/tls-wss.pcap"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        none.status.code(),
+        Some(1),
+        "TLS only: no websocket decoded"
+    );
+    let missing = wsdump()
+        .args(["-r", "samples/does-not-exist.pcap"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    let garbage = wsdump().args(["-r", "Cargo.toml"]).output().unwrap();
+    assert_eq!(garbage.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&garbage.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("Cargo.toml") && err.contains("byte offset 0"),
+        "{err}"
+    );
+    let bad_flag = wsdump().args(["-r", "x", "--dir", "up"]).output().unwrap();
+    assert_eq!(bad_flag.status.code(), Some(2));
+}
+
+#[test]
+fn tls_is_recognised_and_explained() {
+    let out = wsdump()
+        .args(["-r", "samples/tls-wss.pcap", "--json"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let tls: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"tls\""))
+        .collect();
+    assert_eq!(tls.len(), 2, "ClientHello and ServerHello");
+    assert!(tls[0].contains("ClientHello") && tls[0].contains("encrypted"));
+    assert!(!text.contains("\"type\":\"message\""));
+}
+
+#[test]
+fn filters_and_count() {
+    let out = wsdump()
+        .args([
+            "-r",
+            "samples/workerman-chat.pcap",
+            "--json",
+            "-e",
+            "mynick",
+            "--dir",
+            "s2c",
+            "-c",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "-c counts what passes the filter");
+    for l in &lines {
+        assert_eq!(l["type"], "message");
+        assert_eq!(l["dir"], "s2c");
+        assert!(l["text"].as_str().unwrap().contains("mynick"));
+    }
+    let closes = wsdump()
+        .args([
+            "-r",
+            "samples/workerman-chat.pcap",
+            "-m",
+            "--opcode",
+            "close",
+            "--conn",
+            "127.0.0.1:52814",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(closes.stdout).unwrap();
+    assert_eq!(text.lines().count(), 2);
+    assert!(
+        text.lines()
+            .all(|l| l.contains("52814") && l.contains("close 100"))
+    );
+}
+
+#[test]
+fn stats_in_both_formats() {
+    let human = wsdump()
+        .args(["-r", "samples/python-deflate.pcap", "-m", "--stats"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(human.stdout).unwrap();
+    let table: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("conn "))
+        .collect();
+    assert_eq!(table.len(), 2, "{text}");
+    assert!(table[1].contains("→1000 ←1000"), "{}", table[1]);
+    let json = wsdump()
+        .args([
+            "-r",
+            "samples/python-deflate.pcap",
+            "--json",
+            "-m",
+            "--stats",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(json.stdout).unwrap();
+    let summary: serde_json::Value =
+        serde_json::from_str(text.lines().find(|l| l.contains("\"summary\"")).unwrap()).unwrap();
+    assert_eq!(summary["c2s_messages"], 12);
+    assert_eq!(summary["s2c_messages"], 12);
+    assert!(
+        summary["c2s_deflate_wire"].as_u64().unwrap()
+            < summary["c2s_deflate_bytes"].as_u64().unwrap()
+    );
+}
+
+#[test]
+fn man_page_and_completions_generate_from_the_flags() {
+    let man = wsdump().args(["--generate", "man"]).output().unwrap();
+    assert!(man.status.success());
+    let man = String::from_utf8(man.stdout).unwrap();
+    assert!(
+        man.starts_with(".ie") || man.contains(".TH wsdump"),
+        "{}",
+        &man[..100.min(man.len())]
+    );
+    for flag in [
+        "\\-\\-explain",
+        "\\-\\-ladder",
+        "\\-\\-json",
+        "\\-\\-stats",
+        "\\-\\-grep",
+    ] {
+        assert!(man.contains(flag), "man page lacks {flag}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let out = wsdump().args(["--generate", shell]).output().unwrap();
+        assert!(out.status.success());
+        let s = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            s.contains("explain") && s.contains("port") && s.contains("wsdump"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn help_has_examples() {
+    let out = wsdump().arg("--help").output().unwrap();
+    let s = String::from_utf8(out.stdout).unwrap();
+    assert!(s.contains("Examples:") && s.contains("wsdump -r") && s.contains("Exit status"));
+}
