@@ -224,6 +224,16 @@ fn start(mut cmd: Command) -> Wsdump {
     }
 }
 
+/// A failing test must not leave a capture running.
+impl Drop for Wsdump {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 impl Wsdump {
     /// Waits until `pred` holds for the output lines (or times out), then SIGINT.
     fn interrupt_when(&mut self, pred: impl Fn(&[String]) -> bool) {
