@@ -377,11 +377,13 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
     let mut io_err: Option<io::Error> = None;
     let mut last_ts = Default::default();
     let mut unsupported_reported = false;
+    let mut progress = Progress::new(path);
     let read = {
         let offset_probe = &mut 0u64;
         let _ = offset_probe;
         cap.for_each_packet(|p| {
             last_ts = p.ts;
+            progress.packet(p.data.len());
             if let Err(e) = an.packet(p, &mut sink) {
                 io_err = Some(e);
                 return Flow::Stop;
@@ -401,6 +403,7 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
             }
         })
     };
+    progress.clear();
     if let Some(e) = io_err {
         return Err(e);
     }
@@ -422,6 +425,61 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Progress of a large file on stderr, only when stderr is a terminal: never in pipes or CI.
+struct Progress {
+    total: u64,
+    done: u64,
+    packets: u64,
+    last: std::time::Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(path: &str) -> Option<Progress> {
+        if path == "-" || !io::stderr().is_terminal() {
+            return None;
+        }
+        let total = std::fs::metadata(path).ok()?.len();
+        (total > 64 << 20).then(|| Progress {
+            total,
+            done: 0,
+            packets: 0,
+            last: std::time::Instant::now(),
+            shown: false,
+        })
+    }
+}
+
+trait ProgressExt {
+    fn packet(&mut self, len: usize);
+    fn clear(&mut self);
+}
+
+impl ProgressExt for Option<Progress> {
+    fn packet(&mut self, len: usize) {
+        let Some(p) = self else { return };
+        p.done += len as u64 + 16;
+        p.packets += 1;
+        if p.packets % 4096 == 0 && p.last.elapsed().as_millis() >= 250 {
+            p.last = std::time::Instant::now();
+            p.shown = true;
+            let pct = (p.done * 100 / p.total.max(1)).min(100);
+            eprint!(
+                "\rwsdump: {} of {} MB ({pct}%)\x1b[K",
+                p.done >> 20,
+                p.total >> 20
+            );
+        }
+    }
+    fn clear(&mut self) {
+        if let Some(p) = self
+            && p.shown
+        {
+            eprint!("\r\x1b[K");
+        }
+    }
 }
 
 /// Live capture: sockets opened (the only step needing privilege), privileges dropped, one
