@@ -56,8 +56,9 @@ struct Args {
         conflicts_with = "read"
     )]
     interface: Option<String>,
-    /// Also write the captured packets to this pcap file (live capture only; all captured
-    /// interfaces must have the same link type — use -i otherwise).
+    /// Also write the captured packets to this pcap file ("-": to standard output, instead of
+    /// the decoded view). Live capture only; all captured interfaces must have the same link
+    /// type — use -i otherwise.
     #[arg(
         short = 'w',
         long = "write",
@@ -162,6 +163,8 @@ struct Out {
     printer: Printer,
     filter: Filter,
     summary: Option<Summary>,
+    /// Standard output carries something else (`-w -`): the summary goes to stderr.
+    summary_to_stderr: bool,
     json: bool,
     limit: Option<u64>,
     messages: u64,
@@ -208,10 +211,15 @@ impl Out {
         self.flush()?;
         if let Some(s) = &self.summary {
             let text = if self.json { s.json() } else { s.human() };
-            let mut out = raw_stdout();
-            let r = out.write_all(text.as_bytes());
-            std::mem::forget(out);
-            r?;
+            if self.summary_to_stderr {
+                eprint!("{text}");
+            } else {
+                let mut out = raw_stdout();
+                let r = out.write_all(text.as_bytes());
+                // The printer owns fd 1 and closes it; this handle must not.
+                std::mem::forget(out);
+                r?;
+            }
         }
         Ok(())
     }
@@ -298,7 +306,11 @@ fn generate(what: &str) -> io::Result<ExitCode> {
 /// The printer `--json`, `-m`, `-v`, `-X`, `--color`, `--explain`, `--ladder` ask for,
 /// behind the filters, `-c` and `--stats`.
 fn make_sink(args: &Args) -> Out {
-    let out = BufWriter::with_capacity(64 * 1024, raw_stdout());
+    make_sink_to(args, raw_stdout())
+}
+
+fn make_sink_to(args: &Args, file: File) -> Out {
+    let out = BufWriter::with_capacity(64 * 1024, file);
     let printer = if args.explain {
         Printer::Explain(ExplainPrinter::new(out, args.lang, args.hex))
     } else if args.ladder {
@@ -329,6 +341,7 @@ fn make_sink(args: &Args) -> Out {
         printer,
         filter,
         summary: args.stats.then(Summary::default),
+        summary_to_stderr: args.write.as_deref() == Some("-"),
         json: args.json,
         limit: args.count,
         messages: 0,
@@ -523,7 +536,9 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(2));
             }
-            let f = match File::create(path) {
+            // `-w -`: the packets go to standard output, as with tcpdump, and the decoded view
+            // is not printed (it would be mixed into the pcap stream).
+            let f = match if path == "-" { Ok(raw_stdout()) } else { File::create(path) } {
                 Ok(f) => f,
                 Err(e) => {
                     eprintln!("wsdump: {path}: {e}");
@@ -535,7 +550,11 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
     };
     live::drop_privileges();
 
-    let mut sink = make_sink(args);
+    let mut sink = if args.write.as_deref() == Some("-") {
+        make_sink_to(args, File::options().write(true).open("/dev/null")?)
+    } else {
+        make_sink(args)
+    };
     let mut an = Analyzer::new(make_config(args));
     let names: Vec<String> = ifaces
         .iter()
