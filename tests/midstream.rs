@@ -168,3 +168,65 @@ fn compressed_stream_cut_mid_frame() {
     assert_eq!(got[7]["close_code"], 1000);
     assert_eq!(got[7]["close_reason"], "bye");
 }
+
+/// sll2-any (permessage-deflate without context takeover) from packet 10: no handshake, yet
+/// every compressed message inflates, because none refers to an earlier one.
+#[test]
+fn no_context_takeover_decodes_everything_mid_stream() {
+    let ev = run("cut-sll2-nocontext.pcap", "9004");
+    let got = messages(&ev);
+    let all = peer("sll2-any.peer.jsonl");
+    // The first two messages (one each way) went with packets 1-9.
+    let expected = &all[2..];
+    assert_eq!(got.len(), expected.len());
+    for (g, e) in got.iter().zip(expected) {
+        for f in [
+            "dir",
+            "opcode",
+            "len",
+            "compressed",
+            "text",
+            "base64",
+            "close_code",
+        ] {
+            assert_eq!(g[f], e[f], "field {f} of {g}");
+        }
+        assert!(g.get("incomplete").is_none(), "{g}");
+    }
+    assert!(got.iter().take(2).all(|m| m["resync"] == true));
+    assert!(got.iter().skip(4).all(|m| m.get("resync").is_none()));
+}
+
+/// node-fragmented without packet 34: the middle 32768 bytes of the 65535-byte text message.
+#[test]
+fn gap_inside_a_message() {
+    let ev = run("cut-node-gap.pcap", "9002");
+    let gaps: Vec<&Value> = ev.iter().filter(|v| v["type"] == "gap").collect();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!(gaps[0]["len"], 32768);
+    let got = messages(&ev);
+    let all = peer("node-fragmented.peer.jsonl");
+    assert_eq!(got.len(), all.len());
+    let hit: Vec<&&Value> = got
+        .iter()
+        .filter(|m| m.get("incomplete").is_some())
+        .collect();
+    assert_eq!(hit.len(), 1);
+    let m = hit[0];
+    assert_eq!(
+        (m["len"].as_u64(), m["incomplete"].as_str()),
+        (Some(65535), Some("gap"))
+    );
+    assert_eq!(m["missing"], serde_json::json!([[32760, 65528]]));
+    // The captured bytes are exactly the sent message without the missing range.
+    let sent = all
+        .iter()
+        .find(|e| e["dir"] == "c2s" && e["len"] == 65535)
+        .unwrap()["text"]
+        .as_str()
+        .unwrap();
+    let expect = format!("{}{}", &sent[..32760], &sent[65528..]);
+    assert_eq!(m["text"].as_str().unwrap(), expect);
+    // Frame boundaries survived the gap: nothing after it is marked.
+    assert!(got.iter().all(|m| m.get("resync").is_none()));
+}

@@ -57,17 +57,21 @@ pub fn reading_from(text: &str, nick: Option<&str>) -> Option<Reading> {
         }
         "say" => {
             let content = s(&v, "content")?;
-            let to_all = s(&v, "to_client_id") == Some("all");
-            let from = s(&v, "from_client_name").or(nick).unwrap_or("?");
+            let to_all = s(&v, "to_client_id")? == "all";
+            // A client's own message names no sender: its login does, if it was captured.
+            let from = s(&v, "from_client_name")
+                .or(nick)
+                .map_or(String::new(), |n| format!("{n} "));
+            let from = from.as_str();
             let to = if to_all {
                 "all".to_string()
             } else {
                 match s(&v, "to_client_name") {
                     Some(n) => format!("{n} (private)"),
-                    None => return r(format!("{from} (private): {content}")),
+                    None => return r(format!("{from}(private): {content}")),
                 }
             };
-            r(format!("{from} → {to}: {content}"))
+            r(format!("{from}→ {to}: {content}"))
         }
         "logout" => r(format!("{} left", s(&v, "from_client_name")?)),
         _ => None,
@@ -106,6 +110,13 @@ mod tests {
         );
         assert!(reading("{\"hello\": 1}").is_none());
         assert!(reading("not json").is_none());
+        assert_eq!(
+            reading(r#"{"type":"say","to_client_id":"all","content":"x"}"#)
+                .unwrap()
+                .text,
+            "→ all: x"
+        );
+        assert!(reading(r#"{"type":"say","content":"no addressee"}"#).is_none());
     }
 }
 
