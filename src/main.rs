@@ -538,7 +538,11 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
             }
             // `-w -`: the packets go to standard output, as with tcpdump, and the decoded view
             // is not printed (it would be mixed into the pcap stream).
-            let f = match if path == "-" { Ok(raw_stdout()) } else { File::create(path) } {
+            let f = match if path == "-" {
+                Ok(raw_stdout())
+            } else {
+                File::create(path)
+            } {
                 Ok(f) => f,
                 Err(e) => {
                     eprintln!("wsdump: {path}: {e}");

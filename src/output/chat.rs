@@ -145,3 +145,48 @@ impl Tracker {
         self.nicks.remove(&conn);
     }
 }
+
+/// A JSON text without its insignificant whitespace (keys, order and escapes as sent), when
+/// the text is JSON and has any: pretty-printed payloads then fit one line.
+pub fn compact_json(text: &str) -> Option<String> {
+    let t = text.trim_start();
+    if !(t.starts_with('{') || t.starts_with('[')) {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len());
+    let (mut in_str, mut escaped) = (false, false);
+    for c in text.chars() {
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
+            out.push(c);
+        }
+    }
+    if out.len() == text.len() || serde_json::from_str::<serde::de::IgnoredAny>(&out).is_err() {
+        return None;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::compact_json;
+
+    #[test]
+    fn compacts_only_valid_json_with_whitespace() {
+        assert_eq!(compact_json("{\n  \"a\": [1, 2],\n  \"b\": \"x y\\\" z\"\n}").as_deref(), Some("{\"a\":[1,2],\"b\":\"x y\\\" z\"}"));
+        assert_eq!(compact_json("{\"a\":1}"), None);
+        assert_eq!(compact_json("{ not json }"), None);
+        assert_eq!(compact_json("plain text"), None);
+    }
+}

@@ -113,7 +113,11 @@ impl<W: Write> HumanPrinter<W> {
             _ => false,
         };
         if show_text && m.incomplete != Some(crate::event::Incomplete::InflateFailed) {
-            escape::bytes(m.payload, l);
+            // JSON payloads print compact (and still valid); the JSON output keeps them raw.
+            match m.text().and_then(super::chat::compact_json) {
+                Some(c) => escape::text(&c, l),
+                None => escape::bytes(m.payload, l),
+            }
         } else {
             // Binary, or bytes that must not pass for text: hex, shortened.
             l.push_str("0x");
