@@ -184,7 +184,10 @@ mod compact_tests {
 
     #[test]
     fn compacts_only_valid_json_with_whitespace() {
-        assert_eq!(compact_json("{\n  \"a\": [1, 2],\n  \"b\": \"x y\\\" z\"\n}").as_deref(), Some("{\"a\":[1,2],\"b\":\"x y\\\" z\"}"));
+        assert_eq!(
+            compact_json("{\n  \"a\": [1, 2],\n  \"b\": \"x y\\\" z\"\n}").as_deref(),
+            Some("{\"a\":[1,2],\"b\":\"x y\\\" z\"}")
+        );
         assert_eq!(compact_json("{\"a\":1}"), None);
         assert_eq!(compact_json("{ not json }"), None);
         assert_eq!(compact_json("plain text"), None);
