@@ -17,22 +17,109 @@ fn invisible(c: char) -> bool {
 }
 
 /// Appends `s` for a terminal: one message stays one line, nothing is interpreted.
+///
+/// Eight bytes are tested at a time for one that needs a look: an ASCII control or DEL, or
+/// the lead byte of a C1 control or an invisible character (`C2 D8 E1 E2 EF F3`). Anything
+/// else, ASCII or any other script, is copied in runs.
 pub fn text(s: &str, out: &mut String) {
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\x1b' => out.push_str("\\e"),
-            c if (c as u32) < 0x20 || c == '\x7f' => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
+    out.reserve(s.len());
+    let b = s.as_bytes();
+    let mut start = 0;
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(w) = word(b, i) {
+            let m = text_special(w);
+            if m == 0 {
+                i += 8;
+                continue;
             }
-            c if ('\u{80}'..='\u{9f}').contains(&c) || invisible(c) => {
-                let _ = write!(out, "\\u{{{:04x}}}", c as u32);
-            }
-            c => out.push(c),
+            // The lowest flagged byte is a true one: skip the ordinary bytes before it.
+            i += (m.trailing_zeros() / 8) as usize;
         }
+        let c = b[i];
+        if c >= 0x20 && c != 0x7f && !special_lead(c) {
+            // Printable ASCII, a continuation byte, or a lead byte of nothing special.
+            i += 1;
+            continue;
+        }
+        if c < 0x80 {
+            out.push_str(&s[start..i]);
+            match c {
+                b'\n' => out.push_str("\\n"),
+                b'\r' => out.push_str("\\r"),
+                b'\t' => out.push_str("\\t"),
+                0x1b => out.push_str("\\e"),
+                _ => {
+                    out.push_str("\\x");
+                    hex(&[c], out);
+                }
+            }
+            i += 1;
+            start = i;
+            continue;
+        }
+        // A lead byte (`s` is UTF-8 and lead bytes are never continuation bytes), so `i` is a
+        // character boundary.
+        let ch = s[i..].chars().next().unwrap_or('\0');
+        let n = ch.len_utf8();
+        if ('\u{80}'..='\u{9f}').contains(&ch) || invisible(ch) {
+            out.push_str(&s[start..i]);
+            let _ = write!(out, "\\u{{{:04x}}}", ch as u32);
+            start = i + n;
+        }
+        i += n;
     }
+    out.push_str(&s[start..]);
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Eight bytes from `b[i..]`, when there are eight.
+#[inline(always)]
+fn word(b: &[u8], i: usize) -> Option<u64> {
+    let c: &[u8; 8] = b.get(i..i + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(*c))
+}
+
+/// Non-zero when some byte of `x` is below `n` (`n` <= 128): the high bit of such bytes is
+/// set. A borrow can only start at a byte below `n`, so the lowest set bit is always a true
+/// match (higher ones may be false); an OR of such masks keeps that property.
+#[inline(always)]
+fn has_less(x: u64, n: u8) -> u64 {
+    x.wrapping_sub(LO * n as u64) & !x & HI
+}
+
+/// Non-zero when some byte of `x` equals `v`.
+#[inline(always)]
+fn has_byte(x: u64, v: u8) -> u64 {
+    has_less(x ^ (LO * v as u64), 1)
+}
+
+/// Non-zero when some byte needs a look in [`text`]: a control, DEL, or a lead byte of a
+/// C1 control or an invisible character.
+#[inline(always)]
+fn text_special(x: u64) -> u64 {
+    has_less(x, 0x20)
+        | has_byte(x, 0x7f)
+        | has_byte(x, 0xc2)
+        | has_byte(x, 0xd8)
+        | has_byte(x, 0xe1)
+        | has_byte(x, 0xe2)
+        | has_byte(x, 0xef)
+        | has_byte(x, 0xf3)
+}
+
+/// Lead bytes of the characters [`text`] escapes beyond ASCII (C1 controls, [`invisible`]).
+#[inline(always)]
+fn special_lead(c: u8) -> bool {
+    matches!(c, 0xc2 | 0xd8 | 0xe1 | 0xe2 | 0xef | 0xf3)
+}
+
+/// Non-zero when some byte needs a JSON escape: a control, DEL, `"` or `\\`.
+#[inline(always)]
+fn json_special(x: u64) -> u64 {
+    has_less(x, 0x20) | has_byte(x, 0x7f) | has_byte(x, b'"') | has_byte(x, b'\\')
 }
 
 /// Appends bytes that may not be UTF-8: valid runs as [`text`], other bytes as `\xNN`.
@@ -57,31 +144,54 @@ pub fn bytes(mut b: &[u8], out: &mut String) {
 }
 
 /// Appends `s` as a JSON string literal, quotes included.
+///
+/// Eight bytes are tested at a time for a byte that needs an escape (a control, DEL, `"`,
+/// `\\`); all of UTF-8 beyond that passes through. Payloads are often JSON themselves, with a
+/// quote every few bytes, so the ordinary bytes before an escape are stored as a whole word
+/// and the length cut back, rather than copied by a variable-length `memcpy`.
 pub fn json_str(s: &str, out: &mut String) {
-    out.push('"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: Option<&str> = match b {
-            b'"' => Some("\\\""),
-            b'\\' => Some("\\\\"),
-            b'\n' => Some("\\n"),
-            b'\r' => Some("\\r"),
-            b'\t' => Some("\\t"),
-            0..=0x1f | 0x7f => None,
-            _ => continue,
-        };
-        out.push_str(&s[start..i]);
-        match esc {
-            Some(e) => out.push_str(e),
-            None => {
-                let _ = write!(out, "\\u{:04x}", b);
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let b = s.as_bytes();
+    // SAFETY: what is appended is `s`'s own bytes, in order, with ASCII escape sequences in
+    // place of some ASCII bytes, so `out` holds UTF-8 again whenever this function can be
+    // left (the word stored below is cut back to whole characters before anything else).
+    let v = unsafe { out.as_mut_vec() };
+    v.reserve(b.len() + 2);
+    v.push(b'"');
+    let mut i = 0;
+    while i < b.len() {
+        if let Some(w) = word(b, i) {
+            let m = json_special(w);
+            v.extend_from_slice(&w.to_le_bytes());
+            if m == 0 {
+                i += 8;
+                continue;
             }
+            // The lowest flagged byte is a true one: keep the ordinary bytes before it.
+            let k = (m.trailing_zeros() / 8) as usize;
+            v.truncate(v.len() - 8 + k);
+            i += k;
         }
-        start = i + 1;
+        let c = b[i];
+        match c {
+            b'"' => v.extend_from_slice(b"\\\""),
+            b'\\' => v.extend_from_slice(b"\\\\"),
+            b'\n' => v.extend_from_slice(b"\\n"),
+            b'\r' => v.extend_from_slice(b"\\r"),
+            b'\t' => v.extend_from_slice(b"\\t"),
+            0..=0x1f | 0x7f => v.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(c >> 4) as usize],
+                HEX[(c & 15) as usize],
+            ]),
+            _ => v.push(c),
+        }
+        i += 1;
     }
-    out.push_str(&s[start..]);
-    out.push('"');
+    v.push(b'"');
 }
 
 /// Lowercase hex of `b`.
@@ -123,6 +233,7 @@ pub fn hexdump(b: &[u8], indent: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
     fn t(s: &str) -> String {
         let mut o = String::new();
@@ -152,6 +263,101 @@ mod tests {
         let mut o = String::new();
         json_str("a\"b\\c\n\x1b\x7f€", &mut o);
         assert_eq!(o, "\"a\\\"b\\\\c\\n\\u001b\\u007f€\"");
+    }
+
+    /// The plain char-by-char definitions the fast paths must match.
+    fn text_ref(s: &str, out: &mut String) {
+        for c in s.chars() {
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\x1b' => out.push_str("\\e"),
+                c if (c as u32) < 0x20 || c == '\x7f' => {
+                    let _ = write!(out, "\\x{:02x}", c as u32);
+                }
+                c if ('\u{80}'..='\u{9f}').contains(&c) || invisible(c) => {
+                    let _ = write!(out, "\\u{{{:04x}}}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+
+    fn json_ref(s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 || c == '\x7f' => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    /// Characters near every boundary the word-at-a-time tests draw.
+    fn tricky() -> impl Strategy<Value = String> {
+        let pick = prop::sample::select(vec![
+            'a',
+            'Z',
+            ' ',
+            '~',
+            '\x7f',
+            '\x00',
+            '\x1f',
+            '\n',
+            '\t',
+            '\r',
+            '\x1b',
+            '"',
+            '\\',
+            '\u{80}',
+            '\u{9f}',
+            '\u{a0}',
+            '\u{ad}',
+            '\u{e9}',
+            '\u{61c}',
+            '\u{180e}',
+            '\u{200b}',
+            '\u{200f}',
+            '\u{2010}',
+            '\u{2028}',
+            '\u{202e}',
+            '\u{2060}',
+            '\u{206f}',
+            '\u{feff}',
+            '\u{fff9}',
+            '\u{fffc}',
+            '\u{e0000}',
+            '\u{e007f}',
+            '\u{1f680}',
+            'ж',
+            '日',
+        ]);
+        prop::collection::vec(pick, 0..64).prop_map(|v| v.into_iter().collect())
+    }
+
+    proptest! {
+        #[test]
+        fn fast_paths_match_the_definitions(s in tricky(), any in ".{0,40}") {
+            for s in [s.as_str(), any.as_str()] {
+                let (mut a, mut b) = (String::new(), String::new());
+                text(s, &mut a);
+                text_ref(s, &mut b);
+                prop_assert_eq!(&a, &b);
+                let (mut a, mut b) = (String::new(), String::new());
+                json_str(s, &mut a);
+                json_ref(s, &mut b);
+                prop_assert_eq!(&a, &b);
+            }
+        }
     }
 
     #[test]
