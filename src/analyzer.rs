@@ -132,6 +132,37 @@ impl Emit for Ctx<'_> {
     }
 }
 
+/// Hands one reassembled chunk of `dir` to the conversation; `off` follows the stream offset so
+/// a gap can say where it lies.
+fn deliver(
+    conv: &mut Conversation,
+    ctx: &mut Ctx<'_>,
+    dir: Dir,
+    c: Chunk<'_>,
+    off: &mut u64,
+) -> io::Result<()> {
+    let at = *off;
+    match c {
+        Chunk::Data(b) => {
+            *off += b.len() as u64;
+            conv.data(dir, b, ctx)
+        }
+        Chunk::Gap { len, reason } => {
+            *off += len;
+            ctx.emit(
+                dir,
+                EventKind::Gap(Gap {
+                    offset: at,
+                    len,
+                    reason,
+                }),
+            )?;
+            conv.gap(dir, len, ctx)
+        }
+        Chunk::Fin => conv.end(dir, ctx),
+    }
+}
+
 impl Analyzer {
     pub fn new(cfg: Config) -> Self {
         let budget = Budget {
@@ -315,25 +346,6 @@ impl Analyzer {
         let mut result = Ok(());
         let budget = &mut self.budget;
         {
-            let mut deliver = |dir: Dir, c: Chunk<'_>, stream_off: u64, ctx: &mut Ctx<'_>| {
-                if result.is_err() {
-                    return;
-                }
-                result = match c {
-                    Chunk::Data(b) => conv.data(dir, b, ctx),
-                    Chunk::Gap { len, reason } => ctx
-                        .emit(
-                            dir,
-                            EventKind::Gap(Gap {
-                                offset: stream_off,
-                                len,
-                                reason,
-                            }),
-                        )
-                        .and_then(|_| conv.gap(dir, len, ctx)),
-                    Chunk::Fin => conv.end(dir, ctx),
-                };
-            };
             let (a, b) = streams.split_at_mut(1);
             let (this, other) = if d == 0 {
                 (&mut a[0], &mut b[0])
@@ -354,13 +366,9 @@ impl Analyzer {
                     f.fin(),
                     budget,
                     &mut |c| {
-                        let here = off;
-                        if let Chunk::Data(b) = &c {
-                            off += b.len() as u64;
-                        } else if let Chunk::Gap { len, .. } = &c {
-                            off += *len;
+                        if result.is_ok() {
+                            result = deliver(conv, &mut ctx, dir, c, &mut off);
                         }
-                        deliver(dir, c, here, &mut ctx)
                     },
                 );
             } else if !this.has_base() {
@@ -369,13 +377,9 @@ impl Analyzer {
             if f.ack() && !f.rst() {
                 let mut off = other.next_offset();
                 other.acked(seg.ack, budget, &mut |c| {
-                    let here = off;
-                    if let Chunk::Data(b) = &c {
-                        off += b.len() as u64;
-                    } else if let Chunk::Gap { len, .. } = &c {
-                        off += *len;
+                    if result.is_ok() {
+                        result = deliver(conv, &mut ctx, dir.flip(), c, &mut off);
                     }
-                    deliver(dir.flip(), c, here, &mut ctx)
                 });
             }
             for (s, sd) in [(&mut *this, dir), (&mut *other, dir.flip())] {
@@ -486,29 +490,9 @@ impl Analyzer {
             let finished = s.is_finished();
             let mut off = s.next_offset();
             s.flush(&mut self.budget, &mut |c| {
-                if result.is_err() {
-                    return;
+                if result.is_ok() {
+                    result = deliver(conv, &mut ctx, dir, c, &mut off);
                 }
-                let here = off;
-                result = match c {
-                    Chunk::Data(b) => {
-                        off += b.len() as u64;
-                        conv.data(dir, b, &mut ctx)
-                    }
-                    Chunk::Gap { len, reason } => {
-                        off += len;
-                        ctx.emit(
-                            dir,
-                            EventKind::Gap(Gap {
-                                offset: here,
-                                len,
-                                reason,
-                            }),
-                        )
-                        .and_then(|_| conv.gap(dir, len, &mut ctx))
-                    }
-                    Chunk::Fin => conv.end(dir, &mut ctx),
-                };
             });
             std::mem::replace(&mut result, Ok(()))?;
             if !finished && !s.is_finished() {
