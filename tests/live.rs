@@ -394,6 +394,23 @@ fn live_count_stops() {
     assert!(err.contains("packets captured"), "{err}");
 }
 
+/// `wsdump -w - | wsdump -r -`: the capture streams through a pipe, as from tcpdump.
+#[test]
+fn live_pipe_into_read_from_stdin() {
+    if !can_capture("live_pipe_into_read_from_stdin") {
+        return;
+    }
+    let (listener, port) = bind("127.0.0.1");
+    let n = script().len();
+    let pipeline =
+        format!("{BIN} -i lo --port {port} -w - -c {n} | {BIN} -r - --port {port} --json -m");
+    let w = spawn_cmd("sh", &["-c", &pipeline]);
+    converse(listener);
+    let (code, lines, err) = w.wait();
+    assert_eq!(code, 0, "{err}");
+    assert_conversation(&messages(&lines), &err);
+}
+
 /// `-w` writes what was captured; `-r` of that file prints what the live run printed.
 #[test]
 fn live_write_then_read() {
