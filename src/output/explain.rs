@@ -525,7 +525,9 @@ impl<W: Write> Sink for ExplainPrinter<W> {
             }
             (EventKind::Frame(f), Some(_)) => self.frame(ev, f),
             (EventKind::Message(m), Some(c)) => self.message(ev, c, m),
-            (EventKind::End, _) => {}
+            (EventKind::End, Some(c)) => {
+                self.conns.remove(&c.id);
+            }
             _ => {
                 self.flush_pending();
                 let line = self.human_line(ev);
