@@ -13,6 +13,8 @@ const WIDTH: usize = 80;
 const TIME_COL: usize = 12;
 /// Entries kept per connection before the rest are summarised.
 const MAX_ROWS: usize = 2000;
+/// Entries kept across all connections not yet drawn, so memory stays bounded.
+const MAX_TOTAL_ROWS: usize = 200_000;
 
 struct Glyphs {
     bar: char,
@@ -50,6 +52,7 @@ pub struct LadderPrinter<W: Write> {
     g: &'static Glyphs,
     conns: HashMap<u64, Diagram>,
     order: Vec<u64>,
+    rows: usize,
 }
 
 /// Whether the terminal's character set is UTF-8, by the locale variables, as a C program
@@ -74,6 +77,7 @@ impl<W: Write> LadderPrinter<W> {
             g: if unicode { &UNICODE } else { &ASCII },
             conns: HashMap::new(),
             order: Vec::new(),
+            rows: 0,
         }
     }
 
@@ -255,8 +259,9 @@ impl<W: Write> Sink for LadderPrinter<W> {
                 dropped: 0,
             }
         });
-        if d.rows.len() < MAX_ROWS {
+        if d.rows.len() < MAX_ROWS && self.rows < MAX_TOTAL_ROWS {
             d.rows.push((ev.ts, dir, label));
+            self.rows += 1;
         } else {
             d.dropped += 1;
         }
