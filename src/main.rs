@@ -599,7 +599,8 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
                     eprintln!("wsdump: {}: {err}", ifaces[iface].name);
                     failed = true;
                 }
-                live::Event::Signal(_) => break,
+                // Ctrl-C or SIGTERM: decode what the kernel already holds, then stop.
+                live::Event::Signal(_) => cap.request_stop(),
                 live::Event::Ended(_) => {}
             }
         }

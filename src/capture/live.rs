@@ -54,6 +54,9 @@ pub const READ_BUFFER: usize = 256 * 1024;
 pub const SNAPLEN: u32 = READ_BUFFER as u32;
 /// Socket receive buffer asked for.
 const RCVBUF: libc::c_int = 8 << 20;
+/// How long readers keep emptying their sockets after a stop request.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// How often reader threads wake up to notice a stop request.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -317,6 +320,12 @@ impl Capture {
         Some(ev)
     }
 
+    /// Asks the readers to stop once they have read what the kernel has queued; they then
+    /// end, and [`Capture::next_event`] returns `None` after the last packet.
+    pub fn request_stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+
     /// Stops the readers, waits for them, and returns the kernel's counters.
     pub fn stop(&mut self) -> KernelStats {
         self.stop.store(true, Ordering::SeqCst);
@@ -559,7 +568,16 @@ fn reader(
     counters: Arc<Counters>,
 ) {
     let mut since_stats = 0u32;
-    while !stop.load(Ordering::Relaxed) {
+    // After a stop request the reader keeps going until the socket is empty (a read times
+    // out) or DRAIN has passed: packets the kernel already queued are decoded, not lost.
+    let mut deadline: Option<std::time::Instant> = None;
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            let d = *deadline.get_or_insert_with(|| std::time::Instant::now() + DRAIN);
+            if std::time::Instant::now() >= d {
+                break;
+            }
+        }
         match o.rx.next() {
             Ok(data) => {
                 let ts = kernel_stamp(o.fd).unwrap_or_else(now);
@@ -584,6 +602,9 @@ fn reader(
             {
                 add_stats(o.fd, &counters);
                 since_stats = 0;
+                if deadline.is_some() {
+                    break;
+                }
             }
             Err(err) => {
                 let _ = tx.send(Event::Error { iface: i, err });
