@@ -79,7 +79,8 @@ impl<W: Write> JsonPrinter<W> {
     }
 }
 
-fn message(o: &mut Obj<'_>, m: &Message<'_>) {
+/// `text` is `m.text()`, computed once by the caller (UTF-8 validation is not free).
+fn message(o: &mut Obj<'_>, m: &Message<'_>, text: Option<&str>) {
     o.str("opcode", m.opcode.as_str());
     o.num("len", m.len);
     o.bool("compressed", m.compressed);
@@ -93,7 +94,7 @@ fn message(o: &mut Obj<'_>, m: &Message<'_>) {
                 b64(m.payload, o.0);
             }
         }
-        _ => match m.text() {
+        _ => match text {
             Some(t) if m.incomplete != Some(crate::event::Incomplete::InflateFailed) => {
                 o.str("text", t)
             }
@@ -173,8 +174,9 @@ impl<W: Write> Sink for JsonPrinter<W> {
         }
         match &ev.kind {
             EventKind::Message(m) => {
-                message(&mut o, m);
-                if let (Some(t), Some(c)) = (m.text(), ev.conn)
+                let text = m.text();
+                message(&mut o, m, text);
+                if let (Some(t), Some(c)) = (text, ev.conn)
                     && let Some(r) = self.chat.read(c.id, ev.dir == crate::event::Dir::C2S, t)
                 {
                     o.str("chat", &r.text);
