@@ -41,6 +41,15 @@ pub struct Budget {
 /// How many delivered bytes are remembered to check retransmissions against.
 const HISTORY: usize = 16 * 1024;
 
+/// What one buffered segment costs beyond its bytes (B-tree slot, `Vec` header, allocator
+/// rounding), charged to the budget so that a flood of tiny (or snaplen-empty) out-of-order
+/// segments is bounded by memory, not by payload bytes.
+const SEGMENT_COST: usize = 128;
+
+fn cost(p: &Pending) -> usize {
+    p.data.len() + SEGMENT_COST
+}
+
 #[derive(Default)]
 pub struct Stream {
     /// Sequence number of stream offset 0; `None` until the first segment.
@@ -55,6 +64,10 @@ pub struct Stream {
     /// Ring of the last delivered bytes: `hist[i % HISTORY]` holds offset i for the last
     /// `HISTORY` offsets.
     hist: Vec<u8>,
+    /// `hist_start..hist_end`: the stream offsets whose bytes were delivered contiguously
+    /// (no gap since); only those can be compared with a retransmission.
+    hist_start: u64,
+    hist_end: u64,
     pub anomalies: Vec<Anomaly>,
 }
 
@@ -82,6 +95,7 @@ impl Stream {
     pub fn is_finished(&self) -> bool {
         self.fin_delivered
     }
+    /// Memory held by out-of-order segments: their bytes plus [`SEGMENT_COST`] each.
     pub fn buffered(&self) -> usize {
         self.ooo_bytes
     }
@@ -125,6 +139,18 @@ impl Stream {
             start = 0;
         }
         let start = start as u64;
+        if self.fin_delivered
+            && let Some(f) = self.fin_at
+        {
+            // The stream has ended: bytes beyond its FIN belong to nothing (found by fuzzing:
+            // they were buffered and forced out as a gap after the FIN). Retransmissions of
+            // earlier bytes are still compared.
+            if start >= f {
+                return;
+            }
+            declared = declared.min(f - start);
+            data = &data[..data.len().min(declared as usize)];
+        }
         let end = start + declared;
         if fin && self.fin_at.is_none() {
             self.fin_at = Some(end);
@@ -135,7 +161,12 @@ impl Stream {
                 self.drain(budget, out);
             } else {
                 self.buffer(start, data, declared, budget);
-                if self.ooo_bytes > budget.per_stream || budget.used > budget.max {
+                if budget.used > budget.max {
+                    self.force(budget, GapReason::BufferLimit, out);
+                }
+                // One force releases one run of segments; with several holes buffered, the
+                // stream could stay over its limit (found by fuzzing): force until under.
+                while self.ooo_bytes > budget.per_stream && !self.ooo.is_empty() {
                     self.force(budget, GapReason::BufferLimit, out);
                 }
             }
@@ -220,18 +251,17 @@ impl Stream {
         {
             return;
         }
-        if let Some(old) = self.ooo.insert(
-            start,
-            Pending {
-                data: data.to_vec(),
-                declared,
-            },
-        ) {
-            self.ooo_bytes -= old.data.len();
-            budget.used -= old.data.len();
+        let p = Pending {
+            data: data.to_vec(),
+            declared,
+        };
+        let c = cost(&p);
+        if let Some(old) = self.ooo.insert(start, p) {
+            self.ooo_bytes -= cost(&old);
+            budget.used -= cost(&old);
         }
-        self.ooo_bytes += data.len();
-        budget.used += data.len();
+        self.ooo_bytes += c;
+        budget.used += c;
     }
 
     fn drop_below_next(&mut self, budget: &mut Budget) {
@@ -240,8 +270,8 @@ impl Stream {
             if k + p.declared > self.next {
                 break;
             }
-            self.ooo_bytes -= p.data.len();
-            budget.used -= p.data.len();
+            self.ooo_bytes -= cost(p);
+            budget.used -= cost(p);
             self.ooo.remove(&k);
         }
     }
@@ -252,8 +282,8 @@ impl Stream {
                 break;
             }
             let (start, p) = entry.remove_entry();
-            self.ooo_bytes -= p.data.len();
-            budget.used -= p.data.len();
+            self.ooo_bytes -= cost(&p);
+            budget.used -= cost(&p);
             self.deliver(start, &p.data, p.declared, out);
         }
     }
@@ -289,6 +319,11 @@ impl Stream {
         if self.hist.is_empty() {
             self.hist = vec![0; HISTORY];
         }
+        if at != self.hist_end {
+            // A gap lies behind: what the ring holds from before it is not these offsets.
+            self.hist_start = at;
+        }
+        self.hist_end = at + bytes.len() as u64;
         let tail = if bytes.len() > HISTORY {
             &bytes[bytes.len() - HISTORY..]
         } else {
@@ -309,9 +344,14 @@ impl Stream {
         if self.hist.is_empty() || bytes.is_empty() {
             return;
         }
-        let oldest = self.next.saturating_sub(HISTORY as u64);
+        // Only offsets delivered as data since the last gap (found with adversarial captures:
+        // segments from inside a gap were compared with unrelated ring contents).
+        let oldest = self
+            .hist_end
+            .saturating_sub(HISTORY as u64)
+            .max(self.hist_start);
         let lo = start.max(oldest);
-        let hi = (start + bytes.len() as u64).min(self.next);
+        let hi = (start + bytes.len() as u64).min(self.hist_end);
         if lo >= hi {
             return;
         }
