@@ -9,7 +9,7 @@
 #
 # Environment: RUNS (timed runs per command on the base file, default 5), RUNS_BIG (on the
 # scaled files, default 1), CONNS (50), MESSAGES (per side per connection, 80),
-# SCALES ("10 80": copies of the base for the bigger files; 80 copies of ~30 MB is ~2.5 GB),
+# SCALES ("10 100": copies of the base for the bigger files; 100 copies of ~31 MB is ~3.1 GB),
 # WSDUMP (a wsdump binary; default: cargo build --release and target/release/wsdump),
 # KEEP_BIG=1 keeps the scaled files (they are deleted after measuring).
 set -euo pipefail
@@ -22,7 +22,7 @@ RUNS=${RUNS:-5}
 RUNS_BIG=${RUNS_BIG:-1}
 CONNS=${CONNS:-50}
 MESSAGES=${MESSAGES:-80}
-SCALES=${SCALES:-"10 80"}
+SCALES=${SCALES:-"10 100"}
 PORT=9100
 RECORD=1
 [[ ${1:-} == --no-record ]] && RECORD=0
@@ -30,6 +30,7 @@ RECORD=1
 if [[ -z ${WSDUMP:-} ]]; then
   (cd "$ROOT" && cargo build --release --quiet)
   WSDUMP=$ROOT/target/release/wsdump
+  BUILT=1
 fi
 [[ -x /usr/bin/time ]] || { echo "bench: /usr/bin/time missing (apt-get install -y time)" >&2; exit 2; }
 
@@ -115,8 +116,9 @@ run_set() { # TAG FILE RUNS WITH_TSHARK
   measure "$tag wsdump -m" "$runs" "$WSDUMP" -r "$file" -m
   measure "$tag wsdump" "$runs" "$WSDUMP" -r "$file"
   measure "$tag tcpdump -w" "$runs" tcpdump -r "$file" -w /dev/null
-  measure "$tag tcpdump -A" "$runs" tcpdump -r "$file" -A -nn
   if [[ $tsh == 1 ]]; then
+    # tcpdump -A and tshark take minutes on the scaled files: the base file only.
+    measure "$tag tcpdump -A" "$runs" tcpdump -r "$file" -A -nn
     measure "$tag tshark" "$runs" tshark -r "$file" -d "tcp.port==$PORT,http" -Y websocket \
       -T fields -e websocket.opcode -e websocket.payload.text -e data.data
   fi
@@ -143,7 +145,11 @@ ratio() { python3 -c "print(f'{$1/$2:.1f}')"; }
   echo "Recorded $(date -u +%Y-%m-%d) by \`bench/run.sh\` (RUNS=$RUNS, RUNS_BIG=$RUNS_BIG)."
   echo
   echo "- machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(uname -r), load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "- wsdump $("$WSDUMP" --version | awk '{print $2}') ($(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src Cargo.toml || echo '+local changes'))"
+  if [[ -n ${BUILT:-} ]]; then
+    echo "- wsdump $("$WSDUMP" --version | awk '{print $2}') ($(cd "$ROOT" && git rev-parse --short HEAD)$(cd "$ROOT" && git diff --quiet HEAD -- src Cargo.toml || echo '+local changes'))"
+  else
+    echo "- wsdump $("$WSDUMP" --version | awk '{print $2}') (binary given: $WSDUMP)"
+  fi
   echo "- $(tshark --version 2>/dev/null | head -1)"
   echo "- $(tcpdump --version 2>&1 | head -1), $(tcpdump --version 2>&1 | sed -n 2p)"
   echo "- peers: Python $(python3 -c 'import sys; print(sys.version.split()[0])'), websockets $(python3 -c 'import websockets; print(websockets.__version__)')"
