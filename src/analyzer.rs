@@ -24,6 +24,9 @@ pub struct Config {
     pub max_ooo_per_stream: usize,
     /// Out-of-order bytes buffered across all connections.
     pub max_ooo_total: usize,
+    /// Payload bytes of unfinished messages held across all connections; beyond, messages are
+    /// kept truncated (with their true length).
+    pub max_held_messages: usize,
     /// Connections tracked at once; beyond, the least recently active are dropped.
     pub max_conns: usize,
     /// A connection silent this long (capture time) is closed and forgotten.
@@ -39,6 +42,7 @@ impl Default for Config {
             limits: Limits::default(),
             max_ooo_per_stream: 1 << 20,
             max_ooo_total: 32 << 20,
+            max_held_messages: 32 << 20,
             max_conns: 10_000,
             idle_timeout_secs: 600,
             frames: true,
@@ -98,6 +102,8 @@ pub struct Analyzer {
     next_id: u64,
     pub stats: Stats,
     last_sweep: i64,
+    /// Payload bytes of unfinished messages held now (see [`Config::max_held_messages`]).
+    held: usize,
 }
 
 /// The analyzer's [`Emit`]: stamps events with time and connection, counts them.
@@ -107,6 +113,9 @@ struct Ctx<'a> {
     sink: &'a mut dyn Sink,
     stats: &'a mut Stats,
     frames: bool,
+    /// Message bytes held across connections, and the limit.
+    held: &'a mut usize,
+    max_held: usize,
 }
 
 impl Emit for Ctx<'_> {
@@ -129,6 +138,14 @@ impl Emit for Ctx<'_> {
     }
     fn wants_frames(&self) -> bool {
         self.frames
+    }
+    fn keep(&mut self, n: usize) -> usize {
+        let granted = n.min(self.max_held.saturating_sub(*self.held));
+        *self.held += granted;
+        granted
+    }
+    fn release(&mut self, n: usize) {
+        *self.held = self.held.saturating_sub(n);
     }
 }
 
@@ -179,6 +196,7 @@ impl Analyzer {
             next_id: 1,
             stats: Stats::default(),
             last_sweep: i64::MIN,
+            held: 0,
         }
     }
 
@@ -263,6 +281,7 @@ impl Analyzer {
             None => self.open(k, seg),
         };
         let cfg_frames = self.cfg.frames;
+        let max_held = self.cfg.max_held_messages;
         let conn = self.conns[idx].as_mut().expect("live connection");
         conn.last_seen = ts.secs;
         let dir = if seg.src == conn.info.client {
@@ -330,6 +349,8 @@ impl Analyzer {
             sink,
             stats: &mut self.stats,
             frames: cfg_frames,
+            held: &mut self.held,
+            max_held,
         };
         ctx.emit(dir, EventKind::Tcp(tev))?;
         if seg.is_truncated() {
@@ -468,6 +489,7 @@ impl Analyzer {
     /// Delivers what is buffered in both directions (with gaps) and ends the decoders.
     fn flush(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
         let frames = self.cfg.frames;
+        let max_held = self.cfg.max_held_messages;
         let Some(conn) = self.conns[idx].as_mut() else {
             return Ok(());
         };
@@ -483,6 +505,8 @@ impl Analyzer {
             sink,
             stats: &mut self.stats,
             frames,
+            held: &mut self.held,
+            max_held,
         };
         let mut result = Ok(());
         for dir in [Dir::C2S, Dir::S2C] {

@@ -466,6 +466,13 @@ pub trait Emit {
     fn wants_frames(&self) -> bool {
         true
     }
+    /// Asks to hold `n` more payload bytes of an unfinished message; returns how many may be
+    /// held, so that all connections together stay within a memory bound.
+    fn keep(&mut self, n: usize) -> usize {
+        n
+    }
+    /// Gives back bytes obtained with [`Emit::keep`] once their message is done.
+    fn release(&mut self, _n: usize) {}
 }
 
 /// Where events go. `done` lets a consumer (e.g. `-c N`) end the run early.

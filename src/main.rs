@@ -99,7 +99,8 @@ struct Args {
     /// Out-of-order bytes buffered per direction before a hole is declared a gap.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     max_ooo: usize,
-    /// Out-of-order bytes buffered across all connections.
+    /// Bytes held across all connections: out-of-order segments up to this, and payloads of
+    /// unfinished messages up to this (beyond, messages are shown truncated).
     #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
     max_buffer: usize,
     /// Connections tracked at once; the least recently active are dropped beyond it.
@@ -357,6 +358,7 @@ fn make_config(args: &Args) -> Config {
     cfg.limits.max_inflate = args.max_inflate;
     cfg.max_ooo_per_stream = args.max_ooo;
     cfg.max_ooo_total = args.max_buffer;
+    cfg.max_held_messages = args.max_buffer;
     cfg.max_conns = args.max_conns;
     cfg.frames = args.verbose || args.explain;
     cfg

@@ -74,6 +74,9 @@ struct MsgState {
     resync: bool,
     /// Inflation of this message stopped (error, limit, gap).
     inflate_dead: bool,
+    /// Most payload bytes this message may keep: `max_message`, or less once the shared
+    /// buffer limit refused more.
+    cap: usize,
 }
 
 pub struct WsDecoder {
@@ -481,6 +484,7 @@ impl WsDecoder {
                     missing: Vec::new(),
                     resync: self.resync_active || resync,
                     inflate_dead: false,
+                    cap: self.limits.max_message,
                 });
             }
             Opcode::Continuation => {
@@ -498,6 +502,7 @@ impl WsDecoder {
                             missing: Vec::new(),
                             resync: true,
                             inflate_dead: false,
+                            cap: self.limits.max_message,
                         });
                     } else {
                         self.violation(
@@ -575,7 +580,17 @@ impl WsDecoder {
             self.ctrl.extend_from_slice(&plain[..room.min(n)]);
             self.ctrl_len += n as u64;
         } else if !discard && let Some(m) = &mut self.msg {
+            let before = m.buf.len();
             result = append(m, plain, &mut self.inflater, &self.limits);
+            let grown = m.buf.len() - before;
+            if grown > 0 {
+                let granted = em.keep(grown);
+                if granted < grown {
+                    // Memory for unfinished messages is spent: keep what we have, count the rest.
+                    m.buf.truncate(before + granted);
+                    m.cap = m.buf.len();
+                }
+            }
         }
         self.scratch = scratch;
         if let Err(e) = result {
@@ -711,14 +726,21 @@ impl WsDecoder {
     fn finish_message(&mut self, mut m: MsgState, em: &mut dyn Emit) -> io::Result<()> {
         if m.compressed && !m.inflate_dead {
             let inf = self.inflater.get_or_insert_with(Inflater::new);
+            let before = m.buf.len();
             let mut out = Output {
                 buf: &mut m.buf,
-                keep: self.limits.max_message,
+                keep: m.cap,
                 produced: m.len,
                 hard_limit: self.limits.max_inflate,
             };
             let r = inf.finish(&mut out);
             m.len = out.produced;
+            let grown = m.buf.len() - before;
+            let granted = if grown > 0 { em.keep(grown) } else { 0 };
+            if granted < grown {
+                m.buf.truncate(before + granted);
+                m.cap = m.buf.len();
+            }
             if let Err(e) = r {
                 self.msg = Some(m);
                 self.inflate_failed(e, em)?;
@@ -730,15 +752,18 @@ impl WsDecoder {
             if let Some(i) = &mut self.inflater {
                 i.reset();
             }
-        } else if m.compressed && !self.history_lost {
-            // nothing: the window carries over
         }
         let truncated = m.len > m.buf.len() as u64 && m.incomplete.is_none();
         if truncated {
-            let limit = self.limits.max_message;
+            let (len, kept) = (m.len, m.buf.len());
+            let why = if m.cap < self.limits.max_message {
+                "the buffer limit for unfinished messages (--max-buffer) was reached".to_string()
+            } else {
+                format!("--max-message is {}", self.limits.max_message)
+            };
             self.violation(
                 ViolationKind::MessageTooLarge,
-                format!("message of {} bytes; the first {limit} kept", m.len),
+                format!("message of {len} bytes; the first {kept} kept ({why})"),
                 em,
             )?;
         }
@@ -754,7 +779,9 @@ impl WsDecoder {
             missing: std::mem::take(&mut m.missing),
             resync: m.resync,
         };
-        self.emit_message(view, em)
+        let r = self.emit_message(view, em);
+        em.release(m.buf.len());
+        r
     }
 
     fn emit_message(&mut self, v: MsgView<'_>, em: &mut dyn Emit) -> io::Result<()> {
@@ -838,7 +865,9 @@ impl WsDecoder {
     /// Drops what a false resynchronisation started and hunts again from `data`.
     fn rehunt(&mut self, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
         self.frame = None;
-        self.msg = None;
+        if let Some(m) = self.msg.take() {
+            em.release(m.buf.len());
+        }
         self.hunt = Some(Hunt {
             start: self.offset,
             ..Hunt::default()
@@ -1002,7 +1031,7 @@ fn append(
         let inf = inflater.get_or_insert_with(Inflater::new);
         let mut out = Output {
             buf: &mut m.buf,
-            keep: limits.max_message,
+            keep: m.cap,
             produced: m.len,
             hard_limit: limits.max_inflate,
         };
@@ -1010,7 +1039,7 @@ fn append(
         m.len = out.produced;
         r
     } else {
-        let room = limits.max_message.saturating_sub(m.buf.len());
+        let room = m.cap.saturating_sub(m.buf.len());
         m.buf.extend_from_slice(&plain[..room.min(plain.len())]);
         m.len += plain.len() as u64;
         Ok(())
@@ -1215,6 +1244,40 @@ mod tests {
         );
         // Whatever inflated is a prefix of the real text, never invented bytes.
         assert!(b"the same words again".starts_with(&r.msgs[0].payload));
+    }
+
+    /// An [`Emit`] whose shared buffer has room for `room` bytes.
+    struct Tight(Rec, usize);
+    impl Emit for Tight {
+        fn emit(&mut self, dir: Dir, kind: EventKind<'_>) -> io::Result<()> {
+            self.0.emit(dir, kind)
+        }
+        fn wants_frames(&self) -> bool {
+            false
+        }
+        fn keep(&mut self, n: usize) -> usize {
+            let g = n.min(self.1);
+            self.1 -= g;
+            g
+        }
+        fn release(&mut self, n: usize) {
+            self.1 += n;
+        }
+    }
+
+    #[test]
+    fn shared_buffer_limit_truncates_and_is_given_back() {
+        let body = vec![b'x'; 5000];
+        let mut s = frame(false, 0, 1, K, &body[..3000]);
+        s.extend(frame(true, 0, 0, K, &body[3000..]));
+        s.extend(frame(true, 0, 1, K, b"small"));
+        let mut d = client();
+        let mut t = Tight(Rec::default(), 1000);
+        d.feed(&s, &mut t).unwrap();
+        assert_eq!(t.0.msgs[0].payload.len(), 1000);
+        assert!(t.0.violations.contains(&ViolationKind::MessageTooLarge));
+        assert_eq!(t.0.msgs[1].payload, b"small");
+        assert_eq!(t.1, 1000, "every byte given back");
     }
 
     proptest! {

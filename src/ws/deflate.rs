@@ -155,15 +155,24 @@ pub(crate) mod tests {
             let start = self.0.total_in();
             loop {
                 let done = (self.0.total_in() - start) as usize;
+                let before = (self.0.total_in(), out.len());
                 out.reserve(4096);
                 self.0
                     .compress_vec(&data[done..], &mut out, FlushCompress::Sync)
                     .unwrap();
-                if (self.0.total_in() - start) as usize == data.len() && out.ends_with(&TRAILER) {
+                let all_in = (self.0.total_in() - start) as usize == data.len();
+                // Done when the flush marker is out, or when zlib has nothing left to say
+                // (an empty message right after a flush).
+                if all_in && (out.ends_with(&TRAILER) || before == (self.0.total_in(), out.len())) {
                     break;
                 }
             }
-            out.truncate(out.len() - 4);
+            if out.ends_with(&TRAILER) {
+                out.truncate(out.len() - 4);
+            } else if out.is_empty() {
+                // RFC 7692 section 7.2.3.6: an empty message may be sent as one 0x00 byte.
+                out.push(0x00);
+            }
             out
         }
     }
@@ -220,6 +229,16 @@ pub(crate) mod tests {
         assert_eq!(inflate(&mut i, &b).unwrap(), b"abcabcabcabcabc");
         i.reset();
         assert_eq!(inflate(&mut i, &a).unwrap(), b"abcabcabcabc");
+    }
+
+    #[test]
+    fn empty_messages_after_a_flush_terminate_and_inflate() {
+        let mut d = Deflater::new(true);
+        let mut i = Inflater::new();
+        for m in [&b"abc"[..], b"", b"", b"abcabc", b""] {
+            let e = d.message(m);
+            assert_eq!(inflate(&mut i, &e).unwrap(), m);
+        }
     }
 
     #[test]
