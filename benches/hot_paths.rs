@@ -314,6 +314,9 @@ fn main() {
                 missing: Vec::new(),
                 resync: false,
                 valid_utf8: true,
+                text: std::str::from_utf8(payload)
+                    .ok()
+                    .filter(|_| op == Opcode::Text),
                 close_code: None,
                 close_reason: None,
             };

@@ -290,19 +290,18 @@ pub struct Message<'a> {
     pub resync: bool,
     /// For text: whether the kept bytes are valid UTF-8.
     pub valid_utf8: bool,
+    /// The payload as text: a text message whose kept bytes are valid UTF-8, checked once by
+    /// the decoder.
+    pub text: Option<&'a str>,
     pub close_code: Option<u16>,
     pub close_reason: Option<&'a str>,
 }
 
-impl Message<'_> {
+impl<'a> Message<'a> {
     /// The payload as text, when it is a text message (or close reason) that can be shown as
     /// such: valid UTF-8 and nothing missing that would make it misleading.
-    pub fn text(&self) -> Option<&str> {
-        if self.opcode == Opcode::Text && self.valid_utf8 {
-            std::str::from_utf8(self.payload).ok()
-        } else {
-            None
-        }
+    pub fn text(&self) -> Option<&'a str> {
+        self.text
     }
 }
 

@@ -146,11 +146,13 @@ impl Tracker {
     }
 }
 
-/// A JSON text without its insignificant whitespace (keys, order and escapes as sent), when
-/// the text is JSON and has any: pretty-printed payloads then fit one line.
+/// A pretty-printed JSON text without its insignificant whitespace (keys, order and escapes as
+/// sent): it then fits one line.
 pub fn compact_json(text: &str) -> Option<String> {
     let t = text.trim_start();
-    if !(t.starts_with('{') || t.starts_with('[')) {
+    // Only pretty-printed (multi-line) JSON is rewritten: one-line JSON is already readable,
+    // and checking it would cost a parse of every message.
+    if !(t.starts_with('{') || t.starts_with('[')) || !text.contains('\n') {
         return None;
     }
     let mut out = String::with_capacity(text.len());

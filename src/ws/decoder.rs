@@ -714,6 +714,7 @@ impl WsDecoder {
             missing: Vec::new(),
             resync: self.resync_active,
             valid_utf8,
+            text: None,
             close_code,
             close_reason,
         };
@@ -787,13 +788,15 @@ impl WsDecoder {
     fn emit_message(&mut self, v: MsgView<'_>, em: &mut dyn Emit) -> io::Result<()> {
         let mut payload = v.payload;
         let mut valid_utf8 = true;
+        let mut text = None;
         let text_like = matches!(v.opcode, Opcode::Text | Opcode::Continuation);
         if text_like {
             match std::str::from_utf8(payload) {
-                Ok(_) => {}
+                Ok(t) => text = Some(t),
                 Err(e) if e.error_len().is_none() && (v.truncated || v.incomplete.is_some()) => {
                     // Cut in the middle of a character by a limit, not bad UTF-8.
                     payload = &payload[..e.valid_up_to()];
+                    text = std::str::from_utf8(payload).ok();
                 }
                 Err(_) => {
                     valid_utf8 = false;
@@ -819,6 +822,7 @@ impl WsDecoder {
             missing: v.missing,
             resync: v.resync,
             valid_utf8,
+            text: text.filter(|_| v.opcode == Opcode::Text),
             close_code: None,
             close_reason: None,
         };

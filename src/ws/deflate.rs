@@ -87,11 +87,11 @@ impl Inflater {
                 let chunk = room
                     .min(64 * 1024)
                     .max(input.len().saturating_mul(4).min(room));
-                let len = out.buf.len();
-                out.buf.resize(len + chunk, 0);
-                let r = self.z.decompress(input, &mut out.buf[len..], flush);
-                let made = (self.z.total_out() - before_out) as usize;
-                out.buf.truncate(len + made);
+                // Into reserved capacity: no zero-filling of output that may never be written.
+                out.buf.reserve(chunk);
+                let r = self.z.decompress_vec(input, out.buf, flush);
+                // The allocator may have given more than asked: never keep past `keep`.
+                out.buf.truncate(out.keep);
                 r
             } else {
                 if self.discard.is_empty() {
