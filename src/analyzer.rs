@@ -71,6 +71,10 @@ pub struct Stats {
 
 type Key = (SocketAddr, SocketAddr);
 
+/// How long (capture time) a closed connection's entry stays, for its last ACKs, before it is
+/// forgotten; also how often the table is swept.
+const CLOSED_LINGER_SECS: i64 = 5;
+
 fn key(a: SocketAddr, b: SocketAddr) -> Key {
     if a <= b { (a, b) } else { (b, a) }
 }
@@ -85,6 +89,9 @@ struct Conn {
     rst: bool,
     last_seen: i64,
     counted_ws: bool,
+    /// Closed, drained, and its buffers and decoders freed: only the entry lingers, so late
+    /// ACKs and retransmissions still belong to it.
+    released: bool,
 }
 
 impl Conn {
@@ -251,7 +258,9 @@ impl Analyzer {
             return Ok(());
         }
         self.segment(p.ts, &seg, sink)?;
-        if p.ts.secs >= self.last_sweep.saturating_add(10) || self.map.len() > self.cfg.max_conns {
+        if p.ts.secs >= self.last_sweep.saturating_add(CLOSED_LINGER_SECS)
+            || self.map.len() > self.cfg.max_conns
+        {
             self.sweep(p.ts, sink)?;
         }
         Ok(())
@@ -429,7 +438,19 @@ impl Analyzer {
         }
         if f.rst() {
             conn.rst = true;
+        }
+        if conn.closed() && !conn.released {
+            // Closed both ways (or reset): deliver what is left, then free what the
+            // connection holds; the entry lingers briefly for the last ACKs.
             self.flush(idx, ts, sink)?;
+            if let Some(c) = self.conns[idx].as_mut() {
+                c.released = true;
+                for s in &mut c.streams {
+                    self.budget.used -= s.buffered();
+                    s.release();
+                }
+                c.conv.release();
+            }
         }
         Ok(())
     }
@@ -469,6 +490,7 @@ impl Analyzer {
             rst: false,
             last_seen: 0,
             counted_ws: false,
+            released: false,
         };
         self.next_id += 1;
         self.stats.connections += 1;
@@ -548,11 +570,12 @@ impl Analyzer {
     fn sweep(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
         self.last_sweep = ts.secs;
         let deadline = ts.secs.saturating_sub(self.cfg.idle_timeout_secs);
+        let closed_deadline = ts.secs.saturating_sub(CLOSED_LINGER_SECS);
         let mut idle: Vec<usize> = Vec::new();
         let mut live: Vec<(bool, i64, u64, usize)> = Vec::new();
         for (i, c) in self.conns.iter().enumerate() {
             if let Some(c) = c {
-                if c.last_seen < deadline {
+                if c.last_seen < deadline || (c.released && c.last_seen < closed_deadline) {
                     idle.push(i);
                 } else {
                     live.push((!c.closed(), c.last_seen, c.info.id, i));

@@ -318,6 +318,15 @@ impl Conversation {
         }
     }
 
+    /// The connection is over and drained: drop decoders, inflaters and buffers.
+    pub fn release(&mut self) {
+        for s in &mut self.sides {
+            s.mode = Mode::Opaque;
+            s.buf = Vec::new();
+        }
+        self.pending = None;
+    }
+
     pub fn end(&mut self, dir: Dir, em: &mut dyn Emit) -> io::Result<()> {
         if let Mode::Ws(d) = &mut self.sides[dir.index()].mode {
             d.finish(em)?;

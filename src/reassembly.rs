@@ -174,6 +174,13 @@ impl Stream {
         self.release_fin(budget, out);
     }
 
+    /// Frees the buffers of a stream that is over; sequence numbers stay known.
+    pub fn release(&mut self) {
+        self.ooo = BTreeMap::new();
+        self.ooo_bytes = 0;
+        self.hist = Vec::new();
+    }
+
     /// The peer acknowledged everything before `ack`: bytes below it that were never seen
     /// were lost by the capture, not by the network, and will not come again.
     pub fn acked(&mut self, ack: u32, budget: &mut Budget, out: &mut dyn FnMut(Chunk<'_>)) {
