@@ -444,6 +444,8 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
 
 /// Progress of a large file on stderr, only when stderr is a terminal: never in pipes or CI.
 struct Progress {
+    stride: u64,
+    interval_ms: u128,
     total: u64,
     done: u64,
     packets: u64,
@@ -457,7 +459,11 @@ impl Progress {
             return None;
         }
         let total = std::fs::metadata(path).ok()?.len();
-        (total > 64 << 20).then(|| Progress {
+        // Tests set WSDUMP_PROGRESS_TEST to see progress on a small file.
+        let test = std::env::var_os("WSDUMP_PROGRESS_TEST").is_some();
+        (total > 64 << 20 || test).then(|| Progress {
+            stride: if test { 1 } else { 4096 },
+            interval_ms: if test { 0 } else { 250 },
             total,
             done: 0,
             packets: 0,
@@ -477,7 +483,7 @@ impl ProgressExt for Option<Progress> {
         let Some(p) = self else { return };
         p.done += len as u64 + 16;
         p.packets += 1;
-        if p.packets % 4096 == 0 && p.last.elapsed().as_millis() >= 250 {
+        if p.packets % p.stride == 0 && p.last.elapsed().as_millis() >= p.interval_ms {
             p.last = std::time::Instant::now();
             p.shown = true;
             let pct = (p.done * 100 / p.total.max(1)).min(100);

@@ -221,3 +221,29 @@ fn help_has_examples() {
     let s = String::from_utf8(out.stdout).unwrap();
     assert!(s.contains("Examples:") && s.contains("wsdump -r") && s.contains("Exit status"));
 }
+
+/// Progress goes to stderr only when stderr is a terminal (here: a pseudo-terminal made by
+/// script(1)); never into a pipe.
+#[test]
+fn progress_only_on_a_terminal() {
+    let bin = env!("CARGO_BIN_EXE_wsdump");
+    let cmd = format!("{bin} -r samples/workerman-chat.pcap -m > /dev/null");
+    let tty = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("WSDUMP_PROGRESS_TEST", "1")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&tty.stdout);
+    assert!(shown.contains("wsdump: 0 of 0 MB"), "{shown:?}");
+    let piped = wsdump()
+        .args(["-r", "samples/workerman-chat.pcap", "-m"])
+        .env("WSDUMP_PROGRESS_TEST", "1")
+        .output()
+        .unwrap();
+    assert!(
+        piped.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&piped.stderr)
+    );
+}
