@@ -92,9 +92,20 @@ struct Conn {
     /// Closed, drained, and its buffers and decoders freed: only the entry lingers, so late
     /// ACKs and retransmissions still belong to it.
     released: bool,
+    /// Client and server were guessed from the port numbers (no SYN, no `--port`): the first
+    /// payload may correct them.
+    roles_guessed: bool,
 }
 
 impl Conn {
+    /// Client becomes server and server client. Only before any payload was delivered.
+    fn swap_roles(&mut self) {
+        let i = &mut self.info;
+        std::mem::swap(&mut i.client, &mut i.server);
+        std::mem::swap(&mut i.client_str, &mut i.server_str);
+        self.streams.swap(0, 1);
+    }
+
     fn closed(&self) -> bool {
         self.rst || (self.fin[0] && self.fin[1])
     }
@@ -154,6 +165,18 @@ impl Emit for Ctx<'_> {
     fn release(&mut self, n: usize) {
         *self.held = self.held.saturating_sub(n);
     }
+}
+
+/// Whether `payload` starts with a plausible websocket frame header, and if so whether it is
+/// masked. Plausible: a defined opcode, RSV2/RSV3 clear, a control frame short and final.
+fn frame_start_masked(payload: &[u8]) -> Option<bool> {
+    let (&b0, &b1) = (payload.first()?, payload.get(1)?);
+    let opcode = b0 & 0x0f;
+    let control = opcode >= 8;
+    let ok = matches!(opcode, 0 | 1 | 2 | 8 | 9 | 10)
+        && b0 & 0x30 == 0
+        && (!control || (b0 & 0x80 != 0 && b1 & 0x7f <= 125));
+    ok.then_some(b1 & 0x80 != 0)
 }
 
 /// Hands one reassembled chunk of `dir` to the conversation; `off` follows the stream offset so
@@ -293,6 +316,16 @@ impl Analyzer {
         let max_held = self.cfg.max_held_messages;
         let conn = self.conns[idx].as_mut().expect("live connection");
         conn.last_seen = ts.secs;
+        if conn.roles_guessed && !seg.payload.is_empty() {
+            // Joined mid-stream with no port to go by: the first bytes decide. A frame header
+            // with the MASK bit comes from the client (RFC 6455 section 5.1).
+            conn.roles_guessed = false;
+            if let Some(masked) = frame_start_masked(seg.payload) {
+                if masked != (seg.src == conn.info.client) {
+                    conn.swap_roles();
+                }
+            }
+        }
         let dir = if seg.src == conn.info.client {
             Dir::C2S
         } else {
@@ -474,6 +507,7 @@ impl Analyzer {
         };
         let mid_stream = !f.syn();
         let port_hint = ports.contains(&server.port());
+        let roles_guessed = mid_stream && !ports.contains(&seg.src.port()) && !port_hint;
         let conn = Conn {
             info: ConnInfo {
                 id: self.next_id,
@@ -491,6 +525,7 @@ impl Analyzer {
             last_seen: 0,
             counted_ws: false,
             released: false,
+            roles_guessed,
         };
         self.next_id += 1;
         self.stats.connections += 1;

@@ -230,3 +230,46 @@ fn gap_inside_a_message() {
     // Frame boundaries survived the gap: nothing after it is marked.
     assert!(got.iter().all(|m| m.get("resync").is_none()));
 }
+
+mod common;
+
+/// No SYN, no `--port`, and the client's port (5000) is lower than the server's (40000), so
+/// the port guess is wrong: the masked first frame names the client.
+#[test]
+fn masked_frames_identify_the_client() {
+    use common::Capture;
+    let client = ([10, 0, 0, 7], 5000);
+    let server = ([10, 0, 0, 8], 40000);
+    let mut c = Capture::mid_stream(client, server);
+    c.frame(true, 1, b"hello from the client", None);
+    c.frame(false, 1, b"hello from the server", None);
+    c.frame(true, 8, &[0x03, 0xe8], None);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let file = dir.join("midstream-roles.pcap");
+    std::fs::write(&file, c.pcap(wsdump::capture::LinkType::RAW)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_wsdump"))
+        .arg("-r")
+        .arg(&file)
+        .args(["--json", "-m"])
+        .output()
+        .unwrap();
+    let got: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), 3);
+    for m in &got {
+        assert_eq!(m["client"], "10.0.0.7:5000");
+        assert_eq!(m["server"], "10.0.0.8:40000");
+    }
+    assert_eq!(
+        (got[0]["dir"].as_str(), got[0]["text"].as_str()),
+        (Some("c2s"), Some("hello from the client"))
+    );
+    assert_eq!(
+        (got[1]["dir"].as_str(), got[1]["text"].as_str()),
+        (Some("s2c"), Some("hello from the server"))
+    );
+    assert_eq!(got[2]["close_code"], 1000);
+}
