@@ -320,10 +320,10 @@ impl Analyzer {
             // Joined mid-stream with no port to go by: the first bytes decide. A frame header
             // with the MASK bit comes from the client (RFC 6455 section 5.1).
             conn.roles_guessed = false;
-            if let Some(masked) = frame_start_masked(seg.payload) {
-                if masked != (seg.src == conn.info.client) {
-                    conn.swap_roles();
-                }
+            if let Some(masked) = frame_start_masked(seg.payload)
+                && masked != (seg.src == conn.info.client)
+            {
+                conn.swap_roles();
             }
         }
         let dir = if seg.src == conn.info.client {
