@@ -333,11 +333,6 @@ impl Conversation {
         }
         Ok(())
     }
-
-    /// Masked frames tell the client: called when roles were guessed and the decoder learns.
-    pub fn is_ws(&self, dir: Dir) -> bool {
-        self.sides[dir.index()].is_ws()
-    }
 }
 
 impl Side {

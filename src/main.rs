@@ -394,8 +394,6 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
     let mut unsupported_reported = false;
     let mut progress = Progress::new(path);
     let read = {
-        let offset_probe = &mut 0u64;
-        let _ = offset_probe;
         cap.for_each_packet(|p| {
             last_ts = p.ts;
             progress.packet(p.data.len());
