@@ -559,24 +559,32 @@ fn live_veth_between_namespaces() {
         eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
         return;
     }
-    let listener = in_netns(&nb, || TcpListener::bind("10.231.7.2:0").unwrap());
-    let port = listener.local_addr().unwrap().port().to_string();
-    let (ns, dev) = (na.clone(), va.clone());
-    let cmd_args = [
-        "netns", "exec", &ns, BIN, "-i", &dev, "--port", &port, "--json", "-m",
-    ];
-    let mut w = spawn_cmd("ip", &cmd_args);
-    let na2 = na.clone();
-    converse_with(listener, move |a| {
-        in_netns(&na2, move || TcpStream::connect(a).unwrap())
-    });
-    let n = script().len();
-    w.interrupt_when(|l| count_messages(l) >= n);
-    let (code, lines, err) = w.wait();
-    assert_eq!(code, 0, "exit status; stderr:\n{err}");
-    assert!(
-        err.contains(&format!("listening on {va} (EN10MB)")),
-        "{err}"
-    );
-    assert_conversation(&messages(&lines), &err);
+    // Once on the veth alone (-i), once on every interface of the namespace (no -i: lo and
+    // the veth, each with its own socket): each message must appear exactly once either way.
+    for explicit in [true, false] {
+        let listener = in_netns(&nb, || TcpListener::bind("10.231.7.2:0").unwrap());
+        let port = listener.local_addr().unwrap().port().to_string();
+        let mut cmd_args = vec!["netns", "exec", na.as_str(), BIN];
+        if explicit {
+            cmd_args.extend(["-i", va.as_str()]);
+        }
+        cmd_args.extend(["--port", port.as_str(), "--json", "-m"]);
+        let mut w = spawn_cmd("ip", &cmd_args);
+        let na2 = na.clone();
+        converse_with(listener, move |a| {
+            in_netns(&na2, move || TcpStream::connect(a).unwrap())
+        });
+        let n = script().len();
+        w.interrupt_when(|l| count_messages(l) >= n);
+        let (code, lines, err) = w.wait();
+        assert_eq!(code, 0, "exit status; stderr:\n{err}");
+        assert!(err.contains(&format!("{va} (EN10MB)")), "{err}");
+        if !explicit {
+            assert!(
+                err.contains("lo (EN10MB)"),
+                "-i any should open lo too: {err}"
+            );
+        }
+        assert_conversation(&messages(&lines), &err);
+    }
 }
