@@ -238,6 +238,11 @@ impl Analyzer {
         self.budget.used
     }
 
+    /// Payload bytes of unfinished messages, hunt buffers and HTTP heads held now.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
     /// Decodes one captured packet.
     pub fn packet(&mut self, p: &RawPacket<'_>, sink: &mut dyn Sink) -> io::Result<()> {
         self.stats.packets += 1;

@@ -41,6 +41,8 @@ pub struct Conversation {
     sides: [Side; 2],
     /// The request the next response answers.
     pending: Option<HttpRequest>,
+    /// Each direction's stream has ended (FIN delivered, or the connection closed).
+    ended: [bool; 2],
     /// No SYN was seen: the streams may start anywhere.
     mid_stream: bool,
     /// The server side is one of the `--port` ports: treat unknown bytes as websocket.
@@ -54,6 +56,7 @@ impl Conversation {
         Conversation {
             sides: [Side::new(), Side::new()],
             pending: None,
+            ended: [false; 2],
             mid_stream,
             port_hint,
             limits,
@@ -70,23 +73,7 @@ impl Conversation {
         match &mut self.sides[i].mode {
             Mode::Ws(d) => d.feed(data, em),
             Mode::Opaque => Ok(()),
-            Mode::AwaitUpgrade => {
-                let s = &mut self.sides[i];
-                if s.buf.len() + data.len() > self.limits.max_message.max(http::MAX_HEAD) {
-                    s.mode = Mode::Opaque;
-                    s.buf = Vec::new();
-                    return em.emit(
-                        dir,
-                        EventKind::Violation(&Violation {
-                            kind: ViolationKind::HttpTooLarge,
-                            detail: "client sent too much before the server answered the upgrade"
-                                .into(),
-                        }),
-                    );
-                }
-                s.buf.extend_from_slice(data);
-                Ok(())
-            }
+            Mode::AwaitUpgrade => self.await_upgrade(dir, data, em),
             Mode::Http | Mode::Body(_) => self.http(dir, data, em),
             Mode::Start => Ok(()),
         }
@@ -141,7 +128,7 @@ impl Conversation {
         let mut rest: &[u8] = if self.sides[i].buf.is_empty() {
             data
         } else {
-            owned = std::mem::take(&mut self.sides[i].buf);
+            owned = self.sides[i].take_buf(em);
             owned.extend_from_slice(data);
             &owned[..]
         };
@@ -188,7 +175,17 @@ impl Conversation {
                             }),
                         );
                     }
-                    self.sides[i].buf = rest.to_vec();
+                    if !self.sides[i].hold(rest, em) {
+                        self.sides[i].mode = Mode::Opaque;
+                        return em.emit(
+                            dir,
+                            EventKind::Violation(&Violation {
+                                kind: ViolationKind::HttpTooLarge,
+                                detail: "no memory left (--max-buffer) for an unfinished HTTP head"
+                                    .into(),
+                            }),
+                        );
+                    }
                     return Ok(());
                 }
                 Parsed::NotHttp(why) => {
@@ -255,7 +252,7 @@ impl Conversation {
                         let c = &mut self.sides[Dir::C2S.index()];
                         if matches!(c.mode, Mode::AwaitUpgrade) {
                             c.mode = Mode::Http;
-                            let held = std::mem::take(&mut c.buf);
+                            let held = c.take_buf(em);
                             if !held.is_empty() {
                                 self.http(Dir::C2S, &held, em)?;
                             }
@@ -269,12 +266,27 @@ impl Conversation {
     fn data_after_switch(&mut self, dir: Dir, rest: &[u8], em: &mut dyn Emit) -> io::Result<()> {
         match &mut self.sides[dir.index()].mode {
             Mode::Ws(d) => d.feed(rest, em),
-            Mode::AwaitUpgrade => {
-                self.sides[dir.index()].buf.extend_from_slice(rest);
-                Ok(())
-            }
+            Mode::AwaitUpgrade => self.await_upgrade(dir, rest, em),
             _ => Ok(()),
         }
+    }
+
+    /// Client bytes after an upgrade request, held until the response decides what they are.
+    fn await_upgrade(&mut self, dir: Dir, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+        let s = &mut self.sides[dir.index()];
+        let cap = self.limits.max_message.max(http::MAX_HEAD);
+        if s.buf.len() + data.len() <= cap && s.hold(data, em) {
+            return Ok(());
+        }
+        s.mode = Mode::Opaque;
+        s.take_buf(em);
+        em.emit(
+            dir,
+            EventKind::Violation(&Violation {
+                kind: ViolationKind::HttpTooLarge,
+                detail: "client sent too much before the server answered the upgrade".into(),
+            }),
+        )
     }
 
     fn switch_to_ws(&mut self, compression: Compression, em: &mut dyn Emit) -> io::Result<()> {
@@ -282,7 +294,7 @@ impl Conversation {
         for dir in [Dir::S2C, Dir::C2S] {
             let s = &mut self.sides[dir.index()];
             let mut d = WsDecoder::new(dir, Some(dir == Dir::C2S), compression, self.limits);
-            let held = std::mem::take(&mut s.buf);
+            let held = s.take_buf(em);
             let was_waiting = matches!(s.mode, Mode::AwaitUpgrade | Mode::Http | Mode::Start);
             if dir == Dir::C2S && was_waiting && !held.is_empty() {
                 // Frames the client sent before the 101 arrived.
@@ -312,7 +324,7 @@ impl Conversation {
             _ => {
                 // HTTP cannot be followed across a hole.
                 s.mode = Mode::Opaque;
-                s.buf = Vec::new();
+                s.take_buf(em);
                 Ok(())
             }
         }
@@ -328,14 +340,43 @@ impl Conversation {
     }
 
     pub fn end(&mut self, dir: Dir, em: &mut dyn Emit) -> io::Result<()> {
+        self.ended[dir.index()] = true;
         if let Mode::Ws(d) = &mut self.sides[dir.index()].mode {
             d.finish(em)?;
+        }
+        // Held bytes of an ended direction will never complete, except a client's frames
+        // waiting for a 101 the server may still send.
+        let server_ended = self.ended[Dir::S2C.index()];
+        for d in [Dir::C2S, Dir::S2C] {
+            let s = &mut self.sides[d.index()];
+            let waiting = d == Dir::C2S && matches!(s.mode, Mode::AwaitUpgrade) && !server_ended;
+            if self.ended[d.index()] && !waiting {
+                s.take_buf(em);
+            }
         }
         Ok(())
     }
 }
 
 impl Side {
+    /// Appends to the held bytes if the memory shared by all connections allows.
+    fn hold(&mut self, bytes: &[u8], em: &mut dyn Emit) -> bool {
+        let granted = em.keep(bytes.len());
+        if granted < bytes.len() {
+            em.release(granted);
+            return false;
+        }
+        self.buf.extend_from_slice(bytes);
+        true
+    }
+
+    /// Takes the held bytes, giving their memory back.
+    fn take_buf(&mut self, em: &mut dyn Emit) -> Vec<u8> {
+        let b = std::mem::take(&mut self.buf);
+        em.release(b.len());
+        b
+    }
+
     fn is_ws(&self) -> bool {
         matches!(self.mode, Mode::Ws(_))
     }

@@ -99,8 +99,9 @@ struct Args {
     /// Out-of-order bytes buffered per direction before a hole is declared a gap.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     max_ooo: usize,
-    /// Bytes held across all connections: out-of-order segments up to this, and payloads of
-    /// unfinished messages up to this (beyond, messages are shown truncated).
+    /// Bytes held across all connections: out-of-order segments up to this, and up to this
+    /// again for unfinished messages, resynchronisation and HTTP heads (beyond, messages are
+    /// shown truncated and what cannot be held is reported).
     #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
     max_buffer: usize,
     /// Connections tracked at once; the least recently active are dropped beyond it.

@@ -290,6 +290,7 @@ impl WsDecoder {
         self.offset += len;
         if let Some(h) = &mut self.hunt {
             // Bytes on either side of a hole are not contiguous: start over after it.
+            em.release(h.buf.len());
             h.dropped += h.buf.len() as u64;
             h.buf.clear();
             h.starts.clear();
@@ -340,12 +341,19 @@ impl WsDecoder {
     /// The stream ended (FIN, RST, end of capture): report a message cut short, and accept a
     /// pending resynchronisation candidate that could not be confirmed.
     pub fn finish(&mut self, em: &mut dyn Emit) -> io::Result<()> {
-        if let Some(mut h) = self.hunt.take()
-            && let Some(pos) = self.best_unconfirmed(&h)
-        {
+        // A candidate that could not be confirmed is the best there is now. Feeding from it
+        // may start a new hunt further on (a false chain breaks); each round starts later.
+        while let Some(mut h) = self.hunt.take() {
+            let pos = self.best_unconfirmed(&h);
             let buf = std::mem::take(&mut h.buf);
-            self.accept_resync(&h, pos, em)?;
-            self.feed(&buf[pos..], em)?;
+            let r = match pos {
+                Some(pos) => self
+                    .accept_resync(&h, pos, em)
+                    .and_then(|_| self.feed(&buf[pos..], em)),
+                None => Ok(()),
+            };
+            em.release(buf.len());
+            r?;
         }
         if self.frame.is_some() || self.msg.is_some() {
             self.frame = None;
@@ -834,11 +842,27 @@ impl WsDecoder {
 
     fn hunt_feed(&mut self, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
         let mut h = self.hunt.take().expect("hunting");
+        let at = self.offset;
+        self.offset += data.len() as u64;
+        // The hunt buffer draws on the memory shared by all connections.
+        let granted = em.keep(data.len());
+        let data = if granted < data.len() {
+            // Refused: what is buffered can no longer be joined to what comes. Start over with
+            // the newest bytes that fit; the rest counts as skipped.
+            em.release(h.buf.len());
+            h.dropped += (h.buf.len() + data.len() - granted) as u64;
+            h.buf.clear();
+            h.starts.clear();
+            h.scan = 0;
+            h.start = at + (data.len() - granted) as u64;
+            &data[data.len() - granted..]
+        } else {
+            data
+        };
         if h.starts.len() < 4096 {
             h.starts.push(h.buf.len());
         }
         h.buf.extend_from_slice(data);
-        self.offset += data.len() as u64;
         loop {
             match self.scan(&mut h) {
                 Some(pos) => {
@@ -846,12 +870,15 @@ impl WsDecoder {
                     // Bytes from `pos` are re-fed: rewind the offset to there.
                     self.offset = h.start + pos as u64;
                     self.accept_resync(&h, pos, em)?;
-                    return self.feed(&buf[pos..], em);
+                    let r = self.feed(&buf[pos..], em);
+                    em.release(buf.len());
+                    return r;
                 }
                 None => {
                     if h.buf.len() > HUNT_MAX {
                         let cut = h.buf.len() - HUNT_MAX / 2;
                         h.buf.drain(..cut);
+                        em.release(cut);
                         h.starts.retain(|&p| p >= cut);
                         h.starts.iter_mut().for_each(|p| *p -= cut);
                         h.dropped += cut as u64;
@@ -1267,6 +1294,23 @@ mod tests {
         fn release(&mut self, n: usize) {
             self.1 += n;
         }
+    }
+
+    #[test]
+    fn hunting_draws_on_the_shared_buffer_and_gives_it_back() {
+        let mut d = WsDecoder::mid_stream(Dir::S2C, Some(false), Limits::default(), 0);
+        let mut t = Tight(Rec::default(), 100);
+        // 300 bytes that never form a frame chain: the hunt may hold at most 100 of them.
+        let junk: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8 | 0x30).collect();
+        for c in junk.chunks(50) {
+            d.feed(c, &mut t).unwrap();
+        }
+        assert!(t.1 <= 100);
+        d.feed(&frame(true, 0, 1, None, b"after the junk"), &mut t)
+            .unwrap();
+        d.finish(&mut t).unwrap();
+        assert_eq!(t.1, 100, "every byte given back");
+        assert_eq!(t.0.msgs.last().unwrap().payload, b"after the junk");
     }
 
     #[test]
