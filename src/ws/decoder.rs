@@ -40,6 +40,9 @@ pub enum Compression {
     Unknown,
 }
 
+/// Masked payload is unmasked in blocks of this many bytes, on the stack.
+const UNMASK_BLOCK: usize = 4096;
+
 /// Largest frame a resynchronisation will believe in.
 const PLAUSIBLE_FRAME: u64 = 1 << 26;
 /// Bytes kept while hunting for a frame boundary.
@@ -103,7 +106,6 @@ pub struct WsDecoder {
     /// The next header was found by hunting, not by following the previous frame.
     next_is_resync: bool,
     closed: bool,
-    scratch: Vec<u8>,
     pub messages: u64,
 }
 
@@ -153,7 +155,6 @@ impl WsDecoder {
             clean_frames: 0,
             next_is_resync: false,
             closed: false,
-            scratch: Vec::new(),
             messages: 0,
         }
     }
@@ -552,22 +553,30 @@ impl WsDecoder {
     }
 
     fn payload(&mut self, chunk: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+        let Some(key) = self.frame.as_ref().and_then(|f| f.h.mask) else {
+            return self.payload_plain(chunk, chunk, em);
+        };
+        // Unmasked a block at a time on the stack: no per-connection buffer that grows to the
+        // largest segment ever seen.
+        for piece in chunk.chunks(UNMASK_BLOCK) {
+            let mut block = [0u8; UNMASK_BLOCK];
+            let plain = &mut block[..piece.len()];
+            plain.copy_from_slice(piece);
+            apply_mask(plain, key, self.frame.as_ref().map_or(0, |f| f.pos));
+            self.payload_plain(piece, plain, em)?;
+        }
+        Ok(())
+    }
+
+    /// Payload bytes as sent (`wire`) and unmasked (`plain`, the same when not masked).
+    fn payload_plain(&mut self, wire: &[u8], plain: &[u8], em: &mut dyn Emit) -> io::Result<()> {
         let Some(f) = &mut self.frame else {
             return Ok(());
         };
+        let chunk = wire;
         let n = chunk.len();
         f.remaining -= n as u64;
         self.offset += n as u64;
-        let mut scratch = std::mem::take(&mut self.scratch);
-        let plain: &[u8] = match f.h.mask {
-            Some(key) => {
-                scratch.clear();
-                scratch.extend_from_slice(chunk);
-                apply_mask(&mut scratch, key, f.pos);
-                &scratch
-            }
-            None => chunk,
-        };
         if (f.head_len as usize) < 16 {
             let h = f.head_len as usize;
             let k = (16 - h).min(n);
@@ -580,11 +589,9 @@ impl WsDecoder {
         let discard = f.discard;
         let mut result = Ok(());
         if op.is_control() {
-            let room = self
-                .limits
-                .max_message
-                .min(64 * 1024)
-                .saturating_sub(self.ctrl.len());
+            // A control payload is at most 125 bytes (RFC 6455 5.5); a longer one is a
+            // violation, reported, and kept only that far.
+            let room = 125usize.saturating_sub(self.ctrl.len());
             self.ctrl.extend_from_slice(&plain[..room.min(n)]);
             self.ctrl_len += n as u64;
         } else if !discard && let Some(m) = &mut self.msg {
@@ -600,7 +607,6 @@ impl WsDecoder {
                 }
             }
         }
-        self.scratch = scratch;
         if let Err(e) = result {
             self.inflate_failed(e, em)?;
         }
