@@ -14,6 +14,9 @@ const INITIAL_BUFFER: usize = 1 << 20;
 /// allow more, so leave room, but a record length beyond this is a lie, not a packet.
 pub const MAX_RECORD: usize = 16 << 20;
 
+/// Interface descriptions accepted per pcapng section.
+const MAX_INTERFACES: usize = 65_536;
+
 /// Why reading a capture file stopped early.
 #[derive(Debug)]
 pub enum CaptureError {
@@ -181,6 +184,16 @@ impl CaptureFile {
                                 Flow::Continue
                             }
                             PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
+                                // A section describes a handful of interfaces; millions of
+                                // interface blocks are a corrupt or hostile file.
+                                if self.ifaces.len() >= MAX_INTERFACES {
+                                    return Err(CaptureError::Malformed {
+                                        offset: at,
+                                        what: format!(
+                                            "more than {MAX_INTERFACES} interfaces in one section"
+                                        ),
+                                    });
+                                }
                                 let resolution = idb.ts_resolution().unwrap_or(1_000_000).max(1);
                                 self.ifaces.push(Iface {
                                     linktype: LinkType(idb.linktype.0 as u32),
