@@ -71,6 +71,38 @@ pub struct Stats {
 
 type Key = (SocketAddr, SocketAddr);
 
+/// One of several analyzers that read the same capture, each decoding its share of the
+/// connections (see [`Analyzer::with_share`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Share {
+    pub index: usize,
+    pub count: usize,
+}
+
+/// Which of `count` shares decodes the connection between `a` and `b` (either order): a
+/// fixed hash of the 4-tuple, the same on every run and machine.
+pub fn share_of(a: SocketAddr, b: SocketAddr, count: usize) -> usize {
+    if count <= 1 {
+        return 0;
+    }
+    let (x, y) = key(a, b);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h = (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    for s in [x, y] {
+        match s.ip() {
+            std::net::IpAddr::V4(ip) => eat(&ip.octets()),
+            std::net::IpAddr::V6(ip) => eat(&ip.octets()),
+        }
+        eat(&s.port().to_be_bytes());
+    }
+    // FNV's low bits mix poorly; fold the high half in before reducing.
+    ((h ^ (h >> 32)) % count as u64) as usize
+}
+
 /// How long (capture time) a closed connection's entry stays, for its last ACKs, before it is
 /// forgotten; also how often the table is swept.
 const CLOSED_LINGER_SECS: i64 = 5;
@@ -95,6 +127,9 @@ struct Conn {
     /// Client and server were guessed from the port numbers (no SYN, no `--port`): the first
     /// payload may correct them.
     roles_guessed: bool,
+    /// Decoded by this analyzer (always, unless it has a [`Share`]): otherwise only its TCP
+    /// lifecycle is followed, so that numbering and sweeps agree with the other shares.
+    owned: bool,
 }
 
 impl Conn {
@@ -122,6 +157,9 @@ pub struct Analyzer {
     last_sweep: i64,
     /// Payload bytes of unfinished messages held now (see [`Config::max_held_messages`]).
     held: usize,
+    share: Option<Share>,
+    /// Message buffers kept for reuse (see [`Emit::buffer`]).
+    pool: Vec<Vec<u8>>,
 }
 
 /// The analyzer's [`Emit`]: stamps events with time and connection, counts them.
@@ -134,7 +172,13 @@ struct Ctx<'a> {
     /// Message bytes held across connections, and the limit.
     held: &'a mut usize,
     max_held: usize,
+    pool: &'a mut Vec<Vec<u8>>,
 }
+
+/// Buffers kept for reuse, and the largest kept: what they can hold stays small (1 MiB)
+/// whatever the number of connections.
+const POOL_BUFFERS: usize = 4;
+const POOL_BUFFER_MAX: usize = 256 << 10;
 
 impl Emit for Ctx<'_> {
     fn emit(&mut self, dir: Dir, kind: EventKind<'_>) -> io::Result<()> {
@@ -164,6 +208,15 @@ impl Emit for Ctx<'_> {
     }
     fn release(&mut self, n: usize) {
         *self.held = self.held.saturating_sub(n);
+    }
+    fn buffer(&mut self) -> Vec<u8> {
+        self.pool.pop().unwrap_or_default()
+    }
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        if buf.capacity() <= POOL_BUFFER_MAX && self.pool.len() < POOL_BUFFERS {
+            buf.clear();
+            self.pool.push(buf);
+        }
     }
 }
 
@@ -227,6 +280,20 @@ impl Analyzer {
             stats: Stats::default(),
             last_sweep: i64::MIN,
             held: 0,
+            share: None,
+            pool: Vec::new(),
+        }
+    }
+
+    /// An analyzer for one of `share.count` threads that each read the whole capture. Each
+    /// follows every connection's TCP lifecycle, so that all number connections and sweep
+    /// their tables alike, but decodes and reports only the connections [`share_of`] gives
+    /// it; packet-level notices and counters are left to share 0. The buffer budgets of
+    /// `cfg` are this share's alone.
+    pub fn with_share(cfg: Config, share: Share) -> Self {
+        Analyzer {
+            share: Some(share),
+            ..Analyzer::new(cfg)
         }
     }
 
@@ -245,13 +312,27 @@ impl Analyzer {
 
     /// Decodes one captured packet.
     pub fn packet(&mut self, p: &RawPacket<'_>, sink: &mut dyn Sink) -> io::Result<()> {
-        self.stats.packets += 1;
-        self.stats.bytes += p.data.len() as u64;
+        if self.decode(p, sink)? {
+            self.tick(p.ts, sink)?;
+        }
+        Ok(())
+    }
+
+    /// [`Analyzer::packet`] without the housekeeping that follows; returns whether
+    /// [`Analyzer::tick`] must follow (the packet was TCP and passed the port filter). For
+    /// callers that tell the packet's own events from the sweep's.
+    pub fn decode(&mut self, p: &RawPacket<'_>, sink: &mut dyn Sink) -> io::Result<bool> {
+        let first = self.share.is_none_or(|s| s.index == 0);
+        if first {
+            self.stats.packets += 1;
+            self.stats.bytes += p.data.len() as u64;
+        }
         let seg = match packet::decode(p.linktype, p.data) {
             Ok(s) => s,
+            Err(_) if !first => return Ok(false),
             Err(PacketError::NotTcp) | Err(PacketError::Fragment) => {
                 self.stats.not_tcp += 1;
-                return Ok(());
+                return Ok(false);
             }
             Err(PacketError::UnsupportedLinkType(l)) => {
                 if self.stats.unsupported_link.is_none() {
@@ -265,31 +346,45 @@ impl Analyzer {
                     })?;
                 }
                 self.stats.bad_packets += 1;
-                return Ok(());
+                return Ok(false);
             }
             Err(e) => {
                 self.stats.bad_packets += 1;
                 let n = Notice::BadPacket { why: e.to_string() };
-                return sink.event(&Event {
+                sink.event(&Event {
                     ts: p.ts,
                     conn: None,
                     dir: Dir::C2S,
                     kind: EventKind::Notice(&n),
-                });
+                })?;
+                return Ok(false);
             }
         };
         if !self.cfg.ports.is_empty()
             && !self.cfg.ports.contains(&seg.src.port())
             && !self.cfg.ports.contains(&seg.dst.port())
         {
-            self.stats.filtered += 1;
-            return Ok(());
+            if first {
+                self.stats.filtered += 1;
+            }
+            return Ok(false);
         }
         self.segment(p.ts, &seg, sink)?;
-        if p.ts.secs >= self.last_sweep.saturating_add(CLOSED_LINGER_SECS)
-            || self.map.len() > self.cfg.max_conns
-        {
-            self.sweep(p.ts, sink)?;
+        Ok(true)
+    }
+
+    /// The table's housekeeping after a TCP packet at `ts`: every few seconds of capture time
+    /// (and when over the connection limit), idle connections and closed ones whose linger
+    /// is over are forgotten, in connection order.
+    pub fn tick(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+        // The schedule depends on timestamps alone, so analyzers sharing a capture sweep at
+        // the same packets.
+        let due = ts.secs >= self.last_sweep.saturating_add(CLOSED_LINGER_SECS);
+        if due {
+            self.last_sweep = ts.secs;
+        }
+        if due || self.map.len() > self.cfg.max_conns {
+            self.sweep(ts, sink)?;
         }
         Ok(())
     }
@@ -368,6 +463,19 @@ impl Analyzer {
         } else {
             TcpRole::Ack
         };
+        if !conn.owned {
+            // Another share decodes it: only what decides its entry's life.
+            if f.fin() {
+                conn.fin[d] = true;
+            }
+            if f.rst() {
+                conn.rst = true;
+            }
+            if conn.closed() {
+                conn.released = true;
+            }
+            return Ok(());
+        }
         let tev = TcpEvent {
             role,
             flags: f,
@@ -398,6 +506,7 @@ impl Analyzer {
             frames: cfg_frames,
             held: &mut self.held,
             max_held,
+            pool: &mut self.pool,
         };
         ctx.emit(dir, EventKind::Tcp(tev))?;
         if seg.is_truncated() {
@@ -510,6 +619,9 @@ impl Analyzer {
         } else {
             (seg.dst, seg.src)
         };
+        let owned = self
+            .share
+            .is_none_or(|s| share_of(client, server, s.count) == s.index);
         let mid_stream = !f.syn();
         let port_hint = ports.contains(&server.port());
         let roles_guessed = mid_stream && !ports.contains(&seg.src.port()) && !port_hint;
@@ -531,9 +643,12 @@ impl Analyzer {
             counted_ws: false,
             released: false,
             roles_guessed,
+            owned,
         };
         self.next_id += 1;
-        self.stats.connections += 1;
+        if owned {
+            self.stats.connections += 1;
+        }
         let idx = match self.free.pop() {
             Some(i) => {
                 self.conns[i] = Some(conn);
@@ -569,6 +684,7 @@ impl Analyzer {
             frames,
             held: &mut self.held,
             max_held,
+            pool: &mut self.pool,
         };
         let mut result = Ok(());
         for dir in [Dir::C2S, Dir::S2C] {
@@ -589,14 +705,19 @@ impl Analyzer {
     }
 
     fn close(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
-        self.flush(idx, ts, sink)?;
+        let owned = self.conns[idx].as_ref().is_some_and(|c| c.owned);
+        if owned {
+            self.flush(idx, ts, sink)?;
+        }
         if let Some(c) = self.conns[idx].take() {
-            sink.event(&Event {
-                ts,
-                conn: Some(&c.info),
-                dir: Dir::C2S,
-                kind: EventKind::End,
-            })?;
+            if owned {
+                sink.event(&Event {
+                    ts,
+                    conn: Some(&c.info),
+                    dir: Dir::C2S,
+                    kind: EventKind::End,
+                })?;
+            }
             for s in &c.streams {
                 self.budget.used -= s.buffered();
             }
@@ -608,46 +729,52 @@ impl Analyzer {
 
     /// Forgets idle connections, and the least recently active ones when over the limit.
     fn sweep(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
-        self.last_sweep = ts.secs;
         let deadline = ts.secs.saturating_sub(self.cfg.idle_timeout_secs);
         let closed_deadline = ts.secs.saturating_sub(CLOSED_LINGER_SECS);
-        let mut idle: Vec<usize> = Vec::new();
+        // (id, slot, evicted while open)
+        let mut gone: Vec<(u64, usize, bool)> = Vec::new();
         let mut live: Vec<(bool, i64, u64, usize)> = Vec::new();
         for (i, c) in self.conns.iter().enumerate() {
             if let Some(c) = c {
                 if c.last_seen < deadline || (c.released && c.last_seen < closed_deadline) {
-                    idle.push(i);
+                    gone.push((c.info.id, i, false));
                 } else {
                     live.push((!c.closed(), c.last_seen, c.info.id, i));
                 }
             }
-        }
-        for i in idle {
-            self.close(i, ts, sink)?;
         }
         if live.len() > self.cfg.max_conns {
             // Closed connections first, then the longest silent; evict an eighth at once so
             // the sweep's cost is shared by many new connections.
             let excess = live.len() - self.cfg.max_conns + self.cfg.max_conns / 8;
             live.sort_unstable();
-            for &(open, _, _, i) in live.iter().take(excess) {
-                if open {
-                    self.stats.evicted += 1;
-                    if let Some(c) = &self.conns[i] {
-                        let n = Notice::Evicted {
-                            reason: "connection table full",
-                        };
-                        let info = c.info.clone();
-                        sink.event(&Event {
-                            ts,
-                            conn: Some(&info),
-                            dir: Dir::C2S,
-                            kind: EventKind::Notice(&n),
-                        })?;
-                    }
-                }
-                self.close(i, ts, sink)?;
+            gone.extend(
+                live.iter()
+                    .take(excess)
+                    .map(|&(open, _, id, i)| (id, i, open)),
+            );
+        }
+        // In connection order, not table order: what a sweep says must not depend on how
+        // slots were reused, nor on how connections are shared among threads.
+        gone.sort_unstable();
+        for (_, i, evicted) in gone {
+            if let Some(c) = &self.conns[i]
+                && evicted
+                && c.owned
+            {
+                self.stats.evicted += 1;
+                let n = Notice::Evicted {
+                    reason: "connection table full",
+                };
+                let info = c.info.clone();
+                sink.event(&Event {
+                    ts,
+                    conn: Some(&info),
+                    dir: Dir::C2S,
+                    kind: EventKind::Notice(&n),
+                })?;
             }
+            self.close(i, ts, sink)?;
         }
         Ok(())
     }

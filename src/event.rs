@@ -472,6 +472,13 @@ pub trait Emit {
     }
     /// Gives back bytes obtained with [`Emit::keep`] once their message is done.
     fn release(&mut self, _n: usize) {}
+    /// An empty buffer for a message's payload, perhaps with room left by an earlier one:
+    /// growing a fresh buffer message after message costs a copy at every doubling.
+    fn buffer(&mut self) -> Vec<u8> {
+        Vec::new()
+    }
+    /// Takes a finished message's buffer back for [`Emit::buffer`].
+    fn recycle(&mut self, _buf: Vec<u8>) {}
 }
 
 /// Where events go. `done` lets a consumer (e.g. `-c N`) end the run early.

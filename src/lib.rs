@@ -13,4 +13,5 @@ pub mod http;
 pub mod output;
 pub mod packet;
 pub mod reassembly;
+pub mod shard;
 pub mod ws;

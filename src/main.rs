@@ -4,8 +4,8 @@ use clap::{ArgAction, Parser, ValueEnum};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
-use wsdump::analyzer::{Analyzer, Config};
-use wsdump::capture::file::{CaptureFile, Flow};
+use wsdump::analyzer::{Analyzer, Config, Stats};
+use wsdump::capture::file::{CaptureError, CaptureFile, Flow};
 use wsdump::capture::live;
 use wsdump::capture::writer::PcapWriter;
 use wsdump::event::{Dir, Event, EventKind, Opcode, Sink};
@@ -132,6 +132,11 @@ struct Args {
     /// At the end, a per-connection summary (with --json: one "summary" object each).
     #[arg(long)]
     stats: bool,
+    /// Threads decoding a capture file, each taking a share of the connections (0: one per
+    /// CPU, up to 8; 1: decode and print on one thread). Output is the same for any number,
+    /// unless the connection or buffer limits are reached: each thread gets its share of them.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    threads: usize,
     /// Print a man page or a shell completion script generated from these flags, and exit.
     #[arg(long, value_name = "WHAT", value_parser = ["man", "bash", "zsh", "fish", "elvish", "powershell"])]
     generate: Option<String>,
@@ -318,36 +323,93 @@ fn make_sink_to(args: &Args, file: File) -> Out {
     } else if args.ladder {
         Printer::Ladder(LadderPrinter::new(out, locale_is_utf8()))
     } else if args.json {
-        Printer::Json(JsonPrinter::new(
-            out,
-            JsonOptions {
-                messages_only: args.messages,
-                verbose: args.verbose,
-            },
-        ))
+        Printer::Json(JsonPrinter::new(out, json_options(args)))
     } else {
-        let opts = HumanOptions {
-            messages_only: args.messages,
-            verbose: args.verbose,
-            hex: args.hex,
-        };
-        Printer::Human(HumanPrinter::new(out, palette(args.color), opts))
-    };
-    let filter = Filter {
-        dir: args.dir,
-        opcodes: args.opcode.clone(),
-        conn: args.conn.clone(),
-        grep: args.grep.clone(),
+        Printer::Human(HumanPrinter::new(
+            out,
+            palette(args.color),
+            human_options(args),
+        ))
     };
     Out {
         printer,
-        filter,
+        filter: make_filter(args),
         summary: args.stats.then(Summary::default),
         summary_to_stderr: args.write.as_deref() == Some("-"),
         json: args.json,
         limit: args.count,
         messages: 0,
     }
+}
+
+fn json_options(args: &Args) -> JsonOptions {
+    JsonOptions {
+        messages_only: args.messages,
+        verbose: args.verbose,
+    }
+}
+
+fn human_options(args: &Args) -> HumanOptions {
+    HumanOptions {
+        messages_only: args.messages,
+        verbose: args.verbose,
+        hex: args.hex,
+    }
+}
+
+fn make_filter(args: &Args) -> Filter {
+    Filter {
+        dir: args.dir,
+        opcodes: args.opcode.clone(),
+        conn: args.conn.clone(),
+        grep: args.grep.clone(),
+    }
+}
+
+/// What a decoding thread prints with when several share a file: the same printer and
+/// filters as [`make_sink`], into memory.
+struct Rendering {
+    filter: Filter,
+    printer: MemPrinter,
+}
+
+enum MemPrinter {
+    Json(JsonPrinter<io::Sink>),
+    Human(HumanPrinter<io::Sink>),
+}
+
+impl wsdump::shard::Render for Rendering {
+    fn render(&mut self, ev: &Event<'_>, out: &mut String) -> bool {
+        if !self.filter.passes(ev) {
+            return false;
+        }
+        match &mut self.printer {
+            MemPrinter::Json(p) => p.render(ev, out),
+            MemPrinter::Human(p) => p.render(ev, out),
+        }
+        matches!(ev.kind, EventKind::Message(_))
+    }
+}
+
+/// The printer for a decoding thread; `None` for the views that keep state across
+/// connections (`--explain`, `--ladder`, `--stats`), which are printed from one thread.
+fn make_render(args: &Args) -> Option<Rendering> {
+    if args.explain || args.ladder || args.stats {
+        return None;
+    }
+    let printer = if args.json {
+        MemPrinter::Json(JsonPrinter::new(io::sink(), json_options(args)))
+    } else {
+        MemPrinter::Human(HumanPrinter::new(
+            io::sink(),
+            palette(args.color),
+            human_options(args),
+        ))
+    };
+    Some(Rendering {
+        filter: make_filter(args),
+        printer,
+    })
 }
 
 fn make_config(args: &Args) -> Config {
@@ -385,60 +447,99 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
         }
     };
 
-    let mut sink = make_sink(args);
     let line_mode = args.line_buffered || stdout_wants_lines();
-    let mut an = Analyzer::new(make_config(args));
-
-    let mut failed = false;
-    let mut io_err: Option<io::Error> = None;
-    let mut last_ts = Default::default();
-    let mut unsupported_reported = false;
-    let mut progress = Progress::new(path);
-    let read = {
-        cap.for_each_packet(|p| {
-            last_ts = p.ts;
-            progress.packet(p.data.len());
-            if let Err(e) = an.packet(p, &mut sink) {
-                io_err = Some(e);
-                return Flow::Stop;
-            }
-            if an.stats.unsupported_link.is_some() && !unsupported_reported {
-                unsupported_reported = true;
-                failed = true;
-            }
-            if line_mode && let Err(e) = sink.flush() {
-                io_err = Some(e);
-                return Flow::Stop;
-            }
-            if sink.done() {
-                Flow::Stop
-            } else {
-                Flow::Continue
-            }
-        })
+    let cfg = make_config(args);
+    let threads = match args.threads {
+        0 => wsdump::shard::auto_threads(),
+        n => n,
     };
-    progress.clear();
-    if let Some(e) = io_err {
-        return Err(e);
-    }
-    if let Some(l) = an.stats.unsupported_link {
+    // Standard input and pipes can be read once only; several threads read a file each.
+    let regular = path != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file());
+    let shared = threads > 1 && regular && make_render(args).is_some();
+    let mut sink = (!shared).then(|| make_sink(args));
+    let (stats, read) = match &mut sink {
+        None => {
+            drop(cap);
+            let mut progress = Progress::new(path);
+            let mut out = BufWriter::with_capacity(256 * 1024, raw_stdout());
+            let opts = wsdump::shard::Options {
+                threads,
+                line_mode,
+                limit: args.count,
+            };
+            let make = || -> Box<dyn wsdump::shard::Render> {
+                Box::new(make_render(args).expect("checked above"))
+            };
+            let done = wsdump::shard::run_file(
+                std::path::Path::new(path),
+                &cfg,
+                opts,
+                &make,
+                &mut out,
+                Some(Box::new(move |len| progress.packet(len))),
+            )?;
+            out.flush()?;
+            (done.stats, done.read_error.map_or(Ok(()), Err))
+        }
+        Some(sink) => run_one_thread(&mut cap, cfg, sink, line_mode, path)?,
+    };
+    if let Some(l) = stats.unsupported_link {
         eprintln!("wsdump: {path}: unsupported link type {l}; its packets were not decoded");
     }
-    if !sink.done() {
-        an.finish(last_ts, &mut sink)?;
+    if let Some(sink) = &mut sink {
+        sink.finish()?;
     }
-    sink.finish()?;
+    let mut failed = stats.unsupported_link.is_some();
     if let Err(e) = read {
         eprintln!("wsdump: {path}: {e}");
         failed = true;
     }
     Ok(if failed {
         ExitCode::from(2)
-    } else if an.stats.websocket_connections > 0 {
+    } else if stats.websocket_connections > 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Reads, decodes and prints on this thread: standard input, pipes, `--threads 1`.
+fn run_one_thread(
+    cap: &mut CaptureFile,
+    cfg: Config,
+    sink: &mut Out,
+    line_mode: bool,
+    path: &str,
+) -> io::Result<(Stats, Result<(), CaptureError>)> {
+    let mut an = Analyzer::new(cfg);
+    let mut io_err: Option<io::Error> = None;
+    let mut last_ts = Default::default();
+    let mut progress = Progress::new(path);
+    let read = cap.for_each_packet(|p| {
+        last_ts = p.ts;
+        progress.packet(p.data.len());
+        if let Err(e) = an.packet(p, sink) {
+            io_err = Some(e);
+            return Flow::Stop;
+        }
+        if line_mode && let Err(e) = sink.flush() {
+            io_err = Some(e);
+            return Flow::Stop;
+        }
+        if sink.done() {
+            Flow::Stop
+        } else {
+            Flow::Continue
+        }
+    });
+    drop(progress);
+    if let Some(e) = io_err {
+        return Err(e);
+    }
+    if !sink.done() {
+        an.finish(last_ts, sink)?;
+    }
+    Ok((an.stats, read))
 }
 
 /// Progress of a large file on stderr, only when stderr is a terminal: never in pipes or CI.
@@ -474,7 +575,6 @@ impl Progress {
 
 trait ProgressExt {
     fn packet(&mut self, len: usize);
-    fn clear(&mut self);
 }
 
 impl ProgressExt for Option<Progress> {
@@ -493,10 +593,12 @@ impl ProgressExt for Option<Progress> {
             );
         }
     }
-    fn clear(&mut self) {
-        if let Some(p) = self
-            && p.shown
-        {
+}
+
+impl Drop for Progress {
+    /// The line is taken away when reading ends, on whichever thread read.
+    fn drop(&mut self) {
+        if self.shown {
             eprint!("\r\x1b[K");
         }
     }

@@ -206,6 +206,26 @@ fn tcp_label(r: TcpRole) -> &'static str {
 
 impl<W: Write> Sink for HumanPrinter<W> {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        if !self.build(ev) {
+            return Ok(());
+        }
+        let r = self.out.write_all(self.line.as_bytes());
+        self.line.clear();
+        r
+    }
+}
+
+impl<W: Write> HumanPrinter<W> {
+    /// Appends `ev`'s lines to `buf` instead of writing them (for printing on several
+    /// threads).
+    pub fn render(&mut self, ev: &Event<'_>, buf: &mut String) {
+        std::mem::swap(&mut self.line, buf);
+        self.build(ev);
+        std::mem::swap(&mut self.line, buf);
+    }
+
+    /// Appends `ev`'s lines to `self.line`; false when `ev` is not shown.
+    fn build(&mut self, ev: &Event<'_>) -> bool {
         let show = match &ev.kind {
             EventKind::End => {
                 if let Some(c) = ev.conn {
@@ -220,9 +240,8 @@ impl<W: Write> Sink for HumanPrinter<W> {
             _ => true,
         };
         if !show {
-            return Ok(());
+            return false;
         }
-        self.line.clear();
         self.prefix(ev);
         let p = self.pal;
         match &ev.kind {
@@ -388,6 +407,6 @@ impl<W: Write> Sink for HumanPrinter<W> {
             }
         }
         self.line.push('\n');
-        self.out.write_all(self.line.as_bytes())
+        true
     }
 }

@@ -74,6 +74,7 @@ impl<W: Write> JsonPrinter<W> {
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
+
     pub fn into_inner(self) -> W {
         self.out
     }
@@ -139,17 +140,36 @@ fn b64(b: &[u8], out: &mut String) {
 
 impl<W: Write> Sink for JsonPrinter<W> {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        if !self.build(ev) {
+            return Ok(());
+        }
+        let r = self.out.write_all(self.line.as_bytes());
+        self.line.clear();
+        r
+    }
+}
+
+impl<W: Write> JsonPrinter<W> {
+    /// Appends `ev`'s line to `buf` instead of writing it (for printing on several threads).
+    pub fn render(&mut self, ev: &Event<'_>, buf: &mut String) {
+        std::mem::swap(&mut self.line, buf);
+        self.build(ev);
+        std::mem::swap(&mut self.line, buf);
+    }
+
+    /// Appends `ev`'s line to `self.line`; false when `ev` is not shown.
+    fn build(&mut self, ev: &Event<'_>) -> bool {
         let ty = match &ev.kind {
             EventKind::End => {
                 if let Some(c) = ev.conn {
                     self.chat.forget(c.id);
                 }
-                return Ok(());
+                return false;
             }
             EventKind::Message(_) => "message",
-            _ if self.opts.messages_only => return Ok(()),
-            EventKind::Tcp(t) if !self.opts.verbose && !t.role.is_lifecycle() => return Ok(()),
-            EventKind::Frame(_) if !self.opts.verbose => return Ok(()),
+            _ if self.opts.messages_only => return false,
+            EventKind::Tcp(t) if !self.opts.verbose && !t.role.is_lifecycle() => return false,
+            EventKind::Frame(_) if !self.opts.verbose => return false,
             EventKind::Tcp(_) => "tcp",
             EventKind::HttpRequest(_) => "http_request",
             EventKind::HttpResponse(_) => "http_response",
@@ -159,7 +179,6 @@ impl<W: Write> Sink for JsonPrinter<W> {
             EventKind::Notice(_) => "notice",
         };
         let l = &mut self.line;
-        l.clear();
         l.push_str("{\"type\":\"");
         l.push_str(ty);
         l.push_str("\",\"ts\":\"");
@@ -295,6 +314,6 @@ impl<W: Write> Sink for JsonPrinter<W> {
             }
         }
         l.push_str("}\n");
-        self.out.write_all(l.as_bytes())
+        true
     }
 }

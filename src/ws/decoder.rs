@@ -485,7 +485,7 @@ impl WsDecoder {
                 self.msg = Some(MsgState {
                     opcode: op,
                     compressed,
-                    buf: Vec::new(),
+                    buf: em.buffer(),
                     len: 0,
                     wire_len: 0,
                     frames: 0,
@@ -796,6 +796,7 @@ impl WsDecoder {
         };
         let r = self.emit_message(view, em);
         em.release(m.buf.len());
+        em.recycle(m.buf);
         r
     }
 
