@@ -91,37 +91,54 @@ read -r TS_TEXT TS_BIN TS_CLOSE <<<"$(cut -f1 "$OUT/tshark.txt" | tr ',' '\n' |
   awk '$1==1{t++} $1==2{b++} $1==8{c++} END{print t+0, b+0, c+0}')"
 
 # ---- 3. timing ------------------------------------------------------------------------
-# measure NAME RUNS CMD... : median wall and CPU seconds, max RSS (KB) over the runs.
+# The commands of a set are timed in rounds, one run of each per round, so that a slow
+# spell of the machine (this VM's speed drifts by tens of percent) weighs on all of them
+# alike and the ratios stay fair. Median wall and CPU seconds, max RSS (KB) over the runs.
 declare -A WALL CPU RSS
-measure() {
-  local name=$1 runs=$2; shift 2
-  local f=$OUT/time.$$
-  : >"$f"
+time_set() { # RUNS NAME=CMD... (CMD is split on spaces; paths here have none)
+  local runs=$1; shift
+  local dir=$OUT/time.$$
+  rm -rf "$dir"; mkdir -p "$dir"
   for _ in $(seq "$runs"); do
-    /usr/bin/time -o "$f" -a -f "%e %U %S %M" "$@" >/dev/null 2>/dev/null || true
+    local i=0
+    for spec in "$@"; do
+      # shellcheck disable=SC2086
+      /usr/bin/time -o "$dir/$i" -a -f "%e %U %S %M" ${spec#*=} >/dev/null 2>/dev/null || true
+      i=$((i + 1))
+    done
   done
-  read -r w c m <<<"$(awk '{print $1, $2+$3, $4}' "$f" | python3 -c '
+  local i=0
+  for spec in "$@"; do
+    local name=${spec%%=*}
+    read -r w c m <<<"$(awk '{print $1, $2+$3, $4}' "$dir/$i" | python3 -c '
 import sys, statistics
 rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
 print(statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows), int(max(r[2] for r in rows)))')"
-  WALL[$name]=$w CPU[$name]=$c RSS[$name]=$m
-  rm -f "$f"
-  printf '%-28s wall %6.2f s  cpu %6.2f s  rss %7d KB\n' "$name" "$w" "$c" "$m" >&2
+    WALL[$name]=$w CPU[$name]=$c RSS[$name]=$m
+    printf '%-32s wall %6.2f s  cpu %6.2f s  rss %7d KB\n' "$name" "$w" "$c" "$m" >&2
+    i=$((i + 1))
+  done
+  rm -rf "$dir"
 }
 
 run_set() { # TAG FILE RUNS WITH_TSHARK
   local tag=$1 file=$2 runs=$3 tsh=$4
   cat "$file" >/dev/null # warm the page cache: every tool reads from memory
-  measure "$tag wsdump --json" "$runs" "$WSDUMP" -r "$file" --json
-  measure "$tag wsdump -m" "$runs" "$WSDUMP" -r "$file" -m
-  measure "$tag wsdump" "$runs" "$WSDUMP" -r "$file"
-  measure "$tag tcpdump -w" "$runs" tcpdump -r "$file" -w /dev/null
+  local set=(
+    "$tag wsdump --json=$WSDUMP -r $file --json"
+    "$tag wsdump --json --threads 1=$WSDUMP -r $file --json --threads 1"
+    "$tag wsdump -m=$WSDUMP -r $file -m"
+    "$tag wsdump=$WSDUMP -r $file"
+    "$tag tcpdump -w=tcpdump -r $file -w /dev/null"
+  )
   if [[ $tsh == 1 ]]; then
     # tcpdump -A and tshark take minutes on the scaled files: the base file only.
-    measure "$tag tcpdump -A" "$runs" tcpdump -r "$file" -A -nn
-    measure "$tag tshark" "$runs" tshark -r "$file" -d "tcp.port==$PORT,http" -Y websocket \
-      -T fields -e websocket.opcode -e websocket.payload.text -e data.data
+    set+=(
+      "$tag tcpdump -A=tcpdump -r $file -A -nn"
+      "$tag tshark=tshark -r $file -d tcp.port==$PORT,http -Y websocket -T fields -e websocket.opcode -e websocket.payload.text -e data.data"
+    )
   fi
+  time_set "$runs" "${set[@]}"
 }
 
 SIZES=()
@@ -164,13 +181,14 @@ ratio() { python3 -c "print(f'{$1/$2:.1f}')"; }
   echo "| decoded by wsdump | $WS_TEXT | $WS_BIN | $WS_CLOSE | $((WS_TEXT + WS_BIN + WS_CLOSE)) (other $WS_OTHER, incomplete $WS_BAD) |"
   echo "| decoded by tshark | $TS_TEXT | $TS_BIN | $TS_CLOSE | $((TS_TEXT + TS_BIN + TS_CLOSE)) |"
   echo
-  echo "Median of the runs; CPU = user + system; RSS = the largest of the runs."
+  echo "Median of the runs, taken in rounds (one run of each command per round); CPU = user +"
+  echo "system; RSS = the largest of the runs."
   echo
   echo "| file | command | wall s | CPU s | MB/s (wall) | peak RSS MB | tshark wall ÷ this |"
   echo "|---|---|---:|---:|---:|---:|---:|"
   for s in "${SIZES[@]}"; do
     tag=${s% *}; size=${s#* }
-    for cmd in "wsdump --json" "wsdump -m" "wsdump" "tcpdump -w" "tcpdump -A" "tshark"; do
+    for cmd in "wsdump --json" "wsdump --json --threads 1" "wsdump -m" "wsdump" "tcpdump -w" "tcpdump -A" "tshark"; do
       k="$tag $cmd"
       [[ -n ${WALL[$k]:-} ]] || continue
       w=${WALL[$k]}
@@ -185,7 +203,8 @@ ratio() { python3 -c "print(f'{$1/$2:.1f}')"; }
   echo "Commands (FILE = the capture):"
   echo
   echo '```'
-  echo "wsdump -r FILE --json > /dev/null"
+  echo "wsdump -r FILE --json > /dev/null              # decoding threads: one per CPU ($(nproc) here)"
+  echo "wsdump -r FILE --json --threads 1 > /dev/null  # everything on one thread"
   echo "wsdump -r FILE -m > /dev/null"
   echo "wsdump -r FILE > /dev/null"
   echo "tcpdump -r FILE -w /dev/null"

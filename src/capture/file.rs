@@ -239,7 +239,10 @@ impl CaptureFile {
                             }
                             PcapBlockOwned::NG(_) => Flow::Continue,
                         };
-                    self.reader.consume(len);
+                    // Not `consume`, which moves the buffer's second half to the front each
+                    // time it is half read (copying the file again); `refill` moves only
+                    // the unread tail, when a record does not fit.
+                    self.reader.consume_noshift(len);
                     if flow == Flow::Stop {
                         return Ok(());
                     }
