@@ -91,34 +91,17 @@ read -r TS_TEXT TS_BIN TS_CLOSE <<<"$(cut -f1 "$OUT/tshark.txt" | tr ',' '\n' |
   awk '$1==1{t++} $1==2{b++} $1==8{c++} END{print t+0, b+0, c+0}')"
 
 # ---- 3. timing ------------------------------------------------------------------------
-# The commands of a set are timed in rounds, one run of each per round, so that a slow
-# spell of the machine (this VM's speed drifts by tens of percent) weighs on all of them
-# alike and the ratios stay fair. Median wall and CPU seconds, max RSS (KB) over the runs.
+# bench/timeit.py times the commands of a set in rounds, one run of each per round, so that
+# a slow spell of the machine (this VM's speed drifts by tens of percent) weighs on all of
+# them alike and the ratios stay fair: median wall and CPU seconds, largest peak RSS.
 declare -A WALL CPU RSS
 time_set() { # RUNS NAME=CMD... (CMD is split on spaces; paths here have none)
   local runs=$1; shift
-  local dir=$OUT/time.$$
-  rm -rf "$dir"; mkdir -p "$dir"
-  for _ in $(seq "$runs"); do
-    local i=0
-    for spec in "$@"; do
-      # shellcheck disable=SC2086
-      /usr/bin/time -o "$dir/$i" -a -f "%e %U %S %M" ${spec#*=} >/dev/null 2>/dev/null || true
-      i=$((i + 1))
-    done
-  done
-  local i=0
-  for spec in "$@"; do
-    local name=${spec%%=*}
-    read -r w c m <<<"$(awk '{print $1, $2+$3, $4}' "$dir/$i" | python3 -c '
-import sys, statistics
-rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
-print(statistics.median(r[0] for r in rows), statistics.median(r[1] for r in rows), int(max(r[2] for r in rows)))')"
+  local name w c m
+  while IFS=$'\t' read -r name w c m; do
     WALL[$name]=$w CPU[$name]=$c RSS[$name]=$m
-    printf '%-32s wall %6.2f s  cpu %6.2f s  rss %7d KB\n' "$name" "$w" "$c" "$m" >&2
-    i=$((i + 1))
-  done
-  rm -rf "$dir"
+    printf '%-32s wall %7.3f s  cpu %7.3f s  rss %7d KB\n' "$name" "$w" "$c" "$m" >&2
+  done < <(python3 "$BENCH/timeit.py" "$runs" "$@")
 }
 
 run_set() { # TAG FILE RUNS WITH_TSHARK

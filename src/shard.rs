@@ -35,7 +35,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 /// waits for the slowest worker, never waits long ...
 const BATCH_PACKETS: u64 = 4096;
 /// ... or once it holds this many bytes, which bounds memory.
-const BATCH_BYTES: usize = 1 << 20;
+const BATCH_BYTES: usize = 256 << 10;
 /// Batches in flight per worker.
 const CHANNEL_DEPTH: usize = 4;
 
