@@ -12,7 +12,7 @@ RUSTC_BOOTSTRAP=1 cargo fuzz build -O
 mkdir -p logs
 run() {
   local t=$1 extra=""
-  case $t in pipeline_*|capture_file) extra="-max_len=65536" ;; esac
+  case $t in pipeline_*|capture_file|shards) extra="-max_len=65536" ;; esac
   cargo fuzz run -O "$t" "corpus/$t" -- -max_total_time="$secs" -rss_limit_mb=2048 \
     -print_final_stats=1 $extra >"logs/$t.log" 2>&1 || echo "$t: FAILED (see logs/$t.log)"
   grep -E '^(stat::number_of_executed_units|Done)|SUMMARY|panicked' "logs/$t.log" | sed "s/^/$t: /" || true
