@@ -10,6 +10,7 @@
 # Environment: RUNS (timed runs per command on the base file, default 5), RUNS_BIG (on the
 # scaled files, default 1), CONNS (50), MESSAGES (per side per connection, 80),
 # SCALES ("10 100": copies of the base for the bigger files; 100 copies of ~31 MB is ~3.1 GB),
+# TSHARK_SCALED (e.g. 10: time tshark on that scaled file too; it takes ~15 s and ~0.5 GB),
 # WSDUMP (a wsdump binary; default: cargo build --release and target/release/wsdump),
 # KEEP_BIG=1 keeps the scaled files (they are deleted after measuring).
 set -euo pipefail
@@ -115,11 +116,12 @@ run_set() { # TAG FILE RUNS WITH_TSHARK
     "$tag tcpdump -w=tcpdump -r $file -w /dev/null"
   )
   if [[ $tsh == 1 ]]; then
-    # tcpdump -A and tshark take minutes on the scaled files: the base file only.
-    set+=(
-      "$tag tcpdump -A=tcpdump -r $file -A -nn"
-      "$tag tshark=tshark -r $file -d tcp.port==$PORT,http -Y websocket -T fields -e websocket.opcode -e websocket.payload.text -e data.data"
-    )
+    # tcpdump -A and tshark take minutes on the scaled files: the base file only, unless
+    # TSHARK_SCALED names a scale (then tshark there too, with its ~0.3 s start-up diluted).
+    set+=("$tag tcpdump -A=tcpdump -r $file -A -nn")
+  fi
+  if [[ $tsh == 1 || ${TSHARK_SCALED:-} == "${tag#x}" ]]; then
+    set+=("$tag tshark=tshark -r $file -d tcp.port==$PORT,http -Y websocket -T fields -e websocket.opcode -e websocket.payload.text -e data.data")
   fi
   time_set "$runs" "${set[@]}"
 }
@@ -177,7 +179,7 @@ ratio() { python3 -c "print(f'{$1/$2:.1f}')"; }
       w=${WALL[$k]}
       rate=$(python3 -c "print(f'{$size/max($w,0.001):.0f}')")
       vs=""
-      [[ $tag == base && $cmd != tshark ]] && vs=$(ratio "${WALL["base tshark"]}" "$w")
+      [[ -n ${WALL["$tag tshark"]:-} && $cmd != tshark ]] && vs=$(ratio "${WALL["$tag tshark"]}" "$w")
       printf '| %s (%s MB) | `%s` | %.3f | %.3f | %s | %.1f | %s |\n' "$tag" "$size" "$cmd" \
         "$w" "${CPU[$k]}" "$rate" "$(python3 -c "print(${RSS[$k]}/1024)")" "$vs"
     done

@@ -99,8 +99,16 @@ pub fn share_of(a: SocketAddr, b: SocketAddr, count: usize) -> usize {
         }
         eat(&s.port().to_be_bytes());
     }
-    // FNV's low bits mix poorly; fold the high half in before reducing.
-    ((h ^ (h >> 32)) % count as u64) as usize
+    // FNV-1a's low bit is the parity of the bytes' low bits: consecutive client ports would
+    // alternate between two shares, and a client that opens its connections in a pattern
+    // (every other one compressed, say) would give one thread all the heavy ones. A full
+    // avalanche (MurmurHash3's finaliser), then the high bits by multiply-shift.
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^= h >> 33;
+    ((h as u128 * count as u128) >> 64) as usize
 }
 
 /// How long (capture time) a closed connection's entry stays, for its last ACKs, before it is

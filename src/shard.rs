@@ -449,21 +449,43 @@ mod tests {
     use std::net::SocketAddr;
 
     /// Both directions of a connection land in the same share, and consecutive client ports
-    /// (what a client opening many connections uses) spread evenly.
+    /// (what a client opening many connections uses) spread evenly, each residue class of
+    /// the port too: a client whose even connections are the heavy ones (compressed, say)
+    /// must not hand them all to one thread.
     #[test]
     fn shares_are_symmetric_and_even() {
-        let server: SocketAddr = "10.0.0.2:7272".parse().unwrap();
-        for n in 1..=8 {
-            let mut count = vec![0usize; n];
-            for port in 40000..42000u16 {
-                let client = SocketAddr::from(([10, 0, 0, 1], port));
-                let s = share_of(client, server, n);
-                assert_eq!(s, share_of(server, client, n));
-                count[s] += 1;
-            }
-            let mean = 2000 / n;
-            for c in count {
-                assert!(c.abs_diff(mean) * 10 <= mean, "n={n}: {c} vs {mean}");
+        // The first hash here (FNV-1a, folded) put every even port of 127.0.0.1 talking to
+        // 127.0.0.1:9100 in one share: the benchmark's compressed connections all on one thread.
+        let layouts: [(std::net::IpAddr, SocketAddr); 3] = [
+            ([10, 0, 0, 1].into(), "10.0.0.2:7272".parse().unwrap()),
+            ([127, 0, 0, 1].into(), "127.0.0.1:9100".parse().unwrap()),
+            ("::1".parse().unwrap(), "[::1]:7272".parse().unwrap()),
+        ];
+        // Windows of 64 consecutive client ports, every port and every other one (a client
+        // opens its connections one after the other; the heavy ones may alternate).
+        for (client_ip, server) in layouts {
+            for n in 1..=8 {
+                for base in (20000..60000u16).step_by(2500) {
+                    for (stride, from) in [(1, base), (2, base), (2, base + 1)] {
+                        let mut count = vec![0usize; n];
+                        for port in (from..base + 64).step_by(stride) {
+                            let client = SocketAddr::new(client_ip, port);
+                            let s = share_of(client, server, n);
+                            assert_eq!(s, share_of(server, client, n));
+                            count[s] += 1;
+                        }
+                        // Within four standard deviations of a fair split (the hash is
+                        // fixed, so this either always holds or never).
+                        let mean = 64.0 / stride as f64 / n as f64;
+                        let sd = (mean * (1.0 - 1.0 / n as f64)).sqrt();
+                        for c in count {
+                            assert!(
+                                (c as f64 - mean).abs() <= 4.0 * sd + 0.5,
+                                "{server}, n={n}, ports {from}.. by {stride}: {c} vs {mean}"
+                            );
+                        }
+                    }
+                }
             }
         }
     }
