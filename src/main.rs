@@ -134,7 +134,7 @@ struct Args {
     stats: bool,
     /// Threads decoding a capture file, each taking a share of the connections (0: one per
     /// CPU, up to 8; 1: decode and print on one thread). Output is the same for any number,
-    /// unless the connection or buffer limits are reached: each thread gets its share of them.
+    /// unless the --max-buffer budgets run out: each thread gets its share of them.
     #[arg(long, value_name = "N", default_value_t = 0)]
     threads: usize,
     /// Print a man page or a shell completion script generated from these flags, and exit.
@@ -391,12 +391,14 @@ impl wsdump::shard::Render for Rendering {
     }
 }
 
-/// The printer for a decoding thread; `None` for the views that keep state across
-/// connections (`--explain`, `--ladder`, `--stats`), which are printed from one thread.
-fn make_render(args: &Args) -> Option<Rendering> {
-    if args.explain || args.ladder || args.stats {
-        return None;
-    }
+/// Whether the view can be printed by several decoding threads: not those that keep state
+/// across connections (`--explain`, `--ladder`, `--stats`).
+fn shareable(args: &Args) -> bool {
+    !(args.explain || args.ladder || args.stats)
+}
+
+/// The printer for a decoding thread (a [`shareable`] view).
+fn make_render(args: &Args) -> Rendering {
     let printer = if args.json {
         MemPrinter::Json(JsonPrinter::new(io::sink(), json_options(args)))
     } else {
@@ -406,10 +408,10 @@ fn make_render(args: &Args) -> Option<Rendering> {
             human_options(args),
         ))
     };
-    Some(Rendering {
+    Rendering {
         filter: make_filter(args),
         printer,
-    })
+    }
 }
 
 fn make_config(args: &Args) -> Config {
@@ -455,7 +457,7 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
     };
     // Standard input and pipes can be read once only; several threads read a file each.
     let regular = path != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file());
-    let shared = threads > 1 && regular && make_render(args).is_some();
+    let shared = threads > 1 && regular && shareable(args);
     let mut sink = (!shared).then(|| make_sink(args));
     let (stats, read) = match &mut sink {
         None => {
@@ -467,9 +469,7 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
                 line_mode,
                 limit: args.count,
             };
-            let make = || -> Box<dyn wsdump::shard::Render> {
-                Box::new(make_render(args).expect("checked above"))
-            };
+            let make = || -> Box<dyn wsdump::shard::Render> { Box::new(make_render(args)) };
             let done = wsdump::shard::run_file(
                 std::path::Path::new(path),
                 &cfg,

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{ACK, Capture, SYN, tcp};
+use common::{Capture, tcp};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use wsdump::capture::writer::PcapWriter;
@@ -74,16 +74,7 @@ fn samples_print_the_same_on_any_number_of_threads() {
 
 /// A connection from `port` to the server, opened with a handshake and an upgrade.
 fn open(port: u16) -> Capture {
-    let client = ([10, 0, 0, 1], port);
-    let server = ([10, 0, 0, 2], 8080);
-    let mut c = Capture::mid_stream(client, server);
-    c.packets.push(tcp(client, server, c.cseq, 0, SYN, b""));
-    c.packets
-        .push(tcp(server, client, c.sseq, c.cseq + 1, SYN | ACK, b""));
-    c.cseq += 1;
-    c.sseq += 1;
-    c.packets
-        .push(tcp(client, server, c.cseq, c.sseq, ACK, b""));
+    let mut c = Capture::between(([10, 0, 0, 1], port), ([10, 0, 0, 2], 8080));
     c.upgrade("/chat");
     c
 }

@@ -61,14 +61,19 @@ impl Capture {
     }
 
     pub fn new() -> Self {
-        let mut c = Capture::mid_stream(CLIENT, SERVER);
-        c.packets.push(tcp(CLIENT, SERVER, c.cseq, 0, SYN, b""));
+        Capture::between(CLIENT, SERVER)
+    }
+
+    /// A connection from `client` to `server`, from its TCP handshake on.
+    pub fn between(client: ([u8; 4], u16), server: ([u8; 4], u16)) -> Self {
+        let mut c = Capture::mid_stream(client, server);
+        c.packets.push(tcp(client, server, c.cseq, 0, SYN, b""));
         c.packets
-            .push(tcp(SERVER, CLIENT, c.sseq, c.cseq + 1, SYN | ACK, b""));
+            .push(tcp(server, client, c.sseq, c.cseq + 1, SYN | ACK, b""));
         c.cseq += 1;
         c.sseq += 1;
         c.packets
-            .push(tcp(CLIENT, SERVER, c.cseq, c.sseq, ACK, b""));
+            .push(tcp(client, server, c.cseq, c.sseq, ACK, b""));
         c
     }
 
