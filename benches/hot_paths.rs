@@ -12,10 +12,11 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use wsdump::capture::Timestamp;
 use wsdump::event::{ConnInfo, Dir, Event, EventKind, Message, Opcode, Sink};
+use wsdump::memory::Memory;
 use wsdump::output::escape;
 use wsdump::output::json::{JsonOptions, JsonPrinter};
-use wsdump::reassembly::{Budget, Chunk, Stream};
-use wsdump::ws::deflate::{Inflater, Output};
+use wsdump::reassembly::{Chunk, Stream};
+use wsdump::ws::deflate::{Inflater, Output, Window};
 use wsdump::ws::frame::{Header, apply_mask};
 
 struct Bench {
@@ -227,19 +228,23 @@ fn main() {
             || {
                 let mut s = Stream::default();
                 s.syn(1000);
-                let mut budget = Budget {
-                    used: 0,
-                    max: 32 << 20,
-                    per_stream: 1 << 20,
-                };
+                let mut budget = Memory::new(32 << 20);
                 let mut got = 0usize;
                 let mut seq = 1001u32;
                 for c in data.chunks(seg) {
-                    s.segment(seq, c, c.len() as u32, false, &mut budget, &mut |ch| {
-                        if let Chunk::Data(d) = ch {
-                            got += d.len();
-                        }
-                    });
+                    s.segment(
+                        seq,
+                        c,
+                        c.len() as u32,
+                        false,
+                        &mut budget,
+                        1 << 20,
+                        &mut |ch, _| {
+                            if let Chunk::Data { bytes, .. } = ch {
+                                got += bytes.len();
+                            }
+                        },
+                    );
                     seq = seq.wrapping_add(c.len() as u32);
                 }
                 assert_eq!(got, total);
@@ -329,6 +334,7 @@ fn main() {
                 conn: Some(&conn),
                 dir: Dir::C2S,
                 kind: EventKind::Message(&m),
+                app: None,
             };
             b.run(name, payload.len() as u64, 1, || {
                 p.event(black_box(&ev)).unwrap();
@@ -354,9 +360,11 @@ fn main() {
                 plain,
                 msgs.len() as u64,
                 || {
-                    let mut inf = Inflater::new();
+                    // As the decoder does: an inflater per message, started from the window.
+                    let mut window = Window::default();
                     for e in &enc {
                         buf.clear();
+                        let mut inf = Inflater::start(Some(&window), 1 << 15);
                         let mut o = Output {
                             buf: &mut buf,
                             keep: 4 << 20,
@@ -365,6 +373,8 @@ fn main() {
                         };
                         inf.feed(e, &mut o).unwrap();
                         inf.finish(&mut o).unwrap();
+                        inf.done();
+                        window.extend(&[&buf], 1 << 15);
                         black_box(&buf);
                     }
                 },

@@ -1,15 +1,18 @@
-//! The pipeline's spine: packets in, events out. Decodes each packet to TCP, finds its
+//! The connection table: packets in, events out. Decodes each packet to TCP, finds its
 //! connection (keyed by 4-tuple), tracks the TCP lifecycle, reassembles each direction and
-//! hands the bytes to the connection's [`Conversation`].
+//! hands the bytes to the connection's [`Conversation`]. Everything that grows with the
+//! input is charged to one [`Memory`] ledger; connections are limited by it, not by a count.
 
+use crate::annotate::ConnAnnotator;
 use crate::capture::{RawPacket, Timestamp};
 use crate::conversation::Conversation;
 use crate::event::{
-    ConnInfo, Dir, Emit, Event, EventKind, Gap, Notice, Sink, TcpEvent, TcpRole, Violation,
-    ViolationKind,
+    Annotation, ConnInfo, Dir, Emit, Event, EventKind, Gap, Notice, Sink, TcpEvent, TcpRole,
+    Violation, ViolationKind,
 };
+use crate::memory::{Memory, Pool};
 use crate::packet::{self, PacketError, Segment, fmt_addr};
-use crate::reassembly::{Anomaly, Budget, Chunk, Stream};
+use crate::reassembly::{Anomaly, Chunk, Stream};
 use crate::ws::Limits;
 use std::collections::HashMap;
 use std::io;
@@ -22,12 +25,12 @@ pub struct Config {
     pub limits: Limits,
     /// Out-of-order bytes buffered per direction before the hole is declared a gap.
     pub max_ooo_per_stream: usize,
-    /// Out-of-order bytes buffered across all connections.
-    pub max_ooo_total: usize,
-    /// Payload bytes of unfinished messages held across all connections; beyond, messages are
-    /// kept truncated (with their true length).
-    pub max_held_messages: usize,
-    /// Connections tracked at once; beyond, the least recently active are dropped.
+    /// Everything that grows with the input, across all connections: their state,
+    /// out-of-order segments, retransmission checks, compression history, HTTP heads,
+    /// hunts, unfinished messages (see [`Memory`]).
+    pub max_memory: usize,
+    /// Connections tracked at once (0: as many as the memory budget holds); beyond, the
+    /// least recently active are dropped.
     pub max_conns: usize,
     /// A connection silent this long (capture time) is closed and forgotten.
     pub idle_timeout_secs: i64,
@@ -35,15 +38,18 @@ pub struct Config {
     pub frames: bool,
 }
 
+/// The default memory budget: a busy chat server's 100,000 connections, with room for their
+/// messages in flight.
+pub const DEFAULT_MEMORY: usize = 96 << 20;
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             ports: Vec::new(),
             limits: Limits::default(),
             max_ooo_per_stream: 1 << 20,
-            max_ooo_total: 32 << 20,
-            max_held_messages: 32 << 20,
-            max_conns: 10_000,
+            max_memory: DEFAULT_MEMORY,
+            max_conns: 0,
             idle_timeout_secs: 600,
             frames: true,
         }
@@ -66,7 +72,33 @@ pub struct Stats {
     pub gap_bytes: u64,
     pub violations: u64,
     pub evicted: u64,
+    /// Directions whose compression history was given up to stay within the budget.
+    pub history_dropped: u64,
     pub unsupported_link: Option<u32>,
+    /// The most the memory ledger held at once.
+    pub peak_memory: usize,
+}
+
+impl std::ops::AddAssign<&Stats> for Stats {
+    /// Sums the counters of analyzers that shared a capture (the peak is the largest).
+    fn add_assign(&mut self, s: &Stats) {
+        self.packets += s.packets;
+        self.bytes += s.bytes;
+        self.not_tcp += s.not_tcp;
+        self.filtered += s.filtered;
+        self.bad_packets += s.bad_packets;
+        self.truncated_packets += s.truncated_packets;
+        self.connections += s.connections;
+        self.websocket_connections += s.websocket_connections;
+        self.messages += s.messages;
+        self.gaps += s.gaps;
+        self.gap_bytes += s.gap_bytes;
+        self.violations += s.violations;
+        self.evicted += s.evicted;
+        self.history_dropped += s.history_dropped;
+        self.unsupported_link = self.unsupported_link.or(s.unsupported_link);
+        self.peak_memory += s.peak_memory;
+    }
 }
 
 type Key = (SocketAddr, SocketAddr);
@@ -119,26 +151,51 @@ fn key(a: SocketAddr, b: SocketAddr) -> Key {
     if a <= b { (a, b) } else { (b, a) }
 }
 
+/// Where a connection is in its TCP life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TcpState {
+    /// Before the client's ACK of the SYN+ACK (or joined mid-stream: never seen).
+    Opening {
+        syn_ack_seen: bool,
+    },
+    Established,
+    /// Closed both ways or reset: drained, and its buffers and decoders freed. Only the
+    /// entry lingers, so late ACKs and retransmissions still belong to it.
+    Released,
+}
+
 struct Conn {
     info: ConnInfo,
-    streams: [Stream; 2],
-    conv: Conversation,
-    syn_ack_seen: bool,
-    handshake_done: bool,
+    /// What decodes it; `None` when another share decodes it (see [`Share`]): then only its
+    /// TCP lifecycle is followed, so that numbering and sweeps agree with the other shares.
+    work: Option<Box<Work>>,
+    state: TcpState,
     fin: [bool; 2],
     rst: bool,
     last_seen: i64,
-    counted_ws: bool,
-    /// Closed, drained, and its buffers and decoders freed: only the entry lingers, so late
-    /// ACKs and retransmissions still belong to it.
-    released: bool,
     /// Client and server were guessed from the port numbers (no SYN, no `--port`): the first
     /// payload may correct them.
     roles_guessed: bool,
-    /// Decoded by this analyzer (always, unless it has a [`Share`]): otherwise only its TCP
-    /// lifecycle is followed, so that numbering and sweeps agree with the other shares.
-    owned: bool,
+    /// The client's ISN, to tell a SYN retransmission from a new incarnation of the 4-tuple.
+    client_isn: Option<u32>,
 }
+
+/// The decoding part of a connection: its streams, what they carry, and its reading.
+struct Work {
+    streams: [Stream; 2],
+    conv: Conversation,
+    app: ConnAnnotator,
+    /// What the annotator's state was last charged (it is bounded; reconciled after each
+    /// segment, since readings happen while the decoders hold the ledger).
+    app_charged: usize,
+    counted_ws: bool,
+}
+
+/// What a tracked connection costs the ledger before it holds any data: its entry, its table
+/// slot and map entry, its decoding state. An idle connection costs this and no more.
+const CONN_COST: usize = std::mem::size_of::<Conn>() + std::mem::size_of::<Work>() + 96;
+/// A connection another share decodes: only the entry.
+const SHADOW_COST: usize = std::mem::size_of::<Conn>() + 96;
 
 impl Conn {
     /// Client becomes server and server client. Only before any payload was delivered.
@@ -146,11 +203,21 @@ impl Conn {
         let i = &mut self.info;
         std::mem::swap(&mut i.client, &mut i.server);
         std::mem::swap(&mut i.client_str, &mut i.server_str);
-        self.streams.swap(0, 1);
+        if let Some(w) = &mut self.work {
+            w.streams.swap(0, 1);
+        }
     }
 
     fn closed(&self) -> bool {
         self.rst || (self.fin[0] && self.fin[1])
+    }
+
+    fn cost(&self) -> usize {
+        if self.work.is_some() {
+            CONN_COST
+        } else {
+            SHADOW_COST
+        }
     }
 }
 
@@ -159,72 +226,89 @@ pub struct Analyzer {
     map: HashMap<Key, usize>,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
-    budget: Budget,
+    mem: Memory,
     next_id: u64,
     pub stats: Stats,
     last_sweep: i64,
-    /// Payload bytes of unfinished messages held now (see [`Config::max_held_messages`]).
-    held: usize,
     share: Option<Share>,
-    /// Message buffers kept for reuse (see [`Emit::buffer`]).
-    pool: Vec<Vec<u8>>,
+    /// The sink said stop (`-c N`): no further event is delivered.
+    stopped: bool,
 }
 
-/// The analyzer's [`Emit`]: stamps events with time and connection, counts them.
+/// Delivers one event to the sink unless the run was stopped; a sink's "stop" is remembered.
+fn send(sink: &mut dyn Sink, stopped: &mut bool, ev: &Event<'_>) -> io::Result<()> {
+    if *stopped {
+        return Ok(());
+    }
+    if !sink.event(ev)? {
+        *stopped = true;
+    }
+    Ok(())
+}
+
+/// The table's [`Emit`]: stamps events with time, connection and annotation, counts them.
 struct Ctx<'a> {
     ts: Timestamp,
     conn: &'a ConnInfo,
+    app: &'a mut ConnAnnotator,
     sink: &'a mut dyn Sink,
+    stopped: &'a mut bool,
     stats: &'a mut Stats,
     frames: bool,
-    /// Message bytes held across connections, and the limit.
-    held: &'a mut usize,
-    max_held: usize,
-    pool: &'a mut Vec<Vec<u8>>,
 }
-
-/// Buffers kept for reuse, and the largest kept: what they can hold stays small (1 MiB)
-/// whatever the number of connections.
-const POOL_BUFFERS: usize = 4;
-const POOL_BUFFER_MAX: usize = 256 << 10;
 
 impl Emit for Ctx<'_> {
     fn emit(&mut self, dir: Dir, kind: EventKind<'_>) -> io::Result<()> {
+        let mut app: Option<Annotation> = None;
         match &kind {
-            EventKind::Message(_) => self.stats.messages += 1,
+            EventKind::Message(m) => {
+                self.stats.messages += 1;
+                app = self.app.read(dir, m);
+            }
             EventKind::Gap(g) => {
                 self.stats.gaps += 1;
                 self.stats.gap_bytes += g.len;
             }
             EventKind::Violation(_) => self.stats.violations += 1,
+            EventKind::Notice(Notice::HistoryDropped) => self.stats.history_dropped += 1,
             _ => {}
         }
-        self.sink.event(&Event {
+        let ev = Event {
             ts: self.ts,
             conn: Some(self.conn),
             dir,
             kind,
-        })
+            app: app.as_ref(),
+        };
+        send(self.sink, self.stopped, &ev)
     }
     fn wants_frames(&self) -> bool {
         self.frames
     }
-    fn keep(&mut self, n: usize) -> usize {
-        let granted = n.min(self.max_held.saturating_sub(*self.held));
-        *self.held += granted;
-        granted
-    }
-    fn release(&mut self, n: usize) {
-        *self.held = self.held.saturating_sub(n);
-    }
-    fn buffer(&mut self) -> Vec<u8> {
-        self.pool.pop().unwrap_or_default()
-    }
-    fn recycle(&mut self, mut buf: Vec<u8>) {
-        if buf.capacity() <= POOL_BUFFER_MAX && self.pool.len() < POOL_BUFFERS {
-            buf.clear();
-            self.pool.push(buf);
+}
+
+/// Hands one reassembled chunk of `dir` to the conversation.
+fn deliver(
+    conv: &mut Conversation,
+    mem: &mut Memory,
+    ctx: &mut Ctx<'_>,
+    dir: Dir,
+    c: Chunk<'_>,
+) -> io::Result<()> {
+    match c {
+        Chunk::Data { at, bytes } => conv.data(dir, at, bytes, mem, ctx),
+        Chunk::Gap { at, len, reason } => {
+            ctx.emit(
+                dir,
+                EventKind::Gap(Gap {
+                    offset: at,
+                    len,
+                    reason,
+                }),
+            )?;
+            conv.gap(dir, at, len, mem, ctx)
         }
+        Chunk::Fin { .. } => conv.end(dir, mem, ctx),
     }
 }
 
@@ -240,64 +324,28 @@ fn frame_start_masked(payload: &[u8]) -> Option<bool> {
     ok.then_some(b1 & 0x80 != 0)
 }
 
-/// Hands one reassembled chunk of `dir` to the conversation; `off` follows the stream offset so
-/// a gap can say where it lies.
-fn deliver(
-    conv: &mut Conversation,
-    ctx: &mut Ctx<'_>,
-    dir: Dir,
-    c: Chunk<'_>,
-    off: &mut u64,
-) -> io::Result<()> {
-    let at = *off;
-    match c {
-        Chunk::Data(b) => {
-            *off += b.len() as u64;
-            conv.data(dir, b, ctx)
-        }
-        Chunk::Gap { len, reason } => {
-            *off += len;
-            ctx.emit(
-                dir,
-                EventKind::Gap(Gap {
-                    offset: at,
-                    len,
-                    reason,
-                }),
-            )?;
-            conv.gap(dir, len, ctx)
-        }
-        Chunk::Fin => conv.end(dir, ctx),
-    }
-}
-
 impl Analyzer {
     pub fn new(cfg: Config) -> Self {
-        let budget = Budget {
-            used: 0,
-            max: cfg.max_ooo_total,
-            per_stream: cfg.max_ooo_per_stream,
-        };
+        let mem = Memory::new(cfg.max_memory);
         Analyzer {
             cfg,
             map: HashMap::new(),
             conns: Vec::new(),
             free: Vec::new(),
-            budget,
+            mem,
             next_id: 1,
             stats: Stats::default(),
             last_sweep: i64::MIN,
-            held: 0,
             share: None,
-            pool: Vec::new(),
+            stopped: false,
         }
     }
 
     /// An analyzer for one of `share.count` threads that each read the whole capture. Each
     /// follows every connection's TCP lifecycle, so that all number connections and sweep
     /// their tables alike, but decodes and reports only the connections [`share_of`] gives
-    /// it; packet-level notices and counters are left to share 0. The buffer budgets of
-    /// `cfg` are this share's alone.
+    /// it; packet-level notices and counters are left to share 0. The memory budget of
+    /// `cfg` is this share's alone.
     pub fn with_share(cfg: Config, share: Share) -> Self {
         Analyzer {
             share: Some(share),
@@ -305,17 +353,19 @@ impl Analyzer {
         }
     }
 
+    /// Connections tracked now.
     pub fn tracked(&self) -> usize {
         self.map.len()
     }
 
-    pub fn buffered(&self) -> usize {
-        self.budget.used
+    /// The memory ledger (what is charged now, per pool, and the peak).
+    pub fn memory(&self) -> &Memory {
+        &self.mem
     }
 
-    /// Payload bytes of unfinished messages, hunt buffers and HTTP heads held now.
-    pub fn held(&self) -> usize {
-        self.held
+    /// Whether a sink asked to stop.
+    pub fn stopped(&self) -> bool {
+        self.stopped
     }
 
     /// Decodes one captured packet.
@@ -324,6 +374,17 @@ impl Analyzer {
             self.tick(p.ts, sink)?;
         }
         Ok(())
+    }
+
+    fn notice(&mut self, ts: Timestamp, n: &Notice, sink: &mut dyn Sink) -> io::Result<()> {
+        let ev = Event {
+            ts,
+            conn: None,
+            dir: Dir::C2S,
+            kind: EventKind::Notice(n),
+            app: None,
+        };
+        send(sink, &mut self.stopped, &ev)
     }
 
     /// [`Analyzer::packet`] without the housekeeping that follows; returns whether
@@ -346,12 +407,7 @@ impl Analyzer {
                 if self.stats.unsupported_link.is_none() {
                     self.stats.unsupported_link = Some(l.0);
                     let n = Notice::UnsupportedLinkType { linktype: l.0 };
-                    sink.event(&Event {
-                        ts: p.ts,
-                        conn: None,
-                        dir: Dir::C2S,
-                        kind: EventKind::Notice(&n),
-                    })?;
+                    self.notice(p.ts, &n, sink)?;
                 }
                 self.stats.bad_packets += 1;
                 return Ok(false);
@@ -359,12 +415,7 @@ impl Analyzer {
             Err(e) => {
                 self.stats.bad_packets += 1;
                 let n = Notice::BadPacket { why: e.to_string() };
-                sink.event(&Event {
-                    ts: p.ts,
-                    conn: None,
-                    dir: Dir::C2S,
-                    kind: EventKind::Notice(&n),
-                })?;
+                self.notice(p.ts, &n, sink)?;
                 return Ok(false);
             }
         };
@@ -382,8 +433,8 @@ impl Analyzer {
     }
 
     /// The table's housekeeping after a TCP packet at `ts`: every few seconds of capture time
-    /// (and when over the connection limit), idle connections and closed ones whose linger
-    /// is over are forgotten, in connection order.
+    /// (and when over the connection limit or the memory budget), idle connections and closed
+    /// ones whose linger is over are forgotten, in connection order.
     pub fn tick(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
         // The schedule depends on timestamps alone, so analyzers sharing a capture sweep at
         // the same packets.
@@ -391,23 +442,31 @@ impl Analyzer {
         if due {
             self.last_sweep = ts.secs;
         }
-        if due || self.map.len() > self.cfg.max_conns {
+        let over_count = self.cfg.max_conns > 0 && self.map.len() > self.cfg.max_conns;
+        if due || over_count || self.mem.over() {
             self.sweep(ts, sink)?;
         }
         Ok(())
     }
 
-    fn segment(&mut self, ts: Timestamp, seg: &Segment<'_>, sink: &mut dyn Sink) -> io::Result<()> {
+    /// The connection `seg` belongs to: found, opened, or opened anew when a SYN starts a new
+    /// incarnation of its 4-tuple.
+    fn lookup(
+        &mut self,
+        ts: Timestamp,
+        seg: &Segment<'_>,
+        sink: &mut dyn Sink,
+    ) -> io::Result<usize> {
         let k = key(seg.src, seg.dst);
         let fresh_syn = seg.flags.syn() && !seg.flags.ack();
-        let idx = match self.map.get(&k).copied() {
+        Ok(match self.map.get(&k).copied() {
             Some(i) => {
                 let c = self.conns[i].as_ref().expect("mapped slot is live");
                 // A SYN with the ISN already seen is a retransmission, or the same packet
                 // captured on a second interface (pcapng with lo and any): not a new
                 // connection. Any other SYN starts a new incarnation of the 4-tuple.
                 let reused = fresh_syn
-                    && match c.streams[Dir::C2S.index()].isn {
+                    && match c.client_isn {
                         Some(isn) => seg.src != c.info.client || isn != seg.seq,
                         None => true,
                     };
@@ -419,9 +478,11 @@ impl Analyzer {
                 }
             }
             None => self.open(k, seg),
-        };
-        let cfg_frames = self.cfg.frames;
-        let max_held = self.cfg.max_held_messages;
+        })
+    }
+
+    fn segment(&mut self, ts: Timestamp, seg: &Segment<'_>, sink: &mut dyn Sink) -> io::Result<()> {
+        let idx = self.lookup(ts, seg, sink)?;
         let conn = self.conns[idx].as_mut().expect("live connection");
         conn.last_seen = ts.secs;
         if conn.roles_guessed && !seg.payload.is_empty() {
@@ -439,59 +500,61 @@ impl Analyzer {
         } else {
             Dir::S2C
         };
-        let d = dir.index();
-        let o = dir.flip().index();
+        let f = seg.flags;
+        if f.syn() && !f.ack() {
+            conn.client_isn = Some(seg.seq);
+        }
+        let role = tcp_role(conn, dir, seg);
+        if f.fin() {
+            conn.fin[dir.index()] = true;
+        }
+        if f.rst() {
+            conn.rst = true;
+        }
+        if conn.work.is_some() {
+            self.decode_segment(idx, ts, dir, role, seg, sink)?;
+        }
+        let conn = self.conns[idx].as_mut().expect("live connection");
+        if conn.closed() && conn.state != TcpState::Released {
+            // Closed both ways (or reset): deliver what is left, then free what the
+            // connection holds; the entry lingers briefly for the last ACKs.
+            self.flush(idx, ts, sink)?;
+            self.release(idx);
+        }
+        Ok(())
+    }
 
-        // TCP lifecycle.
+    /// The decoding half of a segment: its TCP event, its bytes through the stream into the
+    /// conversation, and the ACK's news for the other direction.
+    fn decode_segment(
+        &mut self,
+        idx: usize,
+        ts: Timestamp,
+        dir: Dir,
+        role: TcpRole,
+        seg: &Segment<'_>,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
+        let frames = self.cfg.frames;
+        let max_ooo = self.cfg.max_ooo_per_stream;
+        let conn = self.conns[idx].as_mut().expect("live connection");
+        let released = conn.state == TcpState::Released;
+        let Some(work) = conn.work.as_deref_mut() else {
+            return Ok(());
+        };
+        let (d, o) = (dir.index(), dir.flip().index());
         let f = seg.flags;
         if f.syn() {
-            conn.streams[d].syn(seg.seq);
-        }
-        let role = if f.rst() {
-            TcpRole::Rst
-        } else if f.syn() && !f.ack() {
-            TcpRole::Syn
-        } else if f.syn() {
-            conn.syn_ack_seen = true;
-            TcpRole::SynAck
-        } else if f.fin() {
-            TcpRole::Fin
-        } else if dir == Dir::C2S
-            && conn.syn_ack_seen
-            && !conn.handshake_done
-            && f.ack()
-            && conn.streams[o]
-                .isn
-                .is_some_and(|i| seg.ack == i.wrapping_add(1))
-        {
-            conn.handshake_done = true;
-            TcpRole::HandshakeAck
-        } else if seg.payload_len > 0 {
-            TcpRole::Data
-        } else {
-            TcpRole::Ack
-        };
-        if !conn.owned {
-            // Another share decodes it: only what decides its entry's life.
-            if f.fin() {
-                conn.fin[d] = true;
-            }
-            if f.rst() {
-                conn.rst = true;
-            }
-            if conn.closed() {
-                conn.released = true;
-            }
-            return Ok(());
+            work.streams[d].syn(seg.seq);
         }
         let tev = TcpEvent {
             role,
             flags: f,
             seq: seg.seq,
             ack: seg.ack,
-            rel_seq: conn.streams[d].relative(seg.seq),
+            rel_seq: work.streams[d].relative(seg.seq),
             rel_ack: if f.ack() {
-                conn.streams[o].relative(seg.ack)
+                work.streams[o].relative(seg.ack)
             } else {
                 None
             },
@@ -500,21 +563,17 @@ impl Analyzer {
             payload_len: seg.payload_len,
             captured_len: seg.payload.len() as u32,
         };
-        let Conn {
-            info,
-            streams,
-            conv,
-            ..
-        } = conn;
+        let Work {
+            streams, conv, app, ..
+        } = work;
         let mut ctx = Ctx {
             ts,
-            conn: info,
+            conn: &conn.info,
+            app,
             sink,
+            stopped: &mut self.stopped,
             stats: &mut self.stats,
-            frames: cfg_frames,
-            held: &mut self.held,
-            max_held,
-            pool: &mut self.pool,
+            frames,
         };
         ctx.emit(dir, EventKind::Tcp(tev))?;
         if seg.is_truncated() {
@@ -527,85 +586,75 @@ impl Analyzer {
                 }),
             )?;
         }
-
+        if released {
+            // Late packets of a closed connection: shown, not decoded.
+            return Ok(());
+        }
+        let mem = &mut self.mem;
         let mut result = Ok(());
-        let budget = &mut self.budget;
-        {
-            let (a, b) = streams.split_at_mut(1);
-            let (this, other) = if d == 0 {
-                (&mut a[0], &mut b[0])
+        let (a, b) = streams.split_at_mut(1);
+        let (this, other) = if d == 0 {
+            (&mut a[0], &mut b[0])
+        } else {
+            (&mut b[0], &mut a[0])
+        };
+        if role == TcpRole::KeepAlive {
+            // TCP's own housekeeping (RFC 9293 3.8.4): no data, nothing to compare.
+        } else if seg.payload_len > 0 || f.fin() {
+            let seq = if f.syn() {
+                seg.seq.wrapping_add(1)
             } else {
-                (&mut b[0], &mut a[0])
+                seg.seq
             };
-            if seg.payload_len > 0 || f.fin() {
-                let seq = if f.syn() {
-                    seg.seq.wrapping_add(1)
-                } else {
-                    seg.seq
+            this.segment(
+                seq,
+                seg.payload,
+                seg.payload_len,
+                f.fin(),
+                mem,
+                max_ooo,
+                &mut |c, mem| {
+                    if result.is_ok() {
+                        result = deliver(conv, mem, &mut ctx, dir, c);
+                    }
+                },
+            );
+        } else if !this.has_base() {
+            this.empty_segment(seg.seq);
+        }
+        if f.ack() && !f.rst() {
+            other.acked(seg.ack, mem, &mut |c, mem| {
+                if result.is_ok() {
+                    result = deliver(conv, mem, &mut ctx, dir.flip(), c);
+                }
+            });
+        }
+        for (s, sd) in [(&mut *this, dir), (&mut *other, dir.flip())] {
+            for a in s.anomalies.drain(..) {
+                let Anomaly::RetransmissionDiffers { offset, len } = a;
+                let v = Violation {
+                    kind: ViolationKind::RetransmissionDiffers,
+                    detail: format!(
+                        "a retransmission of stream offsets {offset}..{} carries different bytes than the first copy",
+                        offset + len
+                    ),
                 };
-                let mut off = this.next_offset();
-                this.segment(
-                    seq,
-                    seg.payload,
-                    seg.payload_len,
-                    f.fin(),
-                    budget,
-                    &mut |c| {
-                        if result.is_ok() {
-                            result = deliver(conv, &mut ctx, dir, c, &mut off);
-                        }
-                    },
-                );
-            } else if !this.has_base() {
-                this.segment(seg.seq, &[], 0, false, budget, &mut |_| {});
-            }
-            if f.ack() && !f.rst() {
-                let mut off = other.next_offset();
-                other.acked(seg.ack, budget, &mut |c| {
-                    if result.is_ok() {
-                        result = deliver(conv, &mut ctx, dir.flip(), c, &mut off);
-                    }
-                });
-            }
-            for (s, sd) in [(&mut *this, dir), (&mut *other, dir.flip())] {
-                for a in s.anomalies.drain(..) {
-                    let Anomaly::RetransmissionDiffers { offset, len } = a;
-                    let v = Violation {
-                        kind: ViolationKind::RetransmissionDiffers,
-                        detail: format!(
-                            "a retransmission of stream offsets {offset}..{} carries different bytes than the first copy",
-                            offset + len
-                        ),
-                    };
-                    if result.is_ok() {
-                        result = ctx.emit(sd, EventKind::Violation(&v));
-                    }
+                if result.is_ok() {
+                    result = ctx.emit(sd, EventKind::Violation(&v));
                 }
             }
         }
         result?;
-        if f.fin() {
-            conn.fin[d] = true;
-        }
-        if conv.websocket && !conn.counted_ws {
-            conn.counted_ws = true;
+        let counted = &mut work.counted_ws;
+        if conv.websocket && !*counted {
+            *counted = true;
             self.stats.websocket_connections += 1;
         }
-        if f.rst() {
-            conn.rst = true;
-        }
-        if conn.closed() && !conn.released {
-            // Closed both ways (or reset): deliver what is left, then free what the
-            // connection holds; the entry lingers briefly for the last ACKs.
-            self.flush(idx, ts, sink)?;
-            if let Some(c) = self.conns[idx].as_mut() {
-                c.released = true;
-                for s in &mut c.streams {
-                    self.budget.used -= s.buffered();
-                    s.release();
-                }
-                c.conv.release();
-            }
+        let now = work.app.memory();
+        if now != work.app_charged {
+            self.mem.force(Pool::Views, now);
+            self.mem.refund(Pool::Views, work.app_charged);
+            work.app_charged = now;
         }
         Ok(())
     }
@@ -633,6 +682,15 @@ impl Analyzer {
         let mid_stream = !f.syn();
         let port_hint = ports.contains(&server.port());
         let roles_guessed = mid_stream && !ports.contains(&seg.src.port()) && !port_hint;
+        let work = owned.then(|| {
+            Box::new(Work {
+                streams: [Stream::default(), Stream::default()],
+                conv: Conversation::new(mid_stream, port_hint, self.cfg.limits),
+                app: ConnAnnotator::default(),
+                app_charged: 0,
+                counted_ws: false,
+            })
+        });
         let conn = Conn {
             info: ConnInfo {
                 id: self.next_id,
@@ -641,18 +699,21 @@ impl Analyzer {
                 client_str: fmt_addr(&client),
                 server_str: fmt_addr(&server),
             },
-            streams: [Stream::default(), Stream::default()],
-            conv: Conversation::new(mid_stream, port_hint, self.cfg.limits),
-            syn_ack_seen: false,
-            handshake_done: false,
+            work,
+            state: TcpState::Opening {
+                syn_ack_seen: false,
+            },
             fin: [false; 2],
             rst: false,
             last_seen: 0,
-            counted_ws: false,
-            released: false,
             roles_guessed,
-            owned,
+            client_isn: None,
         };
+        // Charged whatever the limit: the sweep after this packet evicts to make room.
+        self.mem.force(
+            Pool::Connections,
+            conn.cost() + conn.info.client_str.capacity() + conn.info.server_str.capacity(),
+        );
         self.next_id += 1;
         if owned {
             self.stats.connections += 1;
@@ -674,87 +735,117 @@ impl Analyzer {
     /// Delivers what is buffered in both directions (with gaps) and ends the decoders.
     fn flush(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
         let frames = self.cfg.frames;
-        let max_held = self.cfg.max_held_messages;
         let Some(conn) = self.conns[idx].as_mut() else {
             return Ok(());
         };
-        let Conn {
-            info,
-            streams,
-            conv,
-            ..
-        } = conn;
+        let Some(work) = conn.work.as_deref_mut() else {
+            return Ok(());
+        };
+        let Work {
+            streams, conv, app, ..
+        } = work;
         let mut ctx = Ctx {
             ts,
-            conn: info,
+            conn: &conn.info,
+            app,
             sink,
+            stopped: &mut self.stopped,
             stats: &mut self.stats,
             frames,
-            held: &mut self.held,
-            max_held,
-            pool: &mut self.pool,
         };
         let mut result = Ok(());
         for dir in [Dir::C2S, Dir::S2C] {
             let s = &mut streams[dir.index()];
             let finished = s.is_finished();
-            let mut off = s.next_offset();
-            s.flush(&mut self.budget, &mut |c| {
+            s.flush(&mut self.mem, &mut |c, mem| {
                 if result.is_ok() {
-                    result = deliver(conv, &mut ctx, dir, c, &mut off);
+                    result = deliver(conv, mem, &mut ctx, dir, c);
                 }
             });
             std::mem::replace(&mut result, Ok(()))?;
             if !finished && !s.is_finished() {
-                conv.end(dir, &mut ctx)?;
+                conv.end(dir, &mut self.mem, &mut ctx)?;
             }
         }
         Ok(())
     }
 
-    fn close(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
-        let owned = self.conns[idx].as_ref().is_some_and(|c| c.owned);
-        if owned {
-            self.flush(idx, ts, sink)?;
+    /// Frees what a closed, flushed connection holds; its entry stays for its last ACKs.
+    fn release(&mut self, idx: usize) {
+        let Some(c) = self.conns[idx].as_mut() else {
+            return;
+        };
+        c.state = TcpState::Released;
+        if let Some(w) = c.work.as_deref_mut() {
+            for s in &mut w.streams {
+                s.release(&mut self.mem);
+            }
+            w.conv.release(&mut self.mem);
         }
+    }
+
+    fn close(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+        self.flush(idx, ts, sink)?;
+        self.release(idx);
         if let Some(c) = self.conns[idx].take() {
-            if owned {
-                sink.event(&Event {
+            if c.work.is_some() {
+                let ev = Event {
                     ts,
                     conn: Some(&c.info),
                     dir: Dir::C2S,
                     kind: EventKind::End,
-                })?;
+                    app: None,
+                };
+                send(sink, &mut self.stopped, &ev)?;
             }
-            for s in &c.streams {
-                self.budget.used -= s.buffered();
+            if let Some(w) = &c.work {
+                self.mem.refund(Pool::Views, w.app_charged);
             }
+            self.mem.refund(
+                Pool::Connections,
+                c.cost() + c.info.client_str.capacity() + c.info.server_str.capacity(),
+            );
             self.map.remove(&key(c.info.client, c.info.server));
             self.free.push(idx);
         }
         Ok(())
     }
 
-    /// Forgets idle connections, and the least recently active ones when over the limit.
+    /// Forgets idle connections, and the least recently active ones when over the connection
+    /// limit or the memory budget.
     fn sweep(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
         let deadline = ts.secs.saturating_sub(self.cfg.idle_timeout_secs);
         let closed_deadline = ts.secs.saturating_sub(CLOSED_LINGER_SECS);
+        let released = |c: &Conn| c.state == TcpState::Released;
         // (id, slot, evicted while open)
         let mut gone: Vec<(u64, usize, bool)> = Vec::new();
         let mut live: Vec<(bool, i64, u64, usize)> = Vec::new();
         for (i, c) in self.conns.iter().enumerate() {
             if let Some(c) = c {
-                if c.last_seen < deadline || (c.released && c.last_seen < closed_deadline) {
+                if c.last_seen < deadline || (released(c) && c.last_seen < closed_deadline) {
                     gone.push((c.info.id, i, false));
                 } else {
                     live.push((!c.closed(), c.last_seen, c.info.id, i));
                 }
             }
         }
-        if live.len() > self.cfg.max_conns {
-            // Closed connections first, then the longest silent; evict an eighth at once so
-            // the sweep's cost is shared by many new connections.
-            let excess = live.len() - self.cfg.max_conns + self.cfg.max_conns / 8;
+        let max = self.cfg.max_conns;
+        let mut excess = if max > 0 && live.len() > max {
+            live.len() - max + max / 8
+        } else {
+            0
+        };
+        if self.mem.over() {
+            // Over the memory budget: give up the least recently active connections, a
+            // sixteenth of them at once so the cost of sorting is shared by many new ones.
+            excess = excess.max(live.len() / 16 + 1);
+        }
+        let mut reason = "connection table full (--max-conns)";
+        if excess > 0 {
+            if self.mem.over() {
+                reason = "memory budget full (--max-memory): connection state given up";
+            }
+            // Closed connections first, then the longest silent.
             live.sort_unstable();
             gone.extend(
                 live.iter()
@@ -768,19 +859,19 @@ impl Analyzer {
         for (_, i, evicted) in gone {
             if let Some(c) = &self.conns[i]
                 && evicted
-                && c.owned
+                && c.work.is_some()
             {
                 self.stats.evicted += 1;
-                let n = Notice::Evicted {
-                    reason: "connection table full",
-                };
+                let n = Notice::Evicted { reason };
                 let info = c.info.clone();
-                sink.event(&Event {
+                let ev = Event {
                     ts,
                     conn: Some(&info),
                     dir: Dir::C2S,
                     kind: EventKind::Notice(&n),
-                })?;
+                    app: None,
+                };
+                send(sink, &mut self.stopped, &ev)?;
             }
             self.close(i, ts, sink)?;
         }
@@ -799,6 +890,51 @@ impl Analyzer {
         for (_, i) in order {
             self.close(i, ts, sink)?;
         }
+        self.stats.peak_memory = self.mem.peak();
         Ok(())
+    }
+}
+
+/// What a segment does in its connection's life; moves the lifecycle on.
+fn tcp_role(conn: &mut Conn, dir: Dir, seg: &Segment<'_>) -> TcpRole {
+    let f = seg.flags;
+    if f.rst() {
+        return TcpRole::Rst;
+    }
+    if f.syn() && !f.ack() {
+        return TcpRole::Syn;
+    }
+    if f.syn() {
+        if let TcpState::Opening { syn_ack_seen } = &mut conn.state {
+            *syn_ack_seen = true;
+        }
+        return TcpRole::SynAck;
+    }
+    if f.fin() {
+        return TcpRole::Fin;
+    }
+    let o = dir.flip().index();
+    let peer_isn = conn.work.as_ref().and_then(|w| w.streams[o].isn);
+    if dir == Dir::C2S
+        && conn.state == (TcpState::Opening { syn_ack_seen: true })
+        && f.ack()
+        && peer_isn.is_some_and(|i| seg.ack == i.wrapping_add(1))
+    {
+        conn.state = TcpState::Established;
+        return TcpRole::HandshakeAck;
+    }
+    // A keep-alive probe: no more than one byte, one below the next expected sequence number
+    // (RFC 9293 3.8.4; tshark's tcp.analysis.keep_alive).
+    let d = dir.index();
+    if seg.payload_len <= 1
+        && let Some(next) = conn.work.as_ref().and_then(|w| w.streams[d].next_seq())
+        && seg.seq == next.wrapping_sub(1)
+    {
+        return TcpRole::KeepAlive;
+    }
+    if seg.payload_len > 0 {
+        TcpRole::Data
+    } else {
+        TcpRole::Ack
     }
 }

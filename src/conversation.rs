@@ -3,9 +3,13 @@
 
 use crate::event::{Dir, Emit, EventKind, HttpRequest, Notice, Violation, ViolationKind};
 use crate::http::{self, Body, Parsed};
+use crate::memory::{Memory, Pool};
 use crate::ws::decoder::Compression;
 use crate::ws::{Limits, WsDecoder};
 use std::io;
+
+/// What a websocket decoder costs the ledger just by existing (its boxed state).
+const DECODER_COST: usize = std::mem::size_of::<WsDecoder>() + 16;
 
 enum Mode {
     /// Nothing seen yet in this direction.
@@ -22,9 +26,9 @@ enum Mode {
 
 struct Side {
     mode: Mode,
+    /// An HTTP head not yet complete, or client bytes held until the upgrade is answered;
+    /// charged to [`Pool::Http`].
     buf: Vec<u8>,
-    /// Stream offset of the next byte.
-    offset: u64,
 }
 
 impl Side {
@@ -32,8 +36,19 @@ impl Side {
         Side {
             mode: Mode::Start,
             buf: Vec::new(),
-            offset: 0,
         }
+    }
+
+    /// Switches mode, keeping the ledger's count of decoders right.
+    fn set_mode(&mut self, mode: Mode, mem: &mut Memory) {
+        if let Mode::Ws(d) = &mut self.mode {
+            d.release(mem);
+            mem.refund(Pool::Connections, DECODER_COST);
+        }
+        if let Mode::Ws(_) = mode {
+            mem.force(Pool::Connections, DECODER_COST);
+        }
+        self.mode = mode;
     }
 }
 
@@ -64,23 +79,37 @@ impl Conversation {
         }
     }
 
-    pub fn data(&mut self, dir: Dir, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+    /// In-order bytes of `dir` at stream offset `at`.
+    pub fn data(
+        &mut self,
+        dir: Dir,
+        at: u64,
+        data: &[u8],
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         let i = dir.index();
-        self.sides[i].offset += data.len() as u64;
         if let Mode::Start = self.sides[i].mode {
-            self.classify(dir, data, em)?;
+            self.classify(dir, at, data, mem, em)?;
         }
         match &mut self.sides[i].mode {
-            Mode::Ws(d) => d.feed(data, em),
+            Mode::Ws(d) => d.feed(data, mem, em),
             Mode::Opaque => Ok(()),
-            Mode::AwaitUpgrade => self.await_upgrade(dir, data, em),
-            Mode::Http | Mode::Body(_) => self.http(dir, data, em),
+            Mode::AwaitUpgrade => self.await_upgrade(dir, data, mem, em),
+            Mode::Http | Mode::Body(_) => self.http(dir, data, mem, em),
             Mode::Start => Ok(()),
         }
     }
 
-    /// Decides what a direction carries from its first bytes.
-    fn classify(&mut self, dir: Dir, first: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+    /// Decides what a direction carries from its first bytes (at stream offset `at`).
+    fn classify(
+        &mut self,
+        dir: Dir,
+        at: u64,
+        first: &[u8],
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         let i = dir.index();
         let looks_http = match dir {
             Dir::C2S => starts_like_request(first),
@@ -103,13 +132,8 @@ impl Conversation {
             } else {
                 Some(dir == Dir::C2S)
             };
-            let at = self.sides[i].offset - first.len() as u64;
-            self.sides[i].mode = Mode::Ws(Box::new(WsDecoder::mid_stream(
-                dir,
-                expect,
-                self.limits,
-                at,
-            )));
+            let d = WsDecoder::mid_stream(dir, expect, self.limits, at);
+            self.sides[i].set_mode(Mode::Ws(Box::new(d)), mem);
             self.websocket = true;
             return Ok(());
         }
@@ -122,13 +146,19 @@ impl Conversation {
         )
     }
 
-    fn http(&mut self, dir: Dir, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+    fn http(
+        &mut self,
+        dir: Dir,
+        data: &[u8],
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         let i = dir.index();
         let mut owned;
         let mut rest: &[u8] = if self.sides[i].buf.is_empty() {
             data
         } else {
-            owned = self.sides[i].take_buf(em);
+            owned = self.sides[i].take_buf(mem);
             owned.extend_from_slice(data);
             &owned[..]
         };
@@ -149,7 +179,7 @@ impl Conversation {
                 }
                 Mode::Http => {}
                 // The head just parsed switched the mode: hand the rest on.
-                _ => return self.data_after_switch(dir, rest, em),
+                _ => return self.data_after_switch(dir, rest, mem, em),
             }
             let parsed = match dir {
                 Dir::C2S => match http::parse_request(rest) {
@@ -175,7 +205,7 @@ impl Conversation {
                             }),
                         );
                     }
-                    if !self.sides[i].hold(rest, em) {
+                    if !self.sides[i].hold(rest, mem) {
                         self.sides[i].mode = Mode::Opaque;
                         return em.emit(
                             dir,
@@ -237,6 +267,7 @@ impl Conversation {
                     if resp.upgraded {
                         self.switch_to_ws(
                             resp.deflate.map_or(Compression::Off, Compression::Deflate),
+                            mem,
                             em,
                         )?;
                     } else {
@@ -252,9 +283,9 @@ impl Conversation {
                         let c = &mut self.sides[Dir::C2S.index()];
                         if matches!(c.mode, Mode::AwaitUpgrade) {
                             c.mode = Mode::Http;
-                            let held = c.take_buf(em);
+                            let held = c.take_buf(mem);
                             if !held.is_empty() {
-                                self.http(Dir::C2S, &held, em)?;
+                                self.http(Dir::C2S, &held, mem, em)?;
                             }
                         }
                     }
@@ -263,23 +294,35 @@ impl Conversation {
         }
     }
 
-    fn data_after_switch(&mut self, dir: Dir, rest: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+    fn data_after_switch(
+        &mut self,
+        dir: Dir,
+        rest: &[u8],
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         match &mut self.sides[dir.index()].mode {
-            Mode::Ws(d) => d.feed(rest, em),
-            Mode::AwaitUpgrade => self.await_upgrade(dir, rest, em),
+            Mode::Ws(d) => d.feed(rest, mem, em),
+            Mode::AwaitUpgrade => self.await_upgrade(dir, rest, mem, em),
             _ => Ok(()),
         }
     }
 
     /// Client bytes after an upgrade request, held until the response decides what they are.
-    fn await_upgrade(&mut self, dir: Dir, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+    fn await_upgrade(
+        &mut self,
+        dir: Dir,
+        data: &[u8],
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         let s = &mut self.sides[dir.index()];
         let cap = self.limits.max_message.max(http::MAX_HEAD);
-        if s.buf.len() + data.len() <= cap && s.hold(data, em) {
+        if s.buf.len() + data.len() <= cap && s.hold(data, mem) {
             return Ok(());
         }
         s.mode = Mode::Opaque;
-        s.take_buf(em);
+        s.take_buf(mem);
         em.emit(
             dir,
             EventKind::Violation(&Violation {
@@ -289,60 +332,77 @@ impl Conversation {
         )
     }
 
-    fn switch_to_ws(&mut self, compression: Compression, em: &mut dyn Emit) -> io::Result<()> {
+    fn switch_to_ws(
+        &mut self,
+        compression: Compression,
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         self.websocket = true;
         for dir in [Dir::S2C, Dir::C2S] {
             let s = &mut self.sides[dir.index()];
             let mut d = WsDecoder::new(dir, Some(dir == Dir::C2S), compression, self.limits);
-            let held = s.take_buf(em);
+            let held = s.take_buf(mem);
             let was_waiting = matches!(s.mode, Mode::AwaitUpgrade | Mode::Http | Mode::Start);
             if dir == Dir::C2S && was_waiting && !held.is_empty() {
                 // Frames the client sent before the 101 arrived.
-                d.feed(&held, em)?;
+                d.feed(&held, mem, em)?;
             }
             if was_waiting || dir == Dir::S2C {
-                s.mode = Mode::Ws(Box::new(d));
+                s.set_mode(Mode::Ws(Box::new(d)), mem);
+            } else {
+                d.release(mem);
             }
         }
         Ok(())
     }
 
-    pub fn gap(&mut self, dir: Dir, len: u64, em: &mut dyn Emit) -> io::Result<()> {
+    /// `len` bytes of `dir` that will never arrive; the next byte is at offset `at + len`.
+    pub fn gap(
+        &mut self,
+        dir: Dir,
+        at: u64,
+        len: u64,
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
+        let ws_expected = self.websocket || self.mid_stream || self.port_hint;
+        let limits = self.limits;
         let s = &mut self.sides[dir.index()];
-        s.offset += len;
         match &mut s.mode {
-            Mode::Ws(d) => d.gap(len, em),
+            Mode::Ws(d) => d.gap(len, mem, em),
             Mode::Body(n) if *n > len => {
                 *n -= len;
                 Ok(())
             }
-            Mode::Start if self.websocket || self.mid_stream || self.port_hint => {
-                let at = s.offset;
-                s.mode = Mode::Ws(Box::new(WsDecoder::mid_stream(dir, None, self.limits, at)));
+            Mode::Start if ws_expected => {
+                let d = WsDecoder::mid_stream(dir, None, limits, at + len);
+                s.set_mode(Mode::Ws(Box::new(d)), mem);
                 Ok(())
             }
             _ => {
                 // HTTP cannot be followed across a hole.
-                s.mode = Mode::Opaque;
-                s.take_buf(em);
+                s.set_mode(Mode::Opaque, mem);
+                s.take_buf(mem);
                 Ok(())
             }
         }
     }
 
     /// The connection is over and drained: drop decoders, inflaters and buffers.
-    pub fn release(&mut self) {
+    pub fn release(&mut self, mem: &mut Memory) {
         for s in &mut self.sides {
-            s.mode = Mode::Opaque;
+            s.set_mode(Mode::Opaque, mem);
+            s.take_buf(mem);
             s.buf = Vec::new();
         }
         self.pending = None;
     }
 
-    pub fn end(&mut self, dir: Dir, em: &mut dyn Emit) -> io::Result<()> {
+    pub fn end(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         self.ended[dir.index()] = true;
         if let Mode::Ws(d) = &mut self.sides[dir.index()].mode {
-            d.finish(em)?;
+            d.finish(mem, em)?;
         }
         // Held bytes of an ended direction will never complete, except a client's frames
         // waiting for a 101 the server may still send.
@@ -351,7 +411,7 @@ impl Conversation {
             let s = &mut self.sides[d.index()];
             let waiting = d == Dir::C2S && matches!(s.mode, Mode::AwaitUpgrade) && !server_ended;
             if self.ended[d.index()] && !waiting {
-                s.take_buf(em);
+                s.take_buf(mem);
             }
         }
         Ok(())
@@ -360,10 +420,8 @@ impl Conversation {
 
 impl Side {
     /// Appends to the held bytes if the memory shared by all connections allows.
-    fn hold(&mut self, bytes: &[u8], em: &mut dyn Emit) -> bool {
-        let granted = em.keep(bytes.len());
-        if granted < bytes.len() {
-            em.release(granted);
+    fn hold(&mut self, bytes: &[u8], mem: &mut Memory) -> bool {
+        if !mem.charge(Pool::Http, bytes.len()) {
             return false;
         }
         self.buf.extend_from_slice(bytes);
@@ -371,9 +429,9 @@ impl Side {
     }
 
     /// Takes the held bytes, giving their memory back.
-    fn take_buf(&mut self, em: &mut dyn Emit) -> Vec<u8> {
+    fn take_buf(&mut self, mem: &mut Memory) -> Vec<u8> {
         let b = std::mem::take(&mut self.buf);
-        em.release(b.len());
+        mem.refund(Pool::Http, b.len());
         b
     }
 

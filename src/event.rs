@@ -55,6 +55,9 @@ pub enum TcpRole {
     HandshakeAck,
     Data,
     Ack,
+    /// A keep-alive probe (RFC 9293 3.8.4): at most one byte, one below the next expected
+    /// sequence number. Not data.
+    KeepAlive,
     Fin,
     Rst,
 }
@@ -67,13 +70,14 @@ impl TcpRole {
             TcpRole::HandshakeAck => "handshake_ack",
             TcpRole::Data => "data",
             TcpRole::Ack => "ack",
+            TcpRole::KeepAlive => "keep_alive",
             TcpRole::Fin => "fin",
             TcpRole::Rst => "rst",
         }
     }
     /// Packets that set up or tear down the connection: what the default view shows.
     pub fn is_lifecycle(self) -> bool {
-        !matches!(self, TcpRole::Data | TcpRole::Ack)
+        !matches!(self, TcpRole::Data | TcpRole::Ack | TcpRole::KeepAlive)
     }
 }
 
@@ -103,6 +107,8 @@ pub struct HttpRequest {
     /// `Upgrade: websocket` and `Connection: upgrade` are both present.
     pub websocket_upgrade: bool,
     pub key: Option<String>,
+    /// Bytes of the head on the wire, request line to the blank line that ends it.
+    pub head_len: usize,
 }
 
 impl HttpRequest {
@@ -151,6 +157,8 @@ pub struct HttpResponse {
     pub subprotocol: Option<String>,
     pub extensions: Option<String>,
     pub deflate: Option<DeflateParams>,
+    /// Bytes of the head on the wire, status line to the blank line that ends it.
+    pub head_len: usize,
 }
 
 impl HttpResponse {
@@ -414,8 +422,12 @@ pub enum Notice {
     MidStream,
     /// Bytes skipped while looking for the next frame boundary.
     Resync { skipped: u64, offset: u64 },
-    /// The connection table was full; this connection was dropped from tracking.
+    /// The connection was dropped from tracking before it ended (the memory budget or
+    /// `--max-conns` needed room): nothing more of it is decoded.
     Evicted { reason: &'static str },
+    /// Compression history of this direction was given up to stay within the memory budget:
+    /// the next compressed messages that refer back to it cannot be inflated.
+    HistoryDropped,
 }
 
 impl Notice {
@@ -429,6 +441,7 @@ impl Notice {
             Notice::MidStream => "mid_stream",
             Notice::Resync { .. } => "resync",
             Notice::Evicted { .. } => "evicted",
+            Notice::HistoryDropped => "history_dropped",
         }
     }
 }
@@ -455,37 +468,74 @@ pub struct Event<'a> {
     pub conn: Option<&'a ConnInfo>,
     pub dir: Dir,
     pub kind: EventKind<'a>,
+    /// What an application protocol reads in a message, made before any display filter
+    /// (so filters never change it); `None` for other events and unread messages.
+    pub app: Option<&'a Annotation>,
 }
 
-/// How decoders hand events up: the analyzer implements it with the connection and the
-/// packet's timestamp filled in, and forwards to the [`Sink`].
+/// An application protocol's reading of one message (see [`crate::annotate`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Annotation {
+    /// The protocol that read it.
+    pub protocol: &'static str,
+    /// One line for the human views (any characters: printers escape it).
+    pub text: String,
+    /// An application-level heartbeat.
+    pub heartbeat: bool,
+}
+
+/// How decoders hand events up: the flow table implements it with the connection, the
+/// packet's timestamp and the annotation filled in, and forwards to the [`Sink`]. Events only:
+/// memory comes down to the decoders as a [`crate::memory::Memory`], never up through here.
 pub trait Emit {
+    /// Reports one event of this connection in direction `dir`.
     fn emit(&mut self, dir: Dir, kind: EventKind<'_>) -> io::Result<()>;
     /// Frame events cost a little; printers that show none say so.
     fn wants_frames(&self) -> bool {
         true
     }
-    /// Asks to hold `n` more payload bytes of an unfinished message; returns how many may be
-    /// held, so that all connections together stay within a memory bound.
-    fn keep(&mut self, n: usize) -> usize {
-        n
-    }
-    /// Gives back bytes obtained with [`Emit::keep`] once their message is done.
-    fn release(&mut self, _n: usize) {}
-    /// An empty buffer for a message's payload, perhaps with room left by an earlier one:
-    /// growing a fresh buffer message after message costs a copy at every doubling.
-    fn buffer(&mut self) -> Vec<u8> {
-        Vec::new()
-    }
-    /// Takes a finished message's buffer back for [`Emit::buffer`].
-    fn recycle(&mut self, _buf: Vec<u8>) {}
 }
 
-/// Where events go. `done` lets a consumer (e.g. `-c N`) end the run early.
+/// Where the pipeline is, told to the sink between events ([`Sink::stage`]): a printer that
+/// flushes per packet, or a thread that orders output by packet, listens; most ignore it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// The events that follow belong to the packet with this index (from 0).
+    Packet(u64),
+    /// The packet's own events are over; the table's housekeeping (idle connections,
+    /// evictions) follows.
+    Sweep,
+    /// Everything about the packet has been said.
+    PacketDone,
+    /// The input is over; connections still open are flushed and ended.
+    Finish,
+}
+
+/// Where events go, in capture order (ripgrep's contract).
 pub trait Sink {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()>;
-    fn done(&self) -> bool {
-        false
+    /// Takes one event. `Ok(false)`: stop after this event (`-c N` reached); no further event
+    /// is delivered, and [`Sink::finish`] is still called. `Err`: stop now; `finish` is not.
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool>;
+    /// Where the pipeline is, between events: for sinks that flush per packet or order output
+    /// by packet.
+    fn stage(&mut self, _stage: Stage) -> io::Result<()> {
+        Ok(())
+    }
+    /// The input is over (or the run was stopped): write what is still held.
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<S: Sink + ?Sized> Sink for &mut S {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
+        (**self).event(ev)
+    }
+    fn stage(&mut self, stage: Stage) -> io::Result<()> {
+        (**self).stage(stage)
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        (**self).finish()
     }
 }
 
@@ -494,8 +544,8 @@ pub trait Sink {
 pub struct VecSink(pub Vec<String>);
 
 impl Sink for VecSink {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
         self.0.push(format!("{:?}", ev.kind));
-        Ok(())
+        Ok(true)
     }
 }

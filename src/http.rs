@@ -60,6 +60,7 @@ pub fn parse_request(buf: &[u8]) -> Parsed<HttpRequest> {
                     headers,
                     websocket_upgrade,
                     key,
+                    head_len: n,
                 },
                 n,
             )
@@ -103,6 +104,7 @@ pub fn parse_response(buf: &[u8], req: Option<&HttpRequest>) -> Parsed<HttpRespo
                     subprotocol,
                     extensions,
                     deflate,
+                    head_len: n,
                 },
                 n,
             )

@@ -6,10 +6,13 @@
 //! [`output`] printers. [`analyzer`] drives the layers.
 
 pub mod analyzer;
+pub mod annotate;
 pub mod capture;
 pub mod conversation;
+pub mod engine;
 pub mod event;
 pub mod http;
+pub mod memory;
 pub mod output;
 pub mod packet;
 pub mod reassembly;

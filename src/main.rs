@@ -3,11 +3,14 @@
 use clap::{ArgAction, Parser, ValueEnum};
 use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
+use std::ops::ControlFlow;
 use std::process::ExitCode;
-use wsdump::analyzer::{Analyzer, Config, Stats};
-use wsdump::capture::file::{CaptureError, CaptureFile, Flow};
+use wsdump::analyzer::Config;
+use wsdump::capture::RawPacket;
+use wsdump::capture::file::CaptureFile;
 use wsdump::capture::live;
 use wsdump::capture::writer::PcapWriter;
+use wsdump::engine::{PacketSource, Pipeline, Stage};
 use wsdump::event::{Dir, Event, EventKind, Opcode, Sink};
 use wsdump::output::Palette;
 use wsdump::output::explain::ExplainPrinter;
@@ -99,13 +102,15 @@ struct Args {
     /// Out-of-order bytes buffered per direction before a hole is declared a gap.
     #[arg(long, value_name = "BYTES", default_value_t = 1 << 20)]
     max_ooo: usize,
-    /// Bytes held across all connections: out-of-order segments up to this, and up to this
-    /// again for unfinished messages, resynchronisation and HTTP heads (beyond, messages are
-    /// shown truncated and what cannot be held is reported).
-    #[arg(long, value_name = "BYTES", default_value_t = 32 << 20)]
-    max_buffer: usize,
-    /// Connections tracked at once; the least recently active are dropped beyond it.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    /// Memory for everything that grows with the input, across all connections: their
+    /// state, out-of-order segments, compression history, HTTP heads, unfinished messages.
+    /// When it is full, what is given up is reported (a gap, a truncated message, a
+    /// connection's compression history, the least recently active connection).
+    #[arg(long, visible_alias = "max-buffer", value_name = "BYTES", default_value_t = wsdump::analyzer::DEFAULT_MEMORY)]
+    max_memory: usize,
+    /// Connections tracked at once (0: as many as --max-memory holds); the least recently
+    /// active are dropped beyond it.
+    #[arg(long, value_name = "N", default_value_t = 0)]
     max_conns: usize,
     /// Annotated walkthrough for teaching: every step of the TCP handshake, the upgrade and
     /// each frame explained above the tcpdump-style line it belongs to.
@@ -175,32 +180,15 @@ struct Out {
     json: bool,
     limit: Option<u64>,
     messages: u64,
-}
-
-impl Sink for Out {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
-        if self.done() || !self.filter.passes(ev) {
-            return Ok(());
-        }
-        if let Some(s) = &mut self.summary {
-            s.observe(ev);
-        }
-        if let EventKind::Message(_) = ev.kind {
-            self.messages += 1;
-        }
-        match &mut self.printer {
-            Printer::Human(p) => p.event(ev),
-            Printer::Json(p) => p.event(ev),
-            Printer::Explain(p) => p.event(ev),
-            Printer::Ladder(p) => p.event(ev),
-        }
-    }
-    fn done(&self) -> bool {
-        self.limit.is_some_and(|l| self.messages >= l)
-    }
+    /// Flush after every packet (a pipe or a terminal reads, or -l).
+    line_mode: bool,
 }
 
 impl Out {
+    fn done(&self) -> bool {
+        self.limit.is_some_and(|l| self.messages >= l)
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         match &mut self.printer {
             Printer::Human(p) => p.flush(),
@@ -209,13 +197,43 @@ impl Out {
             Printer::Ladder(p) => p.flush(),
         }
     }
+}
+
+impl Sink for Out {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
+        if self.done() || !self.filter.passes(ev) {
+            return Ok(!self.done());
+        }
+        if let Some(s) = &mut self.summary {
+            s.observe(ev);
+        }
+        if let EventKind::Message(_) = ev.kind {
+            self.messages += 1;
+        }
+        match &mut self.printer {
+            Printer::Human(p) => p.event(ev)?,
+            Printer::Json(p) => p.event(ev)?,
+            Printer::Explain(p) => p.event(ev)?,
+            Printer::Ladder(p) => p.event(ev)?,
+        };
+        Ok(!self.done())
+    }
+
+    fn stage(&mut self, stage: Stage) -> io::Result<()> {
+        if stage == Stage::PacketDone && self.line_mode {
+            self.flush()?;
+        }
+        Ok(())
+    }
 
     /// End of the run: what is still buffered, then the `--stats` summary.
     fn finish(&mut self) -> io::Result<()> {
-        if let Printer::Ladder(p) = &mut self.printer {
-            p.finish()?;
+        match &mut self.printer {
+            Printer::Human(p) => p.finish()?,
+            Printer::Json(p) => p.finish()?,
+            Printer::Explain(p) => p.finish()?,
+            Printer::Ladder(p) => p.finish()?,
         }
-        self.flush()?;
         if let Some(s) = &self.summary {
             let text = if self.json { s.json() } else { s.human() };
             if self.summary_to_stderr {
@@ -339,6 +357,7 @@ fn make_sink_to(args: &Args, file: File) -> Out {
         json: args.json,
         limit: args.count,
         messages: 0,
+        line_mode: false,
     }
 }
 
@@ -422,8 +441,7 @@ fn make_config(args: &Args) -> Config {
     cfg.limits.max_message = args.max_message;
     cfg.limits.max_inflate = args.max_inflate;
     cfg.max_ooo_per_stream = args.max_ooo;
-    cfg.max_ooo_total = args.max_buffer;
-    cfg.max_held_messages = args.max_buffer;
+    cfg.max_memory = args.max_memory;
     cfg.max_conns = args.max_conns;
     cfg.frames = args.verbose || args.explain;
     cfg
@@ -441,7 +459,7 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
             }
         }
     };
-    let mut cap = match CaptureFile::open(input) {
+    let cap = match CaptureFile::open(input) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("wsdump: {path}: {e}");
@@ -481,13 +499,18 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
             out.flush()?;
             (done.stats, done.read_error.map_or(Ok(()), Err))
         }
-        Some(sink) => run_one_thread(&mut cap, cfg, sink, line_mode, path)?,
+        Some(sink) => {
+            sink.line_mode = line_mode;
+            let mut src = WithProgress {
+                inner: cap,
+                progress: Progress::new(path),
+            };
+            let run = Pipeline::run(&mut src, cfg, sink)?;
+            (run.stats, run.source_error.map_or(Ok(()), Err))
+        }
     };
     if let Some(l) = stats.unsupported_link {
         eprintln!("wsdump: {path}: unsupported link type {l}; its packets were not decoded");
-    }
-    if let Some(sink) = &mut sink {
-        sink.finish()?;
     }
     let mut failed = stats.unsupported_link.is_some();
     if let Err(e) = read {
@@ -503,43 +526,27 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
     })
 }
 
-/// Reads, decodes and prints on this thread: standard input, pipes, `--threads 1`.
-fn run_one_thread(
-    cap: &mut CaptureFile,
-    cfg: Config,
-    sink: &mut Out,
-    line_mode: bool,
-    path: &str,
-) -> io::Result<(Stats, Result<(), CaptureError>)> {
-    let mut an = Analyzer::new(cfg);
-    let mut io_err: Option<io::Error> = None;
-    let mut last_ts = Default::default();
-    let mut progress = Progress::new(path);
-    let read = cap.for_each_packet(|p| {
-        last_ts = p.ts;
-        progress.packet(p.data.len());
-        if let Err(e) = an.packet(p, sink) {
-            io_err = Some(e);
-            return Flow::Stop;
-        }
-        if line_mode && let Err(e) = sink.flush() {
-            io_err = Some(e);
-            return Flow::Stop;
-        }
-        if sink.done() {
-            Flow::Stop
-        } else {
-            Flow::Continue
-        }
-    });
-    drop(progress);
-    if let Some(e) = io_err {
-        return Err(e);
+/// A source whose reading shows progress (a large file read on a terminal).
+struct WithProgress<S> {
+    inner: S,
+    progress: Option<Progress>,
+}
+
+impl<S: PacketSource> PacketSource for WithProgress<S> {
+    type Error = S::Error;
+    fn for_each(
+        &mut self,
+        f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
+    ) -> Result<(), S::Error> {
+        let progress = &mut self.progress;
+        let r = self.inner.for_each(&mut |p| {
+            progress.packet(p.data.len());
+            f(p)
+        });
+        // The line is taken away when reading ends.
+        self.progress = None;
+        r
     }
-    if !sink.done() {
-        an.finish(last_ts, sink)?;
-    }
-    Ok((an.stats, read))
 }
 
 /// Progress of a large file on stderr, only when stderr is a terminal: never in pipes or CI.
@@ -668,7 +675,6 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
     } else {
         make_sink(args)
     };
-    let mut an = Analyzer::new(make_config(args));
     let names: Vec<String> = ifaces
         .iter()
         .map(|i| format!("{} ({})", i.name, i.linktype.name()))
@@ -686,45 +692,25 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
         live::SNAPLEN
     );
 
-    let mut failed = false;
-    let mut last_ts = Default::default();
-    let result = (|| -> io::Result<()> {
-        while let Some(ev) = cap.next_event() {
-            match ev {
-                live::Event::Packet(p) => {
-                    let raw = p.raw(&ifaces);
-                    last_ts = raw.ts;
-                    if let Some(w) = &mut writer {
-                        w.write(&raw)?;
-                        w.flush()?;
-                    }
-                    an.packet(&raw, &mut sink)?;
-                    sink.flush()?;
-                    if sink.done() {
-                        break;
-                    }
-                }
-                live::Event::Error { iface, err } => {
-                    eprintln!("wsdump: {}: {err}", ifaces[iface].name);
-                    failed = true;
-                }
-                // Ctrl-C or SIGTERM: decode what the kernel already holds, then stop.
-                live::Event::Signal(_) => cap.request_stop(),
-                live::Event::Ended(_) => {}
-            }
-        }
-        if !sink.done() {
-            an.finish(last_ts, &mut sink)?;
-        }
-        sink.finish()
-    })();
+    sink.line_mode = true;
+    let mut src = LiveSource {
+        cap: &mut cap,
+        ifaces: &ifaces,
+        writer: writer.as_mut(),
+        failed: false,
+    };
+    let result = Pipeline::run(&mut src, make_config(args), &mut sink);
+    let failed = src.failed;
     let kernel = cap.stop();
     if let Some(w) = &mut writer {
         w.flush()?;
     }
     // A closed stdout (`| head`) ends wsdump quietly.
-    result?;
-    let s = &an.stats;
+    let run = result?;
+    if let Some(e) = run.source_error {
+        return Err(e);
+    }
+    let s = &run.stats;
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     eprintln!(
         "{}",
@@ -759,9 +745,47 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
     );
     Ok(if failed {
         ExitCode::from(2)
-    } else if an.stats.websocket_connections > 0 {
+    } else if s.websocket_connections > 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Live capture as a packet source: packets as the readers deliver them, each saved first
+/// with `-w`; a stop signal lets the readers drain what the kernel holds, then ends.
+struct LiveSource<'a> {
+    cap: &'a mut live::Capture,
+    ifaces: &'a [live::Interface],
+    writer: Option<&'a mut PcapWriter<BufWriter<File>>>,
+    /// A reader failed (it said why on stderr).
+    failed: bool,
+}
+
+impl PacketSource for LiveSource<'_> {
+    type Error = io::Error;
+    fn for_each(&mut self, f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>) -> io::Result<()> {
+        while let Some(ev) = self.cap.next_event() {
+            match ev {
+                live::Event::Packet(p) => {
+                    let raw = p.raw(self.ifaces);
+                    if let Some(w) = &mut self.writer {
+                        w.write(&raw)?;
+                        w.flush()?;
+                    }
+                    if f(&raw).is_break() {
+                        break;
+                    }
+                }
+                live::Event::Error { iface, err } => {
+                    eprintln!("wsdump: {}: {err}", self.ifaces[iface].name);
+                    self.failed = true;
+                }
+                // Ctrl-C or SIGTERM: decode what the kernel already holds, then stop.
+                live::Event::Signal(_) => self.cap.request_stop(),
+                live::Event::Ended(_) => {}
+            }
+        }
+        Ok(())
+    }
 }

@@ -4,21 +4,31 @@
 //! seen when the capture began mid-connection); 32-bit sequence numbers are mapped onto them
 //! relative to the next expected offset, so wrap-around is invisible above this module.
 //! In-order data — the common case — is handed on straight from the packet, never copied.
+//!
+//! Memory: out-of-order segments are copied and charged to [`Pool::Reorder`]; delivered bytes
+//! the peer has not acknowledged yet are kept (up to [`HISTORY`]) to compare retransmissions
+//! with, charged to [`Pool::Retransmit`] and freed as soon as the peer acknowledges them, so
+//! an idle connection keeps none.
 
 use crate::event::GapReason;
-use std::collections::BTreeMap;
+use crate::memory::{Memory, Pool};
+use std::collections::{BTreeMap, VecDeque};
 
-/// What the stream hands to the layer above, in order.
+/// What the stream hands to the layer above, in order; `at` is the stream offset of the
+/// chunk's first byte.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Chunk<'a> {
-    Data(&'a [u8]),
+    /// In-order bytes. Each one starts where a TCP segment's new bytes start (resynchronisation
+    /// relies on that: senders start frames at segment boundaries).
+    Data { at: u64, bytes: &'a [u8] },
     /// Bytes that will never arrive.
     Gap {
+        at: u64,
         len: u64,
         reason: GapReason,
     },
     /// The sender's FIN, after its last byte.
-    Fin,
+    Fin { at: u64 },
 }
 
 /// Something the stream noticed about the segments it was given.
@@ -29,20 +39,11 @@ pub enum Anomaly {
     RetransmissionDiffers { offset: u64, len: u64 },
 }
 
-/// Shared accounting of out-of-order bytes across all streams.
-#[derive(Debug)]
-pub struct Budget {
-    pub used: usize,
-    pub max: usize,
-    /// Limit for one direction of one connection.
-    pub per_stream: usize,
-}
-
-/// How many delivered bytes are remembered to check retransmissions against.
-const HISTORY: usize = 16 * 1024;
+/// Most unacknowledged delivered bytes remembered to check retransmissions against.
+pub const HISTORY: usize = 16 * 1024;
 
 /// What one buffered segment costs beyond its bytes (B-tree slot, `Vec` header, allocator
-/// rounding), charged to the budget so that a flood of tiny (or snaplen-empty) out-of-order
+/// rounding), charged to the ledger so that a flood of tiny (or snaplen-empty) out-of-order
 /// segments is bounded by memory, not by payload bytes.
 const SEGMENT_COST: usize = 128;
 
@@ -50,10 +51,21 @@ fn cost(p: &Pending) -> usize {
     p.data.len() + SEGMENT_COST
 }
 
+/// How a stream's offset 0 was chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Base {
+    #[default]
+    Unknown,
+    /// From a segment without payload: a keep-alive probe sits one below the real next byte,
+    /// so the first data may correct it by one.
+    Weak(u32),
+    Known(u32),
+}
+
 #[derive(Default)]
 pub struct Stream {
-    /// Sequence number of stream offset 0; `None` until the first segment.
-    base: Option<u32>,
+    /// Sequence number of stream offset 0.
+    base: Base,
     pub isn: Option<u32>,
     /// Next offset to deliver.
     next: u64,
@@ -61,13 +73,10 @@ pub struct Stream {
     ooo_bytes: usize,
     fin_at: Option<u64>,
     fin_delivered: bool,
-    /// Ring of the last delivered bytes: `hist[i % HISTORY]` holds offset i for the last
-    /// `HISTORY` offsets.
-    hist: Vec<u8>,
-    /// `hist_start..hist_end`: the stream offsets whose bytes were delivered contiguously
-    /// (no gap since); only those can be compared with a retransmission.
+    /// Delivered bytes not yet acknowledged: `hist[0]` is offset `hist_start`. Only offsets
+    /// delivered as data since the last gap; empty (and unallocated) once all is acknowledged.
+    hist: VecDeque<u8>,
     hist_start: u64,
-    hist_end: u64,
     pub anomalies: Vec<Anomaly>,
 }
 
@@ -80,9 +89,26 @@ struct Pending {
 impl Stream {
     /// Marks the SYN: data starts at `isn + 1`.
     pub fn syn(&mut self, isn: u32) {
-        if self.base.is_none() || self.next == 0 {
+        if !matches!(self.base, Base::Known(_)) || self.next == 0 {
             self.isn = Some(isn);
-            self.base = Some(isn.wrapping_add(1));
+            self.base = Base::Known(isn.wrapping_add(1));
+        }
+    }
+
+    /// The peer acknowledged up to `ack` before this direction's first segment was seen:
+    /// the receiver's view says where this stream continues (a keep-alive probe, one below,
+    /// is then no data).
+    pub fn peer_expects(&mut self, ack: u32) {
+        if !matches!(self.base, Base::Known(_)) && self.next == 0 && self.ooo.is_empty() {
+            self.base = Base::Known(ack);
+        }
+    }
+
+    /// A segment without payload: its sequence number is where data continues, unless it is
+    /// a keep-alive probe (one below); see [`Base::Weak`].
+    pub fn empty_segment(&mut self, seq: u32) {
+        if self.base == Base::Unknown {
+            self.base = Base::Weak(seq);
         }
     }
 
@@ -90,7 +116,7 @@ impl Stream {
         self.next
     }
     pub fn has_base(&self) -> bool {
-        self.base.is_some()
+        self.base != Base::Unknown
     }
     pub fn is_finished(&self) -> bool {
         self.fin_delivered
@@ -98,6 +124,18 @@ impl Stream {
     /// Memory held by out-of-order segments: their bytes plus [`SEGMENT_COST`] each.
     pub fn buffered(&self) -> usize {
         self.ooo_bytes
+    }
+    /// Memory held to compare retransmissions.
+    pub fn history_capacity(&self) -> usize {
+        self.hist.capacity()
+    }
+
+    /// The sequence number the next in-order byte will carry, when known.
+    pub fn next_seq(&self) -> Option<u32> {
+        match self.base {
+            Base::Known(b) => Some(b.wrapping_add(self.next as u32)),
+            _ => None,
+        }
     }
 
     /// Sequence number to stream offset, choosing the offset nearest the delivery point.
@@ -113,17 +151,27 @@ impl Stream {
     }
 
     /// Takes one segment's payload (`declared` bytes on the wire, `data` captured) and its
-    /// FIN flag; delivers whatever is now in order.
+    /// FIN flag; delivers whatever is now in order. `max_ooo` bounds this direction's
+    /// out-of-order bytes; all directions' together are bounded by `mem`.
+    #[allow(clippy::too_many_arguments)]
     pub fn segment(
         &mut self,
         seq: u32,
         data: &[u8],
         declared: u32,
         fin: bool,
-        budget: &mut Budget,
-        out: &mut dyn FnMut(Chunk<'_>),
+        mem: &mut Memory,
+        max_ooo: usize,
+        out: &mut dyn FnMut(Chunk<'_>, &mut Memory),
     ) {
-        let base = *self.base.get_or_insert(seq);
+        let base = match self.base {
+            Base::Known(b) => b,
+            // Data one past a keep-alive probe: the probe was not data.
+            Base::Weak(w) if seq == w.wrapping_add(1) && declared > 0 => seq,
+            Base::Weak(w) => w,
+            Base::Unknown => seq,
+        };
+        self.base = Base::Known(base);
         let mut start = self.offset_of(base, seq);
         let mut data = data;
         let mut declared = declared as u64;
@@ -157,37 +205,60 @@ impl Stream {
         }
         if declared > 0 {
             if start <= self.next {
-                self.deliver(start, data, declared, out);
-                self.drain(budget, out);
+                self.deliver(start, data, declared, mem, out);
+                self.drain(mem, out);
             } else {
-                self.buffer(start, data, declared, budget);
-                if budget.used > budget.max {
-                    self.force(budget, GapReason::BufferLimit, out);
-                }
+                self.buffer(start, data, declared, mem);
                 // One force releases one run of segments; with several holes buffered, the
                 // stream could stay over its limit (found by fuzzing): force until under.
-                while self.ooo_bytes > budget.per_stream && !self.ooo.is_empty() {
-                    self.force(budget, GapReason::BufferLimit, out);
+                while (self.ooo_bytes > max_ooo || mem.over()) && !self.ooo.is_empty() {
+                    self.force(mem, GapReason::BufferLimit, out);
                 }
             }
         }
-        self.release_fin(budget, out);
+        self.release_fin(mem, out);
     }
 
     /// Frees the buffers of a stream that is over; sequence numbers stay known.
-    pub fn release(&mut self) {
+    pub fn release(&mut self, mem: &mut Memory) {
+        mem.refund(Pool::Reorder, self.ooo_bytes);
         self.ooo = BTreeMap::new();
         self.ooo_bytes = 0;
-        self.hist = Vec::new();
+        self.forget_history(mem);
+    }
+
+    fn forget_history(&mut self, mem: &mut Memory) {
+        mem.refund(Pool::Retransmit, self.hist.capacity());
+        self.hist = VecDeque::new();
+        self.hist_start = self.next;
     }
 
     /// The peer acknowledged everything before `ack`: bytes below it that were never seen
-    /// were lost by the capture, not by the network, and will not come again.
-    pub fn acked(&mut self, ack: u32, budget: &mut Budget, out: &mut dyn FnMut(Chunk<'_>)) {
-        let Some(base) = self.base else { return };
+    /// were lost by the capture, not by the network, and will not come again; bytes kept to
+    /// compare retransmissions with are no longer needed.
+    pub fn acked(
+        &mut self,
+        ack: u32,
+        mem: &mut Memory,
+        out: &mut dyn FnMut(Chunk<'_>, &mut Memory),
+    ) {
+        let Base::Known(base) = self.base else {
+            self.peer_expects(ack);
+            return;
+        };
         let mut upto = self.offset_of(base, ack);
         if let Some(f) = self.fin_at {
             upto = upto.min(f as i64);
+        }
+        if upto > self.hist_start as i64 && !self.hist.is_empty() {
+            let drop = ((upto as u64 - self.hist_start) as usize).min(self.hist.len());
+            if drop == self.hist.len() {
+                self.forget_history(mem);
+                self.hist_start = upto as u64;
+            } else {
+                self.hist.drain(..drop);
+                self.hist_start += drop as u64;
+            }
         }
         if upto <= self.next as i64 || upto - self.next as i64 > i32::MAX as i64 {
             return;
@@ -195,64 +266,81 @@ impl Stream {
         let upto = upto as u64;
         let hole_end = self.ooo.keys().next().map_or(upto, |&k| k.min(upto));
         if hole_end > self.next {
-            out(Chunk::Gap {
-                len: hole_end - self.next,
-                reason: GapReason::NotCaptured,
-            });
+            out(
+                Chunk::Gap {
+                    at: self.next,
+                    len: hole_end - self.next,
+                    reason: GapReason::NotCaptured,
+                },
+                mem,
+            );
             self.next = hole_end;
-            self.drop_below_next(budget);
-            self.drain(budget, out);
-            self.release_fin(budget, out);
+            self.drop_below_next(mem);
+            self.drain(mem, out);
+            self.release_fin(mem, out);
         }
     }
 
     /// The connection is over (RST, end of capture, eviction): whatever is buffered is
     /// delivered with explicit gaps.
-    pub fn flush(&mut self, budget: &mut Budget, out: &mut dyn FnMut(Chunk<'_>)) {
+    pub fn flush(&mut self, mem: &mut Memory, out: &mut dyn FnMut(Chunk<'_>, &mut Memory)) {
         while !self.ooo.is_empty() {
-            self.force(budget, GapReason::Unfilled, out);
+            self.force(mem, GapReason::Unfilled, out);
         }
         if let Some(f) = self.fin_at
             && f > self.next
         {
-            out(Chunk::Gap {
-                len: f - self.next,
-                reason: GapReason::Unfilled,
-            });
+            out(
+                Chunk::Gap {
+                    at: self.next,
+                    len: f - self.next,
+                    reason: GapReason::Unfilled,
+                },
+                mem,
+            );
             self.next = f;
         }
-        self.release_fin(budget, out);
+        self.release_fin(mem, out);
     }
 
-    fn release_fin(&mut self, budget: &mut Budget, out: &mut dyn FnMut(Chunk<'_>)) {
+    fn release_fin(&mut self, mem: &mut Memory, out: &mut dyn FnMut(Chunk<'_>, &mut Memory)) {
         if let Some(f) = self.fin_at
             && !self.fin_delivered
             && self.next >= f
         {
             self.fin_delivered = true;
-            budget.used -= self.ooo_bytes;
+            mem.refund(Pool::Reorder, self.ooo_bytes);
             self.ooo_bytes = 0;
             self.ooo.clear();
-            out(Chunk::Fin);
+            out(Chunk::Fin { at: f }, mem);
         }
     }
 
     /// Skips to the first buffered segment, reporting the hole, and delivers from there.
-    fn force(&mut self, budget: &mut Budget, reason: GapReason, out: &mut dyn FnMut(Chunk<'_>)) {
+    fn force(
+        &mut self,
+        mem: &mut Memory,
+        reason: GapReason,
+        out: &mut dyn FnMut(Chunk<'_>, &mut Memory),
+    ) {
         if let Some(&first) = self.ooo.keys().next()
             && first > self.next
         {
-            out(Chunk::Gap {
-                len: first - self.next,
-                reason,
-            });
+            out(
+                Chunk::Gap {
+                    at: self.next,
+                    len: first - self.next,
+                    reason,
+                },
+                mem,
+            );
             self.next = first;
         }
-        self.drop_below_next(budget);
-        self.drain(budget, out);
+        self.drop_below_next(mem);
+        self.drain(mem, out);
     }
 
-    fn buffer(&mut self, start: u64, data: &[u8], declared: u64, budget: &mut Budget) {
+    fn buffer(&mut self, start: u64, data: &[u8], declared: u64, mem: &mut Memory) {
         if let Some(p) = self.ooo.get(&start)
             && p.declared >= declared
         {
@@ -263,40 +351,49 @@ impl Stream {
             declared,
         };
         let c = cost(&p);
+        // Charged even past the limit: the caller forces the stream forward right after,
+        // which frees it again (a refused segment would be a hole with nothing to show).
+        mem.force(Pool::Reorder, c);
         if let Some(old) = self.ooo.insert(start, p) {
             self.ooo_bytes -= cost(&old);
-            budget.used -= cost(&old);
+            mem.refund(Pool::Reorder, cost(&old));
         }
         self.ooo_bytes += c;
-        budget.used += c;
     }
 
-    fn drop_below_next(&mut self, budget: &mut Budget) {
+    fn drop_below_next(&mut self, mem: &mut Memory) {
         // Segments wholly before the delivery point can never be delivered.
         while let Some((&k, p)) = self.ooo.iter().next() {
             if k + p.declared > self.next {
                 break;
             }
             self.ooo_bytes -= cost(p);
-            budget.used -= cost(p);
+            mem.refund(Pool::Reorder, cost(p));
             self.ooo.remove(&k);
         }
     }
 
-    fn drain(&mut self, budget: &mut Budget, out: &mut dyn FnMut(Chunk<'_>)) {
+    fn drain(&mut self, mem: &mut Memory, out: &mut dyn FnMut(Chunk<'_>, &mut Memory)) {
         while let Some(entry) = self.ooo.first_entry() {
             if *entry.key() > self.next {
                 break;
             }
             let (start, p) = entry.remove_entry();
             self.ooo_bytes -= cost(&p);
-            budget.used -= cost(&p);
-            self.deliver(start, &p.data, p.declared, out);
+            mem.refund(Pool::Reorder, cost(&p));
+            self.deliver(start, &p.data, p.declared, mem, out);
         }
     }
 
     /// Delivers the part of a segment at `start` that lies at or beyond `next`.
-    fn deliver(&mut self, start: u64, data: &[u8], declared: u64, out: &mut dyn FnMut(Chunk<'_>)) {
+    fn deliver(
+        &mut self,
+        start: u64,
+        data: &[u8],
+        declared: u64,
+        mem: &mut Memory,
+        out: &mut dyn FnMut(Chunk<'_>, &mut Memory),
+    ) {
         let end = start + declared;
         if end <= self.next {
             self.compare(start, data);
@@ -308,42 +405,57 @@ impl Stream {
         }
         if skip < data.len() {
             let fresh = &data[skip..];
-            self.remember(self.next, fresh);
-            out(Chunk::Data(fresh));
+            self.remember(self.next, fresh, mem);
+            out(
+                Chunk::Data {
+                    at: self.next,
+                    bytes: fresh,
+                },
+                mem,
+            );
             self.next += fresh.len() as u64;
         }
         if end > self.next {
             // Declared but not captured: snaplen cut this packet.
-            out(Chunk::Gap {
-                len: end - self.next,
-                reason: GapReason::Snaplen,
-            });
+            out(
+                Chunk::Gap {
+                    at: self.next,
+                    len: end - self.next,
+                    reason: GapReason::Snaplen,
+                },
+                mem,
+            );
             self.next = end;
         }
     }
 
-    fn remember(&mut self, at: u64, bytes: &[u8]) {
-        if self.hist.is_empty() {
-            self.hist = vec![0; HISTORY];
+    fn remember(&mut self, at: u64, bytes: &[u8], mem: &mut Memory) {
+        let end = at + bytes.len() as u64;
+        if at != self.hist_start + self.hist.len() as u64 {
+            // A gap lies behind: what is kept from before it is not these offsets.
+            self.hist.clear();
         }
-        if at != self.hist_end {
-            // A gap lies behind: what the ring holds from before it is not these offsets.
-            self.hist_start = at;
+        // The newest HISTORY bytes are kept: retransmissions come within a round trip.
+        let tail = &bytes[bytes.len().saturating_sub(HISTORY)..];
+        let excess = (self.hist.len() + tail.len()).saturating_sub(HISTORY);
+        self.hist.drain(..excess);
+        let need = self.hist.len() + tail.len();
+        self.hist_start = end - need as u64;
+        let before = self.hist.capacity();
+        if need > before {
+            // Grown to what is needed, charged first; refused, the bytes are not kept and
+            // retransmissions of them are not compared.
+            let cap = need.next_power_of_two().clamp(256, HISTORY);
+            if !mem.charge(Pool::Retransmit, cap - before) {
+                self.forget_history(mem);
+                self.hist_start = end;
+                return;
+            }
+            self.hist.reserve_exact(cap - self.hist.len());
+            // The allocator may give more than asked: charge what was really given.
+            mem.force(Pool::Retransmit, self.hist.capacity().saturating_sub(cap));
         }
-        self.hist_end = at + bytes.len() as u64;
-        let tail = if bytes.len() > HISTORY {
-            &bytes[bytes.len() - HISTORY..]
-        } else {
-            bytes
-        };
-        let mut pos = ((at + (bytes.len() - tail.len()) as u64) % HISTORY as u64) as usize;
-        let mut rest = tail;
-        while !rest.is_empty() {
-            let n = rest.len().min(HISTORY - pos);
-            self.hist[pos..pos + n].copy_from_slice(&rest[..n]);
-            rest = &rest[n..];
-            pos = (pos + n) % HISTORY;
-        }
+        self.hist.extend(tail);
     }
 
     /// Checks retransmitted bytes at `start` against what was delivered, where remembered.
@@ -351,19 +463,15 @@ impl Stream {
         if self.hist.is_empty() || bytes.is_empty() {
             return;
         }
-        // Only offsets delivered as data since the last gap (found with adversarial captures:
-        // segments from inside a gap were compared with unrelated ring contents).
-        let oldest = self
-            .hist_end
-            .saturating_sub(HISTORY as u64)
-            .max(self.hist_start);
-        let lo = start.max(oldest);
-        let hi = (start + bytes.len() as u64).min(self.hist_end);
+        let hist_end = self.hist_start + self.hist.len() as u64;
+        let lo = start.max(self.hist_start);
+        let hi = (start + bytes.len() as u64).min(hist_end);
         if lo >= hi {
             return;
         }
-        let differs = (lo..hi)
-            .any(|off| self.hist[(off % HISTORY as u64) as usize] != bytes[(off - start) as usize]);
+        let differs = (lo..hi).any(|off| {
+            self.hist[(off - self.hist_start) as usize] != bytes[(off - start) as usize]
+        });
         if differs {
             self.anomalies.push(Anomaly::RetransmissionDiffers {
                 offset: lo,
@@ -385,20 +493,30 @@ mod tests {
         fin: bool,
     }
 
-    fn budget() -> Budget {
-        Budget {
-            used: 0,
-            max: 1 << 30,
-            per_stream: 1 << 30,
+    fn budget() -> Memory {
+        Memory::new(1 << 30)
+    }
+
+    const MAX_OOO: usize = 1 << 30;
+
+    fn record(g: &mut Got) -> impl FnMut(Chunk<'_>, &mut Memory) + '_ {
+        |c, _| match c {
+            Chunk::Data { bytes, .. } => g.bytes.extend_from_slice(bytes),
+            Chunk::Gap { len, reason, .. } => g.gaps.push((len, reason)),
+            Chunk::Fin { .. } => g.fin = true,
         }
     }
 
-    fn feed(s: &mut Stream, b: &mut Budget, seq: u32, data: &[u8], fin: bool, got: &mut Got) {
-        s.segment(seq, data, data.len() as u32, fin, b, &mut |c| match c {
-            Chunk::Data(d) => got.bytes.extend_from_slice(d),
-            Chunk::Gap { len, reason } => got.gaps.push((len, reason)),
-            Chunk::Fin => got.fin = true,
-        });
+    fn feed(s: &mut Stream, b: &mut Memory, seq: u32, data: &[u8], fin: bool, got: &mut Got) {
+        s.segment(
+            seq,
+            data,
+            data.len() as u32,
+            fin,
+            b,
+            MAX_OOO,
+            &mut record(got),
+        );
     }
 
     #[test]
@@ -428,7 +546,7 @@ mod tests {
         feed(&mut s, &mut b, base, b"ABCDE", false, &mut g);
         assert_eq!(g.bytes, b"ABCDEFGHIJKLMNO");
         assert!(g.fin);
-        assert_eq!(b.used, 0);
+        assert_eq!(b.used_by(Pool::Reorder), 0);
     }
 
     #[test]
@@ -454,11 +572,7 @@ mod tests {
         let (mut b, mut g) = (budget(), Got::default());
         feed(&mut s, &mut b, 1, b"abc", false, &mut g);
         feed(&mut s, &mut b, 10, b"xyz", false, &mut g);
-        s.acked(13, &mut b, &mut |c| match c {
-            Chunk::Data(d) => g.bytes.extend_from_slice(d),
-            Chunk::Gap { len, reason } => g.gaps.push((len, reason)),
-            Chunk::Fin => g.fin = true,
-        });
+        s.acked(13, &mut b, &mut record(&mut g));
         assert_eq!(g.bytes, b"abcxyz");
         assert_eq!(g.gaps, vec![(6, GapReason::NotCaptured)]);
     }
@@ -467,17 +581,22 @@ mod tests {
     fn buffer_limit_forces_a_gap() {
         let mut s = Stream::default();
         s.syn(0);
-        let mut b = Budget {
-            used: 0,
-            max: 1 << 30,
-            per_stream: 8,
-        };
+        let mut b = budget();
         let mut g = Got::default();
-        feed(&mut s, &mut b, 101, b"12345", false, &mut g);
-        feed(&mut s, &mut b, 106, b"6789", false, &mut g);
+        for (seq, d) in [(101, &b"12345"[..]), (106, b"6789")] {
+            s.segment(
+                seq,
+                d,
+                d.len() as u32,
+                false,
+                &mut b,
+                8,
+                &mut record(&mut g),
+            );
+        }
         assert_eq!(g.gaps, vec![(100, GapReason::BufferLimit)]);
         assert_eq!(g.bytes, b"123456789");
-        assert_eq!(b.used, 0);
+        assert_eq!(b.used_by(Pool::Reorder), 0);
     }
 
     #[test]
@@ -485,11 +604,7 @@ mod tests {
         let mut s = Stream::default();
         s.syn(0);
         let (mut b, mut g) = (budget(), Got::default());
-        s.segment(1, b"abc", 10, false, &mut b, &mut |c| match c {
-            Chunk::Data(d) => g.bytes.extend_from_slice(d),
-            Chunk::Gap { len, reason } => g.gaps.push((len, reason)),
-            Chunk::Fin => g.fin = true,
-        });
+        s.segment(1, b"abc", 10, false, &mut b, MAX_OOO, &mut record(&mut g));
         feed(&mut s, &mut b, 11, b"next", false, &mut g);
         assert_eq!(g.bytes, b"abcnext");
         assert_eq!(g.gaps, vec![(7, GapReason::Snaplen)]);
@@ -501,14 +616,67 @@ mod tests {
         s.syn(0);
         let (mut b, mut g) = (budget(), Got::default());
         feed(&mut s, &mut b, 5, b"efg", true, &mut g);
-        s.flush(&mut b, &mut |c| match c {
-            Chunk::Data(d) => g.bytes.extend_from_slice(d),
-            Chunk::Gap { len, reason } => g.gaps.push((len, reason)),
-            Chunk::Fin => g.fin = true,
-        });
+        s.flush(&mut b, &mut record(&mut g));
         assert_eq!(g.gaps, vec![(4, GapReason::Unfilled)]);
         assert_eq!(g.bytes, b"efg");
         assert!(g.fin);
+    }
+
+    #[test]
+    fn acknowledged_bytes_are_forgotten_and_retransmissions_of_them_not_compared() {
+        let mut s = Stream::default();
+        s.syn(0);
+        let (mut b, mut g) = (budget(), Got::default());
+        feed(&mut s, &mut b, 1, b"hello", false, &mut g);
+        assert!(b.used_by(Pool::Retransmit) > 0);
+        s.acked(4, &mut b, &mut record(&mut g));
+        assert!(
+            b.used_by(Pool::Retransmit) > 0,
+            "two bytes still unacknowledged"
+        );
+        s.acked(6, &mut b, &mut record(&mut g));
+        assert_eq!(
+            b.used_by(Pool::Retransmit),
+            0,
+            "all acknowledged: nothing kept"
+        );
+        assert_eq!(s.history_capacity(), 0);
+        // A keep-alive probe: one garbage byte at the last acknowledged offset - 1.
+        feed(&mut s, &mut b, 5, b"\0", false, &mut g);
+        assert!(s.anomalies.is_empty());
+        feed(&mut s, &mut b, 6, b" world", false, &mut g);
+        assert_eq!(g.bytes, b"hello world");
+    }
+
+    #[test]
+    fn mid_stream_keepalive_first_is_not_data() {
+        // The peer's ACK came first: it says where this direction continues.
+        let mut s = Stream::default();
+        let (mut b, mut g) = (budget(), Got::default());
+        s.acked(1000, &mut b, &mut record(&mut g));
+        feed(&mut s, &mut b, 999, b"\0", false, &mut g);
+        feed(&mut s, &mut b, 1000, b"data", false, &mut g);
+        assert_eq!((g.bytes.as_slice(), g.gaps.len()), (&b"data"[..], 0));
+        // A zero-length probe first (Linux sends those): the data one above corrects it.
+        let mut s = Stream::default();
+        let mut g = Got::default();
+        s.empty_segment(4999);
+        feed(&mut s, &mut b, 5000, b"more", false, &mut g);
+        s.acked(5004, &mut b, &mut record(&mut g));
+        assert_eq!((g.bytes.as_slice(), g.gaps.len()), (&b"more"[..], 0));
+    }
+
+    #[test]
+    fn history_refused_by_the_ledger_is_not_kept() {
+        let mut s = Stream::default();
+        s.syn(0);
+        let mut b = Memory::new(100);
+        let mut g = Got::default();
+        feed(&mut s, &mut b, 1, b"abc", false, &mut g);
+        assert_eq!(b.used(), 0, "256 bytes of history do not fit in 100");
+        feed(&mut s, &mut b, 1, b"xyz", false, &mut g);
+        assert!(s.anomalies.is_empty(), "nothing kept, nothing compared");
+        assert_eq!(g.bytes, b"abc");
     }
 
     proptest! {
@@ -547,11 +715,14 @@ mod tests {
             for (a, e) in segs {
                 let fin = e == data.len();
                 feed(&mut s, &mut b, isn.wrapping_add(1).wrapping_add(a as u32), &data[a..e], fin, &mut g);
+                prop_assert_eq!(b.used_by(Pool::Retransmit), s.history_capacity(), "after {}..{}", a, e);
             }
             prop_assert_eq!(&g.bytes, &data);
             prop_assert!(g.gaps.is_empty());
             prop_assert!(g.fin);
-            prop_assert_eq!(b.used, 0);
+            prop_assert_eq!(b.used_by(Pool::Reorder), 0);
+            s.release(&mut b);
+            prop_assert_eq!(b.used(), 0, "{:?}", Pool::ALL.map(|p| b.used_by(p)));
             prop_assert!(s.anomalies.is_empty());
         }
     }

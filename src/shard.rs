@@ -19,14 +19,15 @@
 //! Printers that keep state across connections (`--explain`, `--ladder`, `--stats`) are not
 //! run here; the caller decodes those on one thread.
 
-use crate::analyzer::{Analyzer, Config, Share, Stats};
-use crate::capture::Timestamp;
-use crate::capture::file::{CaptureError, CaptureFile, Flow};
+use crate::analyzer::{Config, Share, Stats};
+use crate::capture::RawPacket;
+use crate::capture::file::{CaptureError, CaptureFile};
+use crate::engine::{PacketSource, Pipeline, Stage};
 use crate::event::{Event, Sink};
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Write};
-use std::ops::Range;
+use std::ops::{ControlFlow, Range};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
@@ -133,8 +134,7 @@ pub fn run_file(
 ) -> io::Result<Outcome> {
     let n = opts.threads.max(1);
     let mut share_cfg = cfg.clone();
-    share_cfg.max_ooo_total = cfg.max_ooo_total / n;
-    share_cfg.max_held_messages = cfg.max_held_messages / n;
+    share_cfg.max_memory = cfg.max_memory / n;
     let stop = AtomicBool::new(false);
     let mut progress = progress;
     std::thread::scope(|scope| {
@@ -180,7 +180,7 @@ pub fn run_file(
         };
         for (i, lane) in lanes.into_iter().enumerate() {
             if let Some(e) = lane.end {
-                add_stats(&mut outcome.stats, &e.stats);
+                outcome.stats += &e.stats;
                 if i == 0 {
                     outcome.read_error = e.read_error;
                 }
@@ -197,23 +197,6 @@ pub fn run_file(
     })
 }
 
-fn add_stats(sum: &mut Stats, s: &Stats) {
-    sum.packets += s.packets;
-    sum.bytes += s.bytes;
-    sum.not_tcp += s.not_tcp;
-    sum.filtered += s.filtered;
-    sum.bad_packets += s.bad_packets;
-    sum.truncated_packets += s.truncated_packets;
-    sum.connections += s.connections;
-    sum.websocket_connections += s.websocket_connections;
-    sum.messages += s.messages;
-    sum.gaps += s.gaps;
-    sum.gap_bytes += s.gap_bytes;
-    sum.violations += s.violations;
-    sum.evicted += s.evicted;
-    sum.unsupported_link = sum.unsupported_link.or(s.unsupported_link);
-}
-
 /// One worker's part.
 struct Job<'a> {
     path: &'a Path,
@@ -223,9 +206,38 @@ struct Job<'a> {
     progress: Option<Box<dyn FnMut(usize) + Send + 'a>>,
 }
 
+/// The capture file as one worker reads it: until the merge says stop.
+struct WorkerSource<'a> {
+    cap: CaptureFile,
+    stop: &'a AtomicBool,
+    progress: Option<Box<dyn FnMut(usize) + Send + 'a>>,
+}
+
+impl PacketSource for WorkerSource<'_> {
+    type Error = CaptureError;
+    fn for_each(
+        &mut self,
+        f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
+    ) -> Result<(), CaptureError> {
+        let stop = self.stop;
+        let progress = &mut self.progress;
+        let r = self.cap.for_each(&mut |p| {
+            if stop.load(Ordering::Relaxed) {
+                return ControlFlow::Break(());
+            }
+            if let Some(f) = progress.as_mut() {
+                f(p.data.len());
+            }
+            f(p)
+        });
+        // The progress line is cleared when reading ends, not when printing does.
+        drop(progress.take());
+        r
+    }
+}
+
 impl Job<'_> {
-    fn run(mut self, render: Box<dyn Render>, tx: SyncSender<Batch>, reuse: Receiver<Batch>) {
-        let mut an = Analyzer::with_share(self.cfg, self.share);
+    fn run(self, render: Box<dyn Render>, tx: SyncSender<Batch>, reuse: Receiver<Batch>) {
         let mut pr = Printing {
             key: Key {
                 packet: 0,
@@ -235,70 +247,54 @@ impl Job<'_> {
             render,
             batch: Batch::default(),
             reuse,
+            tx,
+            hung_up: false,
         };
-        let mut last_ts = Timestamp::default();
-        let mut k = 0u64;
-        let mut hung_up = false;
         let stop = self.stop;
-        let read = match File::open(self.path)
+        let cap = match File::open(self.path)
             .map_err(|e| CaptureError::Io(e.to_string()))
             .and_then(CaptureFile::open)
         {
-            Ok(mut cap) => cap.for_each_packet(|p| {
-                if stop.load(Ordering::Relaxed) {
-                    return Flow::Stop;
-                }
-                last_ts = p.ts;
-                if let Some(f) = self.progress.as_mut() {
-                    f(p.data.len());
-                }
-                pr.key = Key {
-                    packet: k,
-                    phase: Phase::Packet,
-                    conn: 0,
-                };
-                // Printing into memory does not fail.
-                if let Ok(true) = an.decode(p, &mut pr) {
-                    pr.key.phase = Phase::Sweep;
-                    let _ = an.tick(p.ts, &mut pr);
-                }
-                k += 1;
-                if (k.is_multiple_of(BATCH_PACKETS) || pr.batch.text.len() >= BATCH_BYTES)
-                    && tx.send(pr.take(k)).is_err()
-                {
-                    hung_up = true;
-                    return Flow::Stop;
-                }
-                Flow::Continue
-            }),
-            Err(e) => Err(e),
+            Ok(cap) => cap,
+            Err(e) => {
+                let mut last = pr.take(u64::MAX);
+                last.end = Some(WorkerEnd {
+                    stats: Stats::default(),
+                    read_error: Some(e),
+                });
+                let _ = pr.tx.send(last);
+                return;
+            }
         };
-        // The progress line is cleared when reading ends, not when printing does.
-        drop(self.progress.take());
-        if hung_up || stop.load(Ordering::Relaxed) {
+        let mut src = WorkerSource {
+            cap,
+            stop,
+            progress: self.progress,
+        };
+        // Printing into memory does not fail; an error here is the merge hanging up.
+        let run = Pipeline::with_share(self.cfg, self.share).drive(&mut src, &mut pr);
+        let Ok(run) = run else { return };
+        if pr.hung_up || stop.load(Ordering::Relaxed) {
             return;
         }
-        pr.key = Key {
-            packet: u64::MAX,
-            phase: Phase::Finish,
-            conn: 0,
-        };
-        let _ = an.finish(last_ts, &mut pr);
         let mut last = pr.take(u64::MAX);
         last.end = Some(WorkerEnd {
-            stats: an.stats.clone(),
-            read_error: read.err(),
+            stats: run.stats,
+            read_error: run.source_error,
         });
-        let _ = tx.send(last);
+        let _ = pr.tx.send(last);
     }
 }
 
-/// A worker's sink: prints each event into the batch as a piece of its own.
+/// A worker's sink: prints each event into the batch as a piece of its own, and hands
+/// batches to the merge.
 struct Printing {
     key: Key,
     render: Box<dyn Render>,
     batch: Batch,
     reuse: Receiver<Batch>,
+    tx: SyncSender<Batch>,
+    hung_up: bool,
 }
 
 impl Printing {
@@ -311,12 +307,12 @@ impl Printing {
 }
 
 impl Sink for Printing {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
         let start = self.batch.text.len();
         let message = self.render.render(ev, &mut self.batch.text);
         let end = self.batch.text.len();
         if end == start && !message {
-            return Ok(());
+            return Ok(true);
         }
         let mut key = self.key;
         if key.phase != Phase::Packet {
@@ -327,6 +323,37 @@ impl Sink for Printing {
             bytes: start..end,
             message,
         });
+        Ok(true)
+    }
+
+    fn stage(&mut self, stage: Stage) -> io::Result<()> {
+        match stage {
+            Stage::Packet(k) => {
+                self.key = Key {
+                    packet: k,
+                    phase: Phase::Packet,
+                    conn: 0,
+                }
+            }
+            Stage::Sweep => self.key.phase = Phase::Sweep,
+            Stage::PacketDone => {
+                let k = self.key.packet + 1;
+                if (k.is_multiple_of(BATCH_PACKETS) || self.batch.text.len() >= BATCH_BYTES) && {
+                    let b = self.take(k);
+                    self.tx.send(b).is_err()
+                } {
+                    self.hung_up = true;
+                    return Err(io::Error::other("the merge has hung up"));
+                }
+            }
+            Stage::Finish => {
+                self.key = Key {
+                    packet: u64::MAX,
+                    phase: Phase::Finish,
+                    conn: 0,
+                }
+            }
+        }
         Ok(())
     }
 }

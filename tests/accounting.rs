@@ -1,14 +1,16 @@
 //! Memory accounting balances: after every sample (complete, cut mid-stream, lossy, hostile
-//! regression captures) has been decoded to the end, nothing is still charged to the shared
-//! budgets. A leak here would slowly shrink the memory left for later connections.
+//! regression captures) has been decoded to the end, nothing is still charged to the memory
+//! ledger, in any pool. A leak here would slowly shrink the memory left for later connections.
 
 use std::path::Path;
-use wsdump::analyzer::{Analyzer, Config};
-use wsdump::capture::file::{CaptureFile, Flow};
+use wsdump::analyzer::Config;
+use wsdump::capture::file::CaptureFile;
+use wsdump::engine::Pipeline;
 use wsdump::event::VecSink;
+use wsdump::memory::Pool;
 
 #[test]
-fn budgets_return_to_zero_after_every_sample() {
+fn the_ledger_returns_to_zero_after_every_sample() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
     let mut checked = 0;
     for entry in std::fs::read_dir(&root).unwrap() {
@@ -18,26 +20,23 @@ fn budgets_return_to_zero_after_every_sample() {
             continue;
         }
         for ports in [vec![], vec![7272, 9001, 9002, 9004]] {
-            let mut cap = CaptureFile::open(std::fs::File::open(&path).unwrap()).unwrap();
-            let mut an = Analyzer::new(Config {
+            let mut file = CaptureFile::open(std::fs::File::open(&path).unwrap()).unwrap();
+            let mut pipeline = Pipeline::new(Config {
                 ports,
                 ..Config::default()
             });
-            let mut sink = VecSink::default();
-            let mut last = Default::default();
-            let _ = cap.for_each_packet(|p| {
-                last = p.ts;
-                an.packet(p, &mut sink).unwrap();
-                Flow::Continue
-            });
-            an.finish(last, &mut sink).unwrap();
-            assert_eq!(
-                an.held(),
-                0,
-                "{name}: message/hunt/HTTP bytes still charged"
-            );
-            assert_eq!(an.buffered(), 0, "{name}: out-of-order bytes still charged");
-            assert_eq!(an.tracked(), 0, "{name}: connections left");
+            let run = pipeline.drive(&mut file, &mut VecSink::default()).unwrap();
+            if run.stats.connections > 0 {
+                assert!(
+                    run.stats.peak_memory > 0,
+                    "{name}: nothing was ever charged"
+                );
+            }
+            let mem = pipeline.memory();
+            for pool in Pool::ALL {
+                assert_eq!(mem.used_by(pool), 0, "{name}: {pool} still charged");
+            }
+            assert_eq!(pipeline.tracked(), 0, "{name}: connections left");
         }
         checked += 1;
     }

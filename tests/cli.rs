@@ -247,3 +247,37 @@ fn progress_only_on_a_terminal() {
         String::from_utf8_lossy(&piped.stderr)
     );
 }
+
+/// Display filters never change what is decoded or read: the chat reading of a message names
+/// its sender even when the filter hides the login that named it (it once printed
+/// `↳ → all: hi, all !`, the nickname table having learnt only from what passed `-e`).
+#[test]
+fn filters_do_not_change_readings() {
+    for args in [
+        &["-e", "hi, all"][..],
+        &["--opcode", "text", "-e", "hi"],
+        &["--dir", "c2s", "-e", "hi, all", "--threads", "2"],
+        &["--dir", "c2s", "-e", "hi, all", "--threads", "1"],
+    ] {
+        let out = wsdump()
+            .args(["-r", "samples/workerman-chat.pcap", "--color", "never"])
+            .args(args)
+            .output()
+            .unwrap();
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(
+            text.contains("↳ mynick → all: hi, all !"),
+            "{args:?}:\n{text}"
+        );
+        let json = wsdump()
+            .args(["-r", "samples/workerman-chat.pcap", "--json"])
+            .args(args)
+            .output()
+            .unwrap();
+        let json = String::from_utf8(json.stdout).unwrap();
+        assert!(
+            json.contains(r#""chat":"mynick → all: hi, all !""#),
+            "{args:?}:\n{json}"
+        );
+    }
+}

@@ -171,3 +171,41 @@ fn russian_walkthrough_has_the_same_numbers() {
     assert!(ru.contains("шаг 1/3"));
     assert!(ru.contains("ISN клиента"));
 }
+
+/// The upgrade request's size in the walkthrough is the size of the head on the wire: for
+/// these captures the client sent the head alone in one segment, so it is that segment's
+/// length as the tcpdump line under it states (once computed from the header fields and one
+/// byte short on every sample).
+#[test]
+fn upgrade_request_size_is_the_size_on_the_wire() {
+    for cap in [
+        "samples/workerman-chat.pcap",
+        "samples/python-deflate.pcap",
+        "samples/node-fragmented.pcap",
+    ] {
+        let out = explain(cap, "en");
+        let mut checked = 0;
+        let lines: Vec<&str> = out.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            let Some(at) = l.find("HTTP/1.1 request") else {
+                continue;
+            };
+            // "(496 bytes):" on this line or the next.
+            let text = format!("{}{}", &l[at..], lines.get(i + 1).unwrap_or(&""));
+            let n: u64 = text
+                .split('(')
+                .nth(1)
+                .and_then(|t| t.split(' ').next())
+                .and_then(|t| t.parse().ok())
+                .unwrap_or_else(|| panic!("{cap}: no size in {text:?}"));
+            let seg = lines[i..]
+                .iter()
+                .find(|l| l.contains("Flags [P.]"))
+                .expect("the request's segment");
+            let len: u64 = seg.rsplit("length ").next().unwrap().parse().unwrap();
+            assert_eq!(n, len, "{cap}: {text}");
+            checked += 1;
+        }
+        assert!(checked >= 1, "{cap}: no upgrade request explained");
+    }
+}

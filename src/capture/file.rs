@@ -2,11 +2,13 @@
 //! bounded buffer so memory does not grow with the file.
 
 use super::{LinkType, RawPacket, Timestamp};
+use crate::engine::PacketSource;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
 use std::fmt;
 use std::io::Read;
+use std::ops::ControlFlow;
 
 /// The reader starts with this buffer and grows it for a larger record, up to `MAX_RECORD`.
 const INITIAL_BUFFER: usize = 1 << 20;
@@ -92,15 +94,16 @@ pub struct CaptureFile {
     ifaces: Vec<Iface>,
     legacy: bool,
     big_endian: bool,
-    /// Link types present, for the "unsupported link type" report.
-    pub format: &'static str,
 }
 
-/// What the caller wants after a packet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
-    Continue,
-    Stop,
+impl PacketSource for CaptureFile {
+    type Error = CaptureError;
+    fn for_each(
+        &mut self,
+        f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
+    ) -> Result<(), CaptureError> {
+        self.for_each_packet(f)
+    }
 }
 
 impl CaptureFile {
@@ -119,7 +122,6 @@ impl CaptureFile {
             ifaces: Vec::new(),
             legacy: false,
             big_endian: false,
-            format: "pcap",
         })
     }
 
@@ -128,11 +130,11 @@ impl CaptureFile {
         self.reader.consumed() as u64
     }
 
-    /// Calls `f` for every packet until the end of the file, `f` returning `Stop`, or an error.
+    /// Calls `f` for every packet until the end of the file, `f` breaking, or an error.
     /// Packets before an error have been delivered: the caller prints them, then the error.
     pub fn for_each_packet(
         &mut self,
-        mut f: impl FnMut(&RawPacket<'_>) -> Flow,
+        mut f: impl FnMut(&RawPacket<'_>) -> ControlFlow<()>,
     ) -> Result<(), CaptureError> {
         let mut buffer_size = INITIAL_BUFFER;
         loop {
@@ -144,7 +146,6 @@ impl CaptureFile {
                             PcapBlockOwned::LegacyHeader(h) => {
                                 self.legacy = true;
                                 self.big_endian = h.is_bigendian();
-                                self.format = "pcap";
                                 let resolution = if h.is_nanosecond_precision() {
                                     1_000_000_000
                                 } else {
@@ -155,7 +156,7 @@ impl CaptureFile {
                                     resolution,
                                     offset_secs: 0,
                                 }];
-                                Flow::Continue
+                                ControlFlow::Continue(())
                             }
                             PcapBlockOwned::Legacy(b) => {
                                 let iface = self.ifaces.first().copied().ok_or(
@@ -178,10 +179,9 @@ impl CaptureFile {
                                 })
                             }
                             PcapBlockOwned::NG(Block::SectionHeader(shb)) => {
-                                self.format = "pcapng";
                                 self.big_endian = shb.big_endian();
                                 self.ifaces.clear();
-                                Flow::Continue
+                                ControlFlow::Continue(())
                             }
                             PcapBlockOwned::NG(Block::InterfaceDescription(idb)) => {
                                 // A section describes a handful of interfaces; millions of
@@ -200,7 +200,7 @@ impl CaptureFile {
                                     resolution,
                                     offset_secs: idb.ts_offset(),
                                 });
-                                Flow::Continue
+                                ControlFlow::Continue(())
                             }
                             PcapBlockOwned::NG(Block::EnhancedPacket(epb)) => {
                                 let iface = *self.ifaces.get(epb.if_id as usize).ok_or(
@@ -237,13 +237,13 @@ impl CaptureFile {
                                     iface: 0,
                                 })
                             }
-                            PcapBlockOwned::NG(_) => Flow::Continue,
+                            PcapBlockOwned::NG(_) => ControlFlow::Continue(()),
                         };
                     // Not `consume`, which moves the buffer's second half to the front each
                     // time it is half read (copying the file again); `refill` moves only
                     // the unread tail, when a record does not fit.
                     self.reader.consume_noshift(len);
-                    if flow == Flow::Stop {
+                    if flow.is_break() {
                         return Ok(());
                     }
                 }

@@ -174,7 +174,7 @@ impl<W: Write> ExplainPrinter<W> {
             }
             TcpRole::Fin => comments.push(lang.fill("fin", &[("who", &self.who(ev.dir))])),
             TcpRole::Rst => comments.push(lang.fill("rst", &[("who", &self.who(ev.dir))])),
-            TcpRole::Data | TcpRole::Ack => {}
+            TcpRole::Data | TcpRole::Ack | TcpRole::KeepAlive => {}
         }
         if matches!(t.role, TcpRole::Syn | TcpRole::SynAck) && !t.options.is_empty() {
             let o = &t.options;
@@ -409,7 +409,11 @@ fn tcpdump_line(ev: &Event<'_>, c: &ConnInfo, t: &TcpEvent) -> String {
 }
 
 impl<W: Write> Sink for ExplainPrinter<W> {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+    fn finish(&mut self) -> io::Result<()> {
+        self.flush()
+    }
+
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
         let lang = self.lang;
         match (&ev.kind, ev.conn) {
             (EventKind::Tcp(t), Some(c)) => {
@@ -422,15 +426,8 @@ impl<W: Write> Sink for ExplainPrinter<W> {
                 } else {
                     "request_plain"
                 };
-                let len: usize = r
-                    .headers
-                    .iter()
-                    .map(|(n, v)| n.len() + v.len() + 4)
-                    .sum::<usize>()
-                    + r.method.len()
-                    + r.path.len()
-                    + 13;
-                let t = lang.fill(key, &[("len", &len.to_string())]);
+                // The size of the head as parsed from the wire, not reckoned from its parts.
+                let t = lang.fill(key, &[("len", &r.head_len.to_string())]);
                 self.comment(&t);
                 if r.websocket_upgrade {
                     let t = lang.get("h_upgrade").to_string();
@@ -538,6 +535,6 @@ impl<W: Write> Sink for ExplainPrinter<W> {
             self.out.write_all(self.buf.as_bytes())?;
             self.buf.clear();
         }
-        Ok(())
+        Ok(true)
     }
 }

@@ -21,7 +21,6 @@ pub struct HumanPrinter<W: Write> {
     pal: Palette,
     opts: HumanOptions,
     line: String,
-    chat: super::chat::Tracker,
 }
 
 impl<W: Write> HumanPrinter<W> {
@@ -31,7 +30,6 @@ impl<W: Write> HumanPrinter<W> {
             pal,
             opts,
             line: String::with_capacity(4096),
-            chat: Default::default(),
         }
     }
 
@@ -201,17 +199,21 @@ fn tcp_label(r: TcpRole) -> &'static str {
         TcpRole::Rst => "reset",
         TcpRole::Data => "data",
         TcpRole::Ack => "ack",
+        TcpRole::KeepAlive => "keep-alive",
     }
 }
 
 impl<W: Write> Sink for HumanPrinter<W> {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
         if !self.build(ev) {
-            return Ok(());
+            return Ok(true);
         }
         let r = self.out.write_all(self.line.as_bytes());
         self.line.clear();
-        r
+        r.map(|_| true)
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -227,12 +229,7 @@ impl<W: Write> HumanPrinter<W> {
     /// Appends `ev`'s lines to `self.line`; false when `ev` is not shown.
     fn build(&mut self, ev: &Event<'_>) -> bool {
         let show = match &ev.kind {
-            EventKind::End => {
-                if let Some(c) = ev.conn {
-                    self.chat.forget(c.id);
-                }
-                false
-            }
+            EventKind::End => false,
             EventKind::Message(_) => true,
             _ if self.opts.messages_only => false,
             EventKind::Tcp(t) => self.opts.verbose || t.role.is_lifecycle(),
@@ -352,10 +349,8 @@ impl<W: Write> HumanPrinter<W> {
             }
             EventKind::Message(m) => {
                 self.message(m);
-                // The chat view: workerman-chat's JSON read as a sentence, under the raw line.
-                if let (Some(t), Some(c), false) = (m.text(), ev.conn, self.opts.messages_only)
-                    && let Some(r) = self.chat.read(c.id, ev.dir == Dir::C2S, t)
-                {
+                // The chat view: the application protocol's reading, under the raw line.
+                if let (Some(r), false) = (ev.app, self.opts.messages_only) {
                     self.line.push_str("\n    ↳ ");
                     let mut safe = String::new();
                     escape::text(&r.text, &mut safe);
@@ -401,6 +396,10 @@ impl<W: Write> HumanPrinter<W> {
                         format!("skipped {skipped} bytes to the next frame at offset {offset}")
                     }
                     Notice::Evicted { reason } => (*reason).into(),
+                    Notice::HistoryDropped => "compression history of this direction given up \
+                        to stay within the memory budget (--max-memory): compressed messages \
+                        that refer back to it cannot be inflated"
+                        .into(),
                 };
                 l.push_str(": ");
                 escape::text(&detail, l);

@@ -16,7 +16,6 @@ pub struct JsonPrinter<W: Write> {
     out: W,
     opts: JsonOptions,
     line: String,
-    chat: super::chat::Tracker,
 }
 
 struct Obj<'a>(&'a mut String);
@@ -67,7 +66,6 @@ impl<W: Write> JsonPrinter<W> {
             out,
             opts,
             line: String::with_capacity(4096),
-            chat: Default::default(),
         }
     }
     pub fn flush(&mut self) -> io::Result<()> {
@@ -140,13 +138,16 @@ fn b64(b: &[u8], out: &mut String) {
 }
 
 impl<W: Write> Sink for JsonPrinter<W> {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
         if !self.build(ev) {
-            return Ok(());
+            return Ok(true);
         }
         let r = self.out.write_all(self.line.as_bytes());
         self.line.clear();
-        r
+        r.map(|_| true)
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        self.out.flush()
     }
 }
 
@@ -161,12 +162,7 @@ impl<W: Write> JsonPrinter<W> {
     /// Appends `ev`'s line to `self.line`; false when `ev` is not shown.
     fn build(&mut self, ev: &Event<'_>) -> bool {
         let ty = match &ev.kind {
-            EventKind::End => {
-                if let Some(c) = ev.conn {
-                    self.chat.forget(c.id);
-                }
-                return false;
-            }
+            EventKind::End => return false,
             EventKind::Message(_) => "message",
             _ if self.opts.messages_only => return false,
             EventKind::Tcp(t) if !self.opts.verbose && !t.role.is_lifecycle() => return false,
@@ -196,9 +192,7 @@ impl<W: Write> JsonPrinter<W> {
             EventKind::Message(m) => {
                 let text = m.text();
                 message(&mut o, m, text);
-                if let (Some(t), Some(c)) = (text, ev.conn)
-                    && let Some(r) = self.chat.read(c.id, ev.dir == crate::event::Dir::C2S, t)
-                {
+                if let Some(r) = ev.app {
                     o.str("chat", &r.text);
                 }
             }
@@ -311,6 +305,7 @@ impl<W: Write> JsonPrinter<W> {
                         o.num("offset", offset);
                     }
                     Notice::Evicted { reason } => o.str("detail", reason),
+                    Notice::HistoryDropped => {}
                 }
             }
         }

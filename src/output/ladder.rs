@@ -48,7 +48,6 @@ struct Diagram {
 
 pub struct LadderPrinter<W: Write> {
     out: W,
-    chat: super::chat::Tracker,
     g: &'static Glyphs,
     conns: HashMap<u64, Diagram>,
     order: Vec<u64>,
@@ -73,7 +72,6 @@ impl<W: Write> LadderPrinter<W> {
     pub fn new(out: W, unicode: bool) -> Self {
         LadderPrinter {
             out,
-            chat: Default::default(),
             g: if unicode { &UNICODE } else { &ASCII },
             conns: HashMap::new(),
             order: Vec::new(),
@@ -102,7 +100,7 @@ impl<W: Write> LadderPrinter<W> {
                 TcpRole::HandshakeAck => "ACK".into(),
                 TcpRole::Fin => "FIN".into(),
                 TcpRole::Rst => "RST".into(),
-                TcpRole::Data | TcpRole::Ack => return None,
+                TcpRole::Data | TcpRole::Ack | TcpRole::KeepAlive => return None,
             },
             EventKind::HttpRequest(r) => {
                 let mut s = format!("{} ", r.method);
@@ -119,11 +117,7 @@ impl<W: Write> LadderPrinter<W> {
             }
             EventKind::Message(m) => {
                 // A chat protocol message reads better as the sentence it means.
-                let chat = m
-                    .text()
-                    .zip(ev.conn)
-                    .and_then(|(t, c)| self.chat.read(c.id, ev.dir == Dir::C2S, t));
-                match chat {
+                match ev.app {
                     Some(r) => {
                         let mut s = String::new();
                         escape::text(&r.text, &mut s);
@@ -229,18 +223,17 @@ fn arrow(g: &Glyphs, dir: Option<Dir>, label: &str, width: usize) -> String {
 }
 
 impl<W: Write> Sink for LadderPrinter<W> {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
-        let Some(c) = ev.conn else { return Ok(()) };
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
+        let Some(c) = ev.conn else { return Ok(true) };
         if let EventKind::End = ev.kind {
-            self.chat.forget(c.id);
             if self.conns.contains_key(&c.id) {
                 self.order.retain(|&i| i != c.id);
-                return self.print(c.id);
+                self.print(c.id)?;
             }
-            return Ok(());
+            return Ok(true);
         }
         let Some(label) = self.label(ev) else {
-            return Ok(());
+            return Ok(true);
         };
         let dir = if matches!(ev.kind, EventKind::Gap(_)) {
             None
@@ -265,7 +258,11 @@ impl<W: Write> Sink for LadderPrinter<W> {
         } else {
             d.dropped += 1;
         }
-        Ok(())
+        Ok(true)
+    }
+
+    fn finish(&mut self) -> io::Result<()> {
+        LadderPrinter::finish(self)
     }
 }
 

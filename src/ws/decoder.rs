@@ -4,12 +4,13 @@
 //! decoding goes on. After a gap (or when the capture began mid-connection) it hunts for the
 //! next frame boundary and marks what it decodes until the stream is known good again.
 
-use super::deflate::{InflateError, Inflater, Output};
+use super::deflate::{InflateError, Inflater, Output, Window};
 use super::frame::{Header, apply_mask};
 use crate::event::{
     DeflateParams, Dir, Emit, EventKind, FrameInfo, Incomplete, Message, Notice, Opcode, Violation,
     ViolationKind,
 };
+use crate::memory::{Memory, Pool};
 use std::io;
 
 /// Resource limits, each reported when hit.
@@ -80,6 +81,36 @@ struct MsgState {
     /// Most payload bytes this message may keep: `max_message`, or less once the shared
     /// buffer limit refused more.
     cap: usize,
+    /// While a compressed message is inflated.
+    inflater: Option<Box<Inflater>>,
+}
+
+/// A frame header that arrived in pieces, kept inline (no allocation per connection).
+#[derive(Clone, Copy, Default)]
+struct HeaderBytes {
+    b: [u8; Header::MAX_LEN],
+    n: u8,
+}
+
+impl HeaderBytes {
+    fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+    fn len(&self) -> usize {
+        self.n as usize
+    }
+    fn as_slice(&self) -> &[u8] {
+        &self.b[..self.n as usize]
+    }
+    fn extend_from_slice(&mut self, d: &[u8]) {
+        let at = self.len();
+        let n = d.len().min(Header::MAX_LEN - at);
+        self.b[at..at + n].copy_from_slice(&d[..n]);
+        self.n += n as u8;
+    }
+    fn clear(&mut self) {
+        self.n = 0;
+    }
 }
 
 pub struct WsDecoder {
@@ -91,12 +122,14 @@ pub struct WsDecoder {
     limits: Limits,
     /// Stream offset of the next byte.
     offset: u64,
-    hdr: Vec<u8>,
+    hdr: HeaderBytes,
     frame: Option<FrameState>,
     msg: Option<MsgState>,
     ctrl: Vec<u8>,
     ctrl_len: u64,
-    inflater: Option<Inflater>,
+    /// The sender's compression window (context takeover), and its largest size.
+    window: Window,
+    window_max: usize,
     /// The inflater's window misses bytes (mid-stream start, gap): failures are expected.
     history_lost: bool,
     hunt: Option<Hunt>,
@@ -106,7 +139,6 @@ pub struct WsDecoder {
     /// The next header was found by hunting, not by following the previous frame.
     next_is_resync: bool,
     closed: bool,
-    pub messages: u64,
 }
 
 #[derive(Default)]
@@ -137,25 +169,32 @@ impl WsDecoder {
         compression: Compression,
         limits: Limits,
     ) -> Self {
+        let bits = match compression {
+            Compression::Deflate(p) => match dir {
+                Dir::C2S => p.client_max_window_bits,
+                Dir::S2C => p.server_max_window_bits,
+            },
+            _ => None,
+        };
         WsDecoder {
             dir,
             expect_masked,
             compression,
             limits,
             offset: 0,
-            hdr: Vec::with_capacity(Header::MAX_LEN),
+            hdr: HeaderBytes::default(),
             frame: None,
             msg: None,
             ctrl: Vec::new(),
             ctrl_len: 0,
-            inflater: None,
+            window: Window::default(),
+            window_max: 1 << bits.unwrap_or(15).clamp(8, 15),
             history_lost: false,
             hunt: None,
             resync_active: false,
             clean_frames: 0,
             next_is_resync: false,
             closed: false,
-            messages: 0,
         }
     }
 
@@ -171,19 +210,32 @@ impl WsDecoder {
         d
     }
 
-    pub fn set_expect_masked(&mut self, m: Option<bool>) {
-        self.expect_masked = m;
+    /// Gives back everything this decoder holds (the connection is over or dropped).
+    pub fn release(&mut self, mem: &mut Memory) {
+        if let Some(h) = self.hunt.take() {
+            mem.refund(Pool::Hunt, h.buf.len());
+        }
+        if let Some(m) = self.msg.take() {
+            mem.refund(Pool::Messages, m.buf.len());
+            if let Some(i) = m.inflater {
+                i.done();
+            }
+        }
+        self.frame = None;
+        self.drop_window(mem);
+        self.ctrl = Vec::new();
     }
 
-    pub fn is_hunting(&self) -> bool {
-        self.hunt.is_some()
+    fn drop_window(&mut self, mem: &mut Memory) {
+        mem.refund(Pool::Compression, self.window.capacity());
+        self.window.clear();
     }
 
     /// Feeds the next in-order bytes of this direction.
-    pub fn feed(&mut self, mut data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+    pub fn feed(&mut self, mut data: &[u8], mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         while !data.is_empty() {
             if self.hunt.is_some() {
-                self.hunt_feed(data, em)?;
+                self.hunt_feed(data, mem, em)?;
                 return Ok(());
             }
             if self.frame.is_none() {
@@ -192,7 +244,7 @@ impl WsDecoder {
                         Some(h) if self.resync_active && !self.plausible(&h) => {
                             // Not trusted yet and the chain breaks: the resynchronisation was
                             // a false one. Hunt again from here.
-                            return self.rehunt(data, em);
+                            return self.rehunt(data, mem, em);
                         }
                         Some(h) => {
                             data = &data[h.header_len as usize..];
@@ -206,7 +258,7 @@ impl WsDecoder {
                     }
                 } else {
                     let need = if self.hdr.len() >= 2 {
-                        Header::needed(self.hdr[1])
+                        Header::needed(self.hdr.as_slice()[1])
                     } else {
                         2
                     };
@@ -214,12 +266,13 @@ impl WsDecoder {
                     self.hdr.extend_from_slice(&data[..take]);
                     self.offset += take as u64;
                     data = &data[take..];
-                    match Header::parse(&self.hdr) {
+                    match Header::parse(self.hdr.as_slice()) {
                         Some(h) if self.resync_active && !self.plausible(&h) => {
-                            let mut bytes = std::mem::take(&mut self.hdr);
+                            let mut bytes = self.hdr.as_slice().to_vec();
+                            self.hdr.clear();
                             self.offset -= bytes.len() as u64;
                             bytes.extend_from_slice(data);
-                            return self.rehunt(&bytes, em);
+                            return self.rehunt(&bytes, mem, em);
                         }
                         Some(h) => {
                             // The header's bytes were counted as they came in.
@@ -233,7 +286,7 @@ impl WsDecoder {
                 let at = self.offset;
                 self.offset += h.header_len as u64;
                 let resync = std::mem::take(&mut self.next_is_resync);
-                if !self.start_frame(h, at, resync, em)? {
+                if !self.start_frame(h, at, resync, mem, em)? {
                     continue;
                 }
                 // Fast path: a whole unmasked, uncompressed, unfragmented data frame in this
@@ -277,21 +330,20 @@ impl WsDecoder {
             let take = remaining.min(data.len() as u64) as usize;
             let (chunk, rest) = data.split_at(take);
             data = rest;
-            self.payload(chunk, em)?;
+            self.payload(chunk, mem, em)?;
             if self.frame.as_ref().is_some_and(|f| f.remaining == 0) {
-                self.end_frame(em)?;
+                self.end_frame(mem, em)?;
             }
         }
         Ok(())
     }
 
     /// Bytes that will never arrive.
-    pub fn gap(&mut self, len: u64, em: &mut dyn Emit) -> io::Result<()> {
-        let at = self.offset;
+    pub fn gap(&mut self, len: u64, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         self.offset += len;
         if let Some(h) = &mut self.hunt {
             // Bytes on either side of a hole are not contiguous: start over after it.
-            em.release(h.buf.len());
+            mem.refund(Pool::Hunt, h.buf.len());
             h.dropped += h.buf.len() as u64;
             h.buf.clear();
             h.starts.clear();
@@ -324,14 +376,13 @@ impl WsDecoder {
         }
         // The hole swallowed a frame boundary: what was in progress is reported as it is, and
         // the decoder hunts for the next header.
-        let _ = at;
         self.hdr.clear();
         self.frame = None;
         if let Some(mut m) = self.msg.take() {
             m.incomplete.get_or_insert(Incomplete::Gap);
-            self.finish_message(m, em)?;
+            self.finish_message(m, mem, em)?;
         }
-        self.lose_history();
+        self.lose_history(mem);
         self.hunt = Some(Hunt {
             start: self.offset,
             ..Hunt::default()
@@ -341,7 +392,7 @@ impl WsDecoder {
 
     /// The stream ended (FIN, RST, end of capture): report a message cut short, and accept a
     /// pending resynchronisation candidate that could not be confirmed.
-    pub fn finish(&mut self, em: &mut dyn Emit) -> io::Result<()> {
+    pub fn finish(&mut self, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         // A candidate that could not be confirmed is the best there is now. Feeding from it
         // may start a new hunt further on (a false chain breaks); each round starts later.
         while let Some(mut h) = self.hunt.take() {
@@ -350,26 +401,24 @@ impl WsDecoder {
             let r = match pos {
                 Some(pos) => self
                     .accept_resync(&h, pos, em)
-                    .and_then(|_| self.feed(&buf[pos..], em)),
+                    .and_then(|_| self.feed(&buf[pos..], mem, em)),
                 None => Ok(()),
             };
-            em.release(buf.len());
+            mem.refund(Pool::Hunt, buf.len());
             r?;
         }
         if self.frame.is_some() || self.msg.is_some() {
             self.frame = None;
             if let Some(mut m) = self.msg.take() {
                 m.incomplete.get_or_insert(Incomplete::EndOfCapture);
-                self.finish_message(m, em)?;
+                self.finish_message(m, mem, em)?;
             }
         }
         Ok(())
     }
 
-    fn lose_history(&mut self) {
-        if let Some(i) = &mut self.inflater {
-            i.reset();
-        }
+    fn lose_history(&mut self, mem: &mut Memory) {
+        self.drop_window(mem);
         self.history_lost = true;
     }
 
@@ -384,6 +433,7 @@ impl WsDecoder {
         h: Header,
         at: u64,
         resync: bool,
+        mem: &mut Memory,
         em: &mut dyn Emit,
     ) -> io::Result<bool> {
         let op = Opcode::from_u8(h.opcode);
@@ -469,23 +519,20 @@ impl WsDecoder {
                         em,
                     )?;
                     old.incomplete.get_or_insert(Incomplete::Gap);
-                    self.finish_message(old, em)?;
+                    self.finish_message(old, mem, em)?;
                 }
                 if self.resync_active && self.clean_frames >= TRUST_AFTER {
                     self.resync_active = false;
                 }
                 let compressed = h.rsv & 0b100 != 0;
-                if compressed {
-                    let takeover_reset = matches!(self.compression, Compression::Deflate(p) if p.no_context_takeover(self.dir));
-                    let inf = self.inflater.get_or_insert_with(Inflater::new);
-                    if takeover_reset || inf.is_broken() {
-                        inf.reset();
-                    }
-                }
+                let inflater = compressed.then(|| {
+                    let window = (!self.no_context_takeover()).then_some(&self.window);
+                    Inflater::start(window, self.window_max)
+                });
                 self.msg = Some(MsgState {
                     opcode: op,
                     compressed,
-                    buf: em.buffer(),
+                    buf: mem.buffer(),
                     len: 0,
                     wire_len: 0,
                     frames: 0,
@@ -494,6 +541,7 @@ impl WsDecoder {
                     resync: self.resync_active || resync,
                     inflate_dead: false,
                     cap: self.limits.max_message,
+                    inflater,
                 });
             }
             Opcode::Continuation => {
@@ -512,6 +560,7 @@ impl WsDecoder {
                             resync: true,
                             inflate_dead: false,
                             cap: self.limits.max_message,
+                            inflater: None,
                         });
                     } else {
                         self.violation(
@@ -546,15 +595,20 @@ impl WsDecoder {
             discard,
         });
         if h.payload_len == 0 {
-            self.end_frame(em)?;
+            self.end_frame(mem, em)?;
             return Ok(false);
         }
         Ok(true)
     }
 
-    fn payload(&mut self, chunk: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+    /// This direction's sender resets its compressor after each message.
+    fn no_context_takeover(&self) -> bool {
+        matches!(self.compression, Compression::Deflate(p) if p.no_context_takeover(self.dir))
+    }
+
+    fn payload(&mut self, chunk: &[u8], mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         let Some(key) = self.frame.as_ref().and_then(|f| f.h.mask) else {
-            return self.payload_plain(chunk, chunk, em);
+            return self.payload_plain(chunk, chunk, mem, em);
         };
         // Unmasked a block at a time on the stack: no per-connection buffer that grows to the
         // largest segment ever seen.
@@ -563,13 +617,19 @@ impl WsDecoder {
             let plain = &mut block[..piece.len()];
             plain.copy_from_slice(piece);
             apply_mask(plain, key, self.frame.as_ref().map_or(0, |f| f.pos));
-            self.payload_plain(piece, plain, em)?;
+            self.payload_plain(piece, plain, mem, em)?;
         }
         Ok(())
     }
 
     /// Payload bytes as sent (`wire`) and unmasked (`plain`, the same when not masked).
-    fn payload_plain(&mut self, wire: &[u8], plain: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+    fn payload_plain(
+        &mut self,
+        wire: &[u8],
+        plain: &[u8],
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         let Some(f) = &mut self.frame else {
             return Ok(());
         };
@@ -596,10 +656,10 @@ impl WsDecoder {
             self.ctrl_len += n as u64;
         } else if !discard && let Some(m) = &mut self.msg {
             let before = m.buf.len();
-            result = append(m, plain, &mut self.inflater, &self.limits);
+            result = append(m, plain, &self.limits);
             let grown = m.buf.len() - before;
             if grown > 0 {
-                let granted = em.keep(grown);
+                let granted = mem.grant(Pool::Messages, grown);
                 if granted < grown {
                     // Memory for unfinished messages is spent: keep what we have, count the rest.
                     m.buf.truncate(before + granted);
@@ -640,7 +700,7 @@ impl WsDecoder {
         Ok(())
     }
 
-    fn end_frame(&mut self, em: &mut dyn Emit) -> io::Result<()> {
+    fn end_frame(&mut self, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         let Some(f) = self.frame.take() else {
             return Ok(());
         };
@@ -672,7 +732,7 @@ impl WsDecoder {
             && !f.discard
             && let Some(m) = self.msg.take()
         {
-            self.finish_message(m, em)?;
+            self.finish_message(m, mem, em)?;
         }
         Ok(())
     }
@@ -732,15 +792,22 @@ impl WsDecoder {
             close_code,
             close_reason,
         };
-        self.messages += 1;
         let r = em.emit(self.dir, EventKind::Message(&msg));
         self.ctrl = ctrl;
         r
     }
 
-    fn finish_message(&mut self, mut m: MsgState, em: &mut dyn Emit) -> io::Result<()> {
+    fn finish_message(
+        &mut self,
+        mut m: MsgState,
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         if m.compressed && !m.inflate_dead {
-            let inf = self.inflater.get_or_insert_with(Inflater::new);
+            let inf = m
+                .inflater
+                .as_mut()
+                .expect("a compressed message has an inflater");
             let before = m.buf.len();
             let mut out = Output {
                 buf: &mut m.buf,
@@ -751,22 +818,31 @@ impl WsDecoder {
             let r = inf.finish(&mut out);
             m.len = out.produced;
             let grown = m.buf.len() - before;
-            let granted = if grown > 0 { em.keep(grown) } else { 0 };
+            let granted = if grown > 0 {
+                mem.grant(Pool::Messages, grown)
+            } else {
+                0
+            };
             if granted < grown {
                 m.buf.truncate(before + granted);
                 m.cap = m.buf.len();
             }
-            if let Err(e) = r {
-                self.msg = Some(m);
-                self.inflate_failed(e, em)?;
-                m = self.msg.take().expect("message put back above");
+            match r {
+                Err(e) => {
+                    self.msg = Some(m);
+                    self.inflate_failed(e, em)?;
+                    m = self.msg.take().expect("message put back above");
+                }
+                Ok(()) if !self.no_context_takeover() => self.keep_window(&m, mem, em)?,
+                Ok(()) => {}
             }
         }
         if m.compressed && m.inflate_dead {
             // Whatever state the window is in, it no longer matches the sender's.
-            if let Some(i) = &mut self.inflater {
-                i.reset();
-            }
+            self.drop_window(mem);
+        }
+        if let Some(i) = m.inflater.take() {
+            i.done();
         }
         let truncated = m.len > m.buf.len() as u64 && m.incomplete.is_none();
         if truncated {
@@ -795,9 +871,40 @@ impl WsDecoder {
             resync: m.resync,
         };
         let r = self.emit_message(view, em);
-        em.release(m.buf.len());
-        em.recycle(m.buf);
+        mem.refund(Pool::Messages, m.buf.len());
+        mem.recycle(m.buf);
         r
+    }
+
+    /// Moves the compression window past a message that inflated: its output, as far as it
+    /// is known, becomes what the next message may refer back to.
+    fn keep_window(&mut self, m: &MsgState, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+        let Some(inf) = m.inflater.as_ref() else {
+            return Ok(());
+        };
+        let (t1, t2) = inf.tail();
+        let discarded = inf.discarded();
+        // Output between what the message kept and what was discarded is lost when the
+        // memory budget cut the message short; the window is then unknown, unless what
+        // followed fills it.
+        let known =
+            m.len == m.buf.len() as u64 + discarded || (t1.len() + t2.len()) >= self.window_max;
+        let parts: [&[u8]; 3] = [&m.buf, t1, t2];
+        let before = self.window.capacity();
+        let need = self.window.needed_after(&parts, self.window_max);
+        if !known || !mem.charge(Pool::Compression, need.saturating_sub(before)) {
+            self.lose_history(mem);
+            return em.emit(self.dir, EventKind::Notice(&Notice::HistoryDropped));
+        }
+        self.window.extend(&parts, self.window_max);
+        let after = self.window.capacity();
+        let charged = before.max(need);
+        if after > charged {
+            mem.force(Pool::Compression, after - charged);
+        } else {
+            mem.refund(Pool::Compression, charged - after);
+        }
+        Ok(())
     }
 
     fn emit_message(&mut self, v: MsgView<'_>, em: &mut dyn Emit) -> io::Result<()> {
@@ -843,22 +950,21 @@ impl WsDecoder {
             close_code: None,
             close_reason: None,
         };
-        self.messages += 1;
         em.emit(self.dir, EventKind::Message(&msg))
     }
 
     // ---- resynchronisation ----
 
-    fn hunt_feed(&mut self, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+    fn hunt_feed(&mut self, data: &[u8], mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         let mut h = self.hunt.take().expect("hunting");
         let at = self.offset;
         self.offset += data.len() as u64;
         // The hunt buffer draws on the memory shared by all connections.
-        let granted = em.keep(data.len());
+        let granted = mem.grant(Pool::Hunt, data.len());
         let data = if granted < data.len() {
             // Refused: what is buffered can no longer be joined to what comes. Start over with
             // the newest bytes that fit; the rest counts as skipped.
-            em.release(h.buf.len());
+            mem.refund(Pool::Hunt, h.buf.len());
             h.dropped += (h.buf.len() + data.len() - granted) as u64;
             h.buf.clear();
             h.starts.clear();
@@ -879,15 +985,15 @@ impl WsDecoder {
                     // Bytes from `pos` are re-fed: rewind the offset to there.
                     self.offset = h.start + pos as u64;
                     self.accept_resync(&h, pos, em)?;
-                    let r = self.feed(&buf[pos..], em);
-                    em.release(buf.len());
+                    let r = self.feed(&buf[pos..], mem, em);
+                    mem.refund(Pool::Hunt, buf.len());
                     return r;
                 }
                 None => {
                     if h.buf.len() > HUNT_MAX {
                         let cut = h.buf.len() - HUNT_MAX / 2;
                         h.buf.drain(..cut);
-                        em.release(cut);
+                        mem.refund(Pool::Hunt, cut);
                         h.starts.retain(|&p| p >= cut);
                         h.starts.iter_mut().for_each(|p| *p -= cut);
                         h.dropped += cut as u64;
@@ -903,16 +1009,19 @@ impl WsDecoder {
     }
 
     /// Drops what a false resynchronisation started and hunts again from `data`.
-    fn rehunt(&mut self, data: &[u8], em: &mut dyn Emit) -> io::Result<()> {
+    fn rehunt(&mut self, data: &[u8], mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         self.frame = None;
         if let Some(m) = self.msg.take() {
-            em.release(m.buf.len());
+            mem.refund(Pool::Messages, m.buf.len());
+            if let Some(i) = m.inflater {
+                i.done();
+            }
         }
         self.hunt = Some(Hunt {
             start: self.offset,
             ..Hunt::default()
         });
-        self.hunt_feed(data, em)
+        self.hunt_feed(data, mem, em)
     }
 
     fn accept_resync(&mut self, h: &Hunt, pos: usize, em: &mut dyn Emit) -> io::Result<()> {
@@ -1057,18 +1166,15 @@ struct MsgView<'a> {
     resync: bool,
 }
 
-fn append(
-    m: &mut MsgState,
-    plain: &[u8],
-    inflater: &mut Option<Inflater>,
-    limits: &Limits,
-) -> Result<(), InflateError> {
+fn append(m: &mut MsgState, plain: &[u8], limits: &Limits) -> Result<(), InflateError> {
     m.wire_len += plain.len() as u64;
     if m.compressed {
         if m.inflate_dead {
             return Ok(());
         }
-        let inf = inflater.get_or_insert_with(Inflater::new);
+        let Some(inf) = m.inflater.as_mut() else {
+            return Ok(());
+        };
         let mut out = Output {
             buf: &mut m.buf,
             keep: m.cap,
@@ -1163,6 +1269,7 @@ mod tests {
 
     #[test]
     fn fragmented_text_with_ping_between_fragments() {
+        let mut mem = Memory::default();
         let mut s = frame(false, 0, 1, K, b"Hello, ");
         s.extend(frame(true, 0, 9, K, b"hb"));
         s.extend(frame(false, 0, 0, K, b"fragmented "));
@@ -1170,7 +1277,7 @@ mod tests {
         s.extend(frame(true, 0, 8, K, &[0x03, 0xe8, b'o', b'k']));
         let mut d = client();
         let mut r = Rec::default();
-        d.feed(&s, &mut r).unwrap();
+        d.feed(&s, &mut mem, &mut r).unwrap();
         assert_eq!(r.msgs.len(), 3);
         assert_eq!(
             (r.msgs[0].op, &r.msgs[0].payload[..]),
@@ -1183,12 +1290,15 @@ mod tests {
 
     #[test]
     fn masking_by_direction_is_checked() {
+        let mut mem = Memory::default();
         let mut r = Rec::default();
         client()
-            .feed(&frame(true, 0, 1, None, b"x"), &mut r)
+            .feed(&frame(true, 0, 1, None, b"x"), &mut mem, &mut r)
             .unwrap();
         let mut server = WsDecoder::new(Dir::S2C, Some(false), Compression::Off, Limits::default());
-        server.feed(&frame(true, 0, 1, K, b"y"), &mut r).unwrap();
+        server
+            .feed(&frame(true, 0, 1, K, b"y"), &mut mem, &mut r)
+            .unwrap();
         assert_eq!(
             r.violations,
             vec![
@@ -1203,14 +1313,15 @@ mod tests {
 
     #[test]
     fn huge_declared_length_costs_nothing() {
+        let mut mem = Memory::default();
         let mut s = vec![0x82, 0xff];
         s.extend_from_slice(&(1u64 << 63).to_be_bytes());
         s.extend_from_slice(&[1, 2, 3, 4]);
         s.extend_from_slice(&[0u8; 1000]);
         let mut d = client();
         let mut r = Rec::default();
-        d.feed(&s, &mut r).unwrap();
-        d.finish(&mut r).unwrap();
+        d.feed(&s, &mut mem, &mut r).unwrap();
+        d.finish(&mut mem, &mut r).unwrap();
         assert!(r.violations.contains(&ViolationKind::LengthMsbSet));
         assert_eq!(r.msgs.len(), 1);
         assert_eq!(r.msgs[0].payload.len(), 1000);
@@ -1219,14 +1330,15 @@ mod tests {
 
     #[test]
     fn gap_inside_a_frame_keeps_sync() {
+        let mut mem = Memory::default();
         let f1 = frame(true, 0, 1, K, b"0123456789");
         let f2 = frame(true, 0, 1, K, b"after");
         let mut d = client();
         let mut r = Rec::default();
-        d.feed(&f1[..8], &mut r).unwrap();
-        d.gap(4, &mut r).unwrap();
-        d.feed(&f1[12..], &mut r).unwrap();
-        d.feed(&f2, &mut r).unwrap();
+        d.feed(&f1[..8], &mut mem, &mut r).unwrap();
+        d.gap(4, &mut mem, &mut r).unwrap();
+        d.feed(&f1[12..], &mut mem, &mut r).unwrap();
+        d.feed(&f2, &mut mem, &mut r).unwrap();
         assert_eq!(r.msgs[0].payload, b"016789");
         assert_eq!(r.msgs[0].incomplete, Some(Incomplete::Gap));
         assert_eq!(r.msgs[1].payload, b"after");
@@ -1235,19 +1347,20 @@ mod tests {
 
     #[test]
     fn gap_across_a_boundary_resynchronises_and_marks() {
+        let mut mem = Memory::default();
         let mut s = frame(true, 0, 1, K, b"first message");
         let second = frame(true, 0, 1, K, b"second message");
         let third = frame(true, 0, 1, K, b"third message");
         let fourth = frame(true, 0, 1, K, b"fourth message");
         let mut d = client();
         let mut r = Rec::default();
-        d.feed(&s, &mut r).unwrap();
-        d.gap(5, &mut r).unwrap();
+        d.feed(&s, &mut mem, &mut r).unwrap();
+        d.gap(5, &mut mem, &mut r).unwrap();
         s = second[5..].to_vec();
         s.extend(&third);
         s.extend(&fourth);
         s.extend(frame(true, 0, 1, K, b"fifth"));
-        d.feed(&s, &mut r).unwrap();
+        d.feed(&s, &mut mem, &mut r).unwrap();
         let texts: Vec<&[u8]> = r.msgs.iter().map(|m| &m.payload[..]).collect();
         assert_eq!(
             texts,
@@ -1265,6 +1378,7 @@ mod tests {
 
     #[test]
     fn mid_stream_compressed_without_history_is_never_garbage() {
+        let mut mem = Memory::default();
         let mut z = Deflater::new(true);
         let early = z.message(b"the same words, the same words, the same words");
         let late = z.message(b"the same words again");
@@ -1274,8 +1388,8 @@ mod tests {
         s.extend(frame(true, 4, 1, None, &fresh));
         let mut d = WsDecoder::mid_stream(Dir::S2C, Some(false), Limits::default(), 0);
         let mut r = Rec::default();
-        d.feed(&s, &mut r).unwrap();
-        d.finish(&mut r).unwrap();
+        d.feed(&s, &mut mem, &mut r).unwrap();
+        d.finish(&mut mem, &mut r).unwrap();
         assert_eq!(r.msgs[0].incomplete, Some(Incomplete::InflateFailed));
         assert!(
             r.violations.is_empty(),
@@ -1286,40 +1400,26 @@ mod tests {
         assert!(b"the same words again".starts_with(&r.msgs[0].payload));
     }
 
-    /// An [`Emit`] whose shared buffer has room for `room` bytes.
-    struct Tight(Rec, usize);
-    impl Emit for Tight {
-        fn emit(&mut self, dir: Dir, kind: EventKind<'_>) -> io::Result<()> {
-            self.0.emit(dir, kind)
-        }
-        fn wants_frames(&self) -> bool {
-            false
-        }
-        fn keep(&mut self, n: usize) -> usize {
-            let g = n.min(self.1);
-            self.1 -= g;
-            g
-        }
-        fn release(&mut self, n: usize) {
-            self.1 += n;
-        }
-    }
-
     #[test]
     fn hunting_draws_on_the_shared_buffer_and_gives_it_back() {
         let mut d = WsDecoder::mid_stream(Dir::S2C, Some(false), Limits::default(), 0);
-        let mut t = Tight(Rec::default(), 100);
+        let mut t = Rec::default();
+        let mut mem = Memory::new(100);
         // 300 bytes that never form a frame chain: the hunt may hold at most 100 of them.
         let junk: Vec<u8> = (0..300u32).map(|i| (i * 7 % 251) as u8 | 0x30).collect();
         for c in junk.chunks(50) {
-            d.feed(c, &mut t).unwrap();
+            d.feed(c, &mut mem, &mut t).unwrap();
         }
-        assert!(t.1 <= 100);
-        d.feed(&frame(true, 0, 1, None, b"after the junk"), &mut t)
-            .unwrap();
-        d.finish(&mut t).unwrap();
-        assert_eq!(t.1, 100, "every byte given back");
-        assert_eq!(t.0.msgs.last().unwrap().payload, b"after the junk");
+        assert!(mem.used() <= 100);
+        d.feed(
+            &frame(true, 0, 1, None, b"after the junk"),
+            &mut mem,
+            &mut t,
+        )
+        .unwrap();
+        d.finish(&mut mem, &mut t).unwrap();
+        assert_eq!(mem.used(), 0, "every byte given back");
+        assert_eq!(t.msgs.last().unwrap().payload, b"after the junk");
     }
 
     #[test]
@@ -1329,12 +1429,13 @@ mod tests {
         s.extend(frame(true, 0, 0, K, &body[3000..]));
         s.extend(frame(true, 0, 1, K, b"small"));
         let mut d = client();
-        let mut t = Tight(Rec::default(), 1000);
-        d.feed(&s, &mut t).unwrap();
-        assert_eq!(t.0.msgs[0].payload.len(), 1000);
-        assert!(t.0.violations.contains(&ViolationKind::MessageTooLarge));
-        assert_eq!(t.0.msgs[1].payload, b"small");
-        assert_eq!(t.1, 1000, "every byte given back");
+        let mut t = Rec::default();
+        let mut mem = Memory::new(1000);
+        d.feed(&s, &mut mem, &mut t).unwrap();
+        assert_eq!(t.msgs[0].payload.len(), 1000);
+        assert!(t.violations.contains(&ViolationKind::MessageTooLarge));
+        assert_eq!(t.msgs[1].payload, b"small");
+        assert_eq!(mem.used(), 0, "every byte given back");
     }
 
     proptest! {
@@ -1367,9 +1468,12 @@ mod tests {
                 points.sort_unstable();
                 let mut d = WsDecoder::new(Dir::C2S, Some(true), comp, Limits::default());
                 let mut r = Rec::default();
+                let mut mem = Memory::new(1 << 30);
                 for w in points.windows(2) {
-                    d.feed(&stream[w[0]..w[1]], &mut r).unwrap();
+                    d.feed(&stream[w[0]..w[1]], &mut mem, &mut r).unwrap();
                 }
+                d.release(&mut mem);
+                prop_assert_eq!(mem.used(), 0);
                 let got: Vec<Vec<u8>> = r.msgs.iter().map(|m| m.payload.clone()).collect();
                 prop_assert_eq!(&got, &msgs);
                 prop_assert!(r.violations.is_empty());
