@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use wsdump::capture::Timestamp;
-use wsdump::event::{ConnInfo, Dir, Event, EventKind, Message, Opcode, Sink};
+use wsdump::event::{AddrText, ConnInfo, Dir, Event, EventKind, Message, Opcode, Sink};
 use wsdump::memory::Memory;
 use wsdump::output::escape;
 use wsdump::output::json::{JsonOptions, JsonPrinter};
@@ -282,12 +282,16 @@ fn main() {
 
     // ---- the JSON printer: a text message line, a binary (base64) message line ----
     {
+        let (client, server) = (
+            "127.0.0.1:48832".parse::<SocketAddr>().unwrap(),
+            "127.0.0.1:7272".parse::<SocketAddr>().unwrap(),
+        );
         let conn = ConnInfo {
             id: 7,
-            client: "127.0.0.1:48832".parse::<SocketAddr>().unwrap(),
-            server: "127.0.0.1:7272".parse::<SocketAddr>().unwrap(),
-            client_str: "127.0.0.1:48832".into(),
-            server_str: "127.0.0.1:7272".into(),
+            client,
+            server,
+            client_str: AddrText::new(&client),
+            server_str: AddrText::new(&server),
         };
         let doc = json_doc(8 * 1024, &mut rng);
         let chat = prose(150, &mut rng);

@@ -7,12 +7,12 @@ use crate::annotate::ConnAnnotator;
 use crate::capture::{RawPacket, Timestamp};
 use crate::conversation::Conversation;
 use crate::event::{
-    Annotation, ConnInfo, Dir, Emit, Event, EventKind, Gap, Notice, Sink, TcpEvent, TcpRole,
-    Violation, ViolationKind,
+    AddrText, Annotation, ConnInfo, Dir, Emit, Event, EventKind, Gap, Notice, Sink, TcpEvent,
+    TcpRole, Violation, ViolationKind,
 };
 use crate::memory::{Memory, Pool};
-use crate::packet::{self, PacketError, Segment, fmt_addr};
-use crate::reassembly::{Anomaly, Chunk, Stream};
+use crate::packet::{self, PacketError, Segment};
+use crate::reassembly::{Chunk, Stream};
 use crate::ws::Limits;
 use std::collections::HashMap;
 use std::io;
@@ -38,9 +38,9 @@ pub struct Config {
     pub frames: bool,
 }
 
-/// The default memory budget: a busy chat server's 100,000 connections, with room for their
-/// messages in flight.
-pub const DEFAULT_MEMORY: usize = 96 << 20;
+/// The default memory budget: a busy chat server's 100,000 connections (about 1 KB each
+/// when idle), with room for their messages in flight.
+pub const DEFAULT_MEMORY: usize = 112 << 20;
 
 impl Default for Config {
     fn default() -> Self {
@@ -309,6 +309,16 @@ fn deliver(
             conv.gap(dir, at, len, mem, ctx)
         }
         Chunk::Fin { .. } => conv.end(dir, mem, ctx),
+        Chunk::Differs { at, len } => {
+            let v = Violation {
+                kind: ViolationKind::RetransmissionDiffers,
+                detail: format!(
+                    "a retransmission of stream offsets {at}..{} carries different bytes than the first copy",
+                    at + len
+                ),
+            };
+            ctx.emit(dir, EventKind::Violation(&v))
+        }
     }
 }
 
@@ -629,21 +639,6 @@ impl Analyzer {
                 }
             });
         }
-        for (s, sd) in [(&mut *this, dir), (&mut *other, dir.flip())] {
-            for a in s.anomalies.drain(..) {
-                let Anomaly::RetransmissionDiffers { offset, len } = a;
-                let v = Violation {
-                    kind: ViolationKind::RetransmissionDiffers,
-                    detail: format!(
-                        "a retransmission of stream offsets {offset}..{} carries different bytes than the first copy",
-                        offset + len
-                    ),
-                };
-                if result.is_ok() {
-                    result = ctx.emit(sd, EventKind::Violation(&v));
-                }
-            }
-        }
         result?;
         let counted = &mut work.counted_ws;
         if conv.websocket && !*counted {
@@ -696,8 +691,8 @@ impl Analyzer {
                 id: self.next_id,
                 client,
                 server,
-                client_str: fmt_addr(&client),
-                server_str: fmt_addr(&server),
+                client_str: AddrText::new(&client),
+                server_str: AddrText::new(&server),
             },
             work,
             state: TcpState::Opening {
@@ -710,10 +705,7 @@ impl Analyzer {
             client_isn: None,
         };
         // Charged whatever the limit: the sweep after this packet evicts to make room.
-        self.mem.force(
-            Pool::Connections,
-            conn.cost() + conn.info.client_str.capacity() + conn.info.server_str.capacity(),
-        );
+        self.mem.force(Pool::Connections, conn.cost());
         self.next_id += 1;
         if owned {
             self.stats.connections += 1;
@@ -801,10 +793,7 @@ impl Analyzer {
             if let Some(w) = &c.work {
                 self.mem.refund(Pool::Views, w.app_charged);
             }
-            self.mem.refund(
-                Pool::Connections,
-                c.cost() + c.info.client_str.capacity() + c.info.server_str.capacity(),
-            );
+            self.mem.refund(Pool::Connections, c.cost());
             self.map.remove(&key(c.info.client, c.info.server));
             self.free.push(idx);
         }
@@ -936,5 +925,34 @@ fn tcp_role(conn: &mut Conn, dir: Dir, seg: &Segment<'_>) -> TcpRole {
         TcpRole::Data
     } else {
         TcpRole::Ack
+    }
+}
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a busy chat server's idle connection costs: the memory benchmark's 100,000
+    /// connections must fit the default budget with room for their messages.
+    #[test]
+    fn an_idle_connection_fits_the_budget() {
+        let idle = CONN_COST + 2 * crate::conversation::DECODER_COST;
+        assert!(
+            idle <= 1024,
+            "an idle websocket connection costs {idle} bytes"
+        );
+        assert!(100_000 * idle < DEFAULT_MEMORY * 7 / 8);
+    }
+
+    #[test]
+    fn addresses_print_as_the_json_contract_says() {
+        for a in [
+            "10.0.0.1:80",
+            "[::1]:7272",
+            "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
+        ] {
+            let s: SocketAddr = a.parse().unwrap();
+            assert_eq!(AddrText::new(&s).as_str(), a);
+            assert_eq!(AddrText::new(&s).as_str(), crate::packet::fmt_addr(&s));
+        }
     }
 }

@@ -9,7 +9,7 @@ use crate::ws::{Limits, WsDecoder};
 use std::io;
 
 /// What a websocket decoder costs the ledger just by existing (its boxed state).
-const DECODER_COST: usize = std::mem::size_of::<WsDecoder>() + 16;
+pub(crate) const DECODER_COST: usize = std::mem::size_of::<WsDecoder>() + 16;
 
 enum Mode {
     /// Nothing seen yet in this direction.
@@ -55,7 +55,7 @@ impl Side {
 pub struct Conversation {
     sides: [Side; 2],
     /// The request the next response answers.
-    pending: Option<HttpRequest>,
+    pending: Option<Box<HttpRequest>>,
     /// Each direction's stream has ended (FIN delivered, or the connection closed).
     ended: [bool; 2],
     /// No SYN was seen: the streams may start anywhere.
@@ -187,7 +187,7 @@ impl Conversation {
                     Parsed::Partial => Parsed::Partial,
                     Parsed::NotHttp(e) => Parsed::NotHttp(e),
                 },
-                Dir::S2C => match http::parse_response(rest, self.pending.as_ref()) {
+                Dir::S2C => match http::parse_response(rest, self.pending.as_deref()) {
                     Parsed::Done(r, n) => Parsed::Done(Head::Resp(Box::new(r)), n),
                     Parsed::Partial => Parsed::Partial,
                     Parsed::NotHttp(e) => Parsed::NotHttp(e),
@@ -240,7 +240,11 @@ impl Conversation {
                             Body::Unbounded => Mode::Opaque,
                         }
                     };
-                    self.pending = Some(req);
+                    // The request waits for its response: charged, and given back then.
+                    mem.force(Pool::Http, pending_cost(&req));
+                    if let Some(old) = self.pending.replace(Box::new(req)) {
+                        mem.refund(Pool::Http, pending_cost(&old));
+                    }
                 }
                 Parsed::Done(Head::Resp(resp), n) => {
                     rest = &rest[n..];
@@ -264,6 +268,9 @@ impl Conversation {
                         continue;
                     }
                     let req = self.pending.take();
+                    if let Some(r) = &req {
+                        mem.refund(Pool::Http, pending_cost(r));
+                    }
                     if resp.upgraded {
                         self.switch_to_ws(
                             resp.deflate.map_or(Compression::Off, Compression::Deflate),
@@ -396,7 +403,9 @@ impl Conversation {
             s.take_buf(mem);
             s.buf = Vec::new();
         }
-        self.pending = None;
+        if let Some(r) = self.pending.take() {
+            mem.refund(Pool::Http, pending_cost(&r));
+        }
     }
 
     pub fn end(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
@@ -438,6 +447,12 @@ impl Side {
     fn is_ws(&self) -> bool {
         matches!(self.mode, Mode::Ws(_))
     }
+}
+
+/// What a request waiting for its response holds: its head's bytes, more or less, in the
+/// strings of its headers.
+fn pending_cost(r: &HttpRequest) -> usize {
+    std::mem::size_of::<HttpRequest>() + r.head_len + r.headers.len() * 48
 }
 
 enum Head {

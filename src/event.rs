@@ -40,8 +40,54 @@ pub struct ConnInfo {
     pub id: u64,
     pub client: SocketAddr,
     pub server: SocketAddr,
-    pub client_str: String,
-    pub server_str: String,
+    pub client_str: AddrText,
+    pub server_str: AddrText,
+}
+
+/// An address as printed (`ip:port`, IPv6 in brackets: at most 47 bytes), kept inline: a
+/// busy server has many connections, each with two, and every line prints them.
+#[derive(Clone, Copy)]
+pub struct AddrText {
+    len: u8,
+    buf: [u8; 47],
+}
+
+impl AddrText {
+    pub fn new(a: &SocketAddr) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; 47];
+        let mut w = &mut buf[..];
+        let _ = match a.ip() {
+            std::net::IpAddr::V4(v4) => write!(w, "{v4}:{}", a.port()),
+            std::net::IpAddr::V6(v6) => write!(w, "[{v6}]:{}", a.port()),
+        };
+        let len = (47 - w.len()) as u8;
+        AddrText { len, buf }
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Written from an address's Display above: ASCII.
+        std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
+    }
+}
+
+impl std::ops::Deref for AddrText {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl fmt::Display for AddrText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for AddrText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
 }
 
 /// What a TCP segment does in the life of its connection.

@@ -29,14 +29,9 @@ pub enum Chunk<'a> {
     },
     /// The sender's FIN, after its last byte.
     Fin { at: u64 },
-}
-
-/// Something the stream noticed about the segments it was given.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Anomaly {
-    /// A retransmission carried bytes that differ from the ones first delivered, somewhere in
-    /// `offset..offset + len` (the range compared).
-    RetransmissionDiffers { offset: u64, len: u64 },
+    /// Not data: a retransmission carried bytes that differ from the ones first delivered,
+    /// somewhere in `at..at + len` (the range compared).
+    Differs { at: u64, len: u64 },
 }
 
 /// Most unacknowledged delivered bytes remembered to check retransmissions against.
@@ -77,7 +72,6 @@ pub struct Stream {
     /// delivered as data since the last gap; empty (and unallocated) once all is acknowledged.
     hist: VecDeque<u8>,
     hist_start: u64,
-    pub anomalies: Vec<Anomaly>,
 }
 
 struct Pending {
@@ -396,12 +390,12 @@ impl Stream {
     ) {
         let end = start + declared;
         if end <= self.next {
-            self.compare(start, data);
+            self.compare(start, data, mem, out);
             return;
         }
         let skip = (self.next - start) as usize;
         if skip > 0 {
-            self.compare(start, &data[..skip.min(data.len())]);
+            self.compare(start, &data[..skip.min(data.len())], mem, out);
         }
         if skip < data.len() {
             let fresh = &data[skip..];
@@ -459,7 +453,13 @@ impl Stream {
     }
 
     /// Checks retransmitted bytes at `start` against what was delivered, where remembered.
-    fn compare(&mut self, start: u64, bytes: &[u8]) {
+    fn compare(
+        &mut self,
+        start: u64,
+        bytes: &[u8],
+        mem: &mut Memory,
+        out: &mut dyn FnMut(Chunk<'_>, &mut Memory),
+    ) {
         if self.hist.is_empty() || bytes.is_empty() {
             return;
         }
@@ -473,10 +473,13 @@ impl Stream {
             self.hist[(off - self.hist_start) as usize] != bytes[(off - start) as usize]
         });
         if differs {
-            self.anomalies.push(Anomaly::RetransmissionDiffers {
-                offset: lo,
-                len: hi - lo,
-            });
+            out(
+                Chunk::Differs {
+                    at: lo,
+                    len: hi - lo,
+                },
+                mem,
+            );
         }
     }
 }
@@ -491,6 +494,7 @@ mod tests {
         bytes: Vec<u8>,
         gaps: Vec<(u64, GapReason)>,
         fin: bool,
+        differs: Vec<(u64, u64)>,
     }
 
     fn budget() -> Memory {
@@ -504,6 +508,7 @@ mod tests {
             Chunk::Data { bytes, .. } => g.bytes.extend_from_slice(bytes),
             Chunk::Gap { len, reason, .. } => g.gaps.push((len, reason)),
             Chunk::Fin { .. } => g.fin = true,
+            Chunk::Differs { at, len } => g.differs.push((at, len)),
         }
     }
 
@@ -556,13 +561,10 @@ mod tests {
         let (mut b, mut g) = (budget(), Got::default());
         feed(&mut s, &mut b, 1001, b"hello", false, &mut g);
         feed(&mut s, &mut b, 1001, b"hello", false, &mut g);
-        assert!(s.anomalies.is_empty());
+        assert!(g.differs.is_empty());
         feed(&mut s, &mut b, 1003, b"LLo world", false, &mut g);
         assert_eq!(g.bytes, b"hello world");
-        assert_eq!(
-            s.anomalies,
-            vec![Anomaly::RetransmissionDiffers { offset: 2, len: 3 }]
-        );
+        assert_eq!(g.differs, vec![(2, 3)]);
     }
 
     #[test]
@@ -643,7 +645,7 @@ mod tests {
         assert_eq!(s.history_capacity(), 0);
         // A keep-alive probe: one garbage byte at the last acknowledged offset - 1.
         feed(&mut s, &mut b, 5, b"\0", false, &mut g);
-        assert!(s.anomalies.is_empty());
+        assert!(g.differs.is_empty());
         feed(&mut s, &mut b, 6, b" world", false, &mut g);
         assert_eq!(g.bytes, b"hello world");
     }
@@ -675,7 +677,7 @@ mod tests {
         feed(&mut s, &mut b, 1, b"abc", false, &mut g);
         assert_eq!(b.used(), 0, "256 bytes of history do not fit in 100");
         feed(&mut s, &mut b, 1, b"xyz", false, &mut g);
-        assert!(s.anomalies.is_empty(), "nothing kept, nothing compared");
+        assert!(g.differs.is_empty(), "nothing kept, nothing compared");
         assert_eq!(g.bytes, b"abc");
     }
 
@@ -723,7 +725,7 @@ mod tests {
             prop_assert_eq!(b.used_by(Pool::Reorder), 0);
             s.release(&mut b);
             prop_assert_eq!(b.used(), 0, "{:?}", Pool::ALL.map(|p| b.used_by(p)));
-            prop_assert!(s.anomalies.is_empty());
+            prop_assert!(g.differs.is_empty());
         }
     }
 }

@@ -123,8 +123,12 @@ pub struct WsDecoder {
     /// Stream offset of the next byte.
     offset: u64,
     hdr: HeaderBytes,
-    frame: Option<FrameState>,
-    msg: Option<MsgState>,
+    /// The frame being read. Boxed, like `msg` and `hunt`: a decoder between frames keeps
+    /// only the pointers.
+    frame: Option<Box<FrameState>>,
+    /// Boxed: a connection between messages (most of them, most of the time) keeps only
+    /// the pointer.
+    msg: Option<Box<MsgState>>,
     ctrl: Vec<u8>,
     ctrl_len: u64,
     /// The sender's compression window (context takeover), and its largest size.
@@ -132,7 +136,7 @@ pub struct WsDecoder {
     window_max: usize,
     /// The inflater's window misses bytes (mid-stream start, gap): failures are expected.
     history_lost: bool,
-    hunt: Option<Hunt>,
+    hunt: Option<Box<Hunt>>,
     /// Decoding after a resynchronisation, not yet trusted.
     resync_active: bool,
     clean_frames: u32,
@@ -203,10 +207,10 @@ impl WsDecoder {
         let mut d = WsDecoder::new(dir, expect_masked, Compression::Unknown, limits);
         d.offset = offset;
         d.history_lost = true;
-        d.hunt = Some(Hunt {
+        d.hunt = Some(Box::new(Hunt {
             start: offset,
             ..Hunt::default()
-        });
+        }));
         d
     }
 
@@ -383,10 +387,10 @@ impl WsDecoder {
             self.finish_message(m, mem, em)?;
         }
         self.lose_history(mem);
-        self.hunt = Some(Hunt {
+        self.hunt = Some(Box::new(Hunt {
             start: self.offset,
             ..Hunt::default()
-        });
+        }));
         Ok(())
     }
 
@@ -529,7 +533,7 @@ impl WsDecoder {
                     let window = (!self.no_context_takeover()).then_some(&self.window);
                     Inflater::start(window, self.window_max)
                 });
-                self.msg = Some(MsgState {
+                self.msg = Some(Box::new(MsgState {
                     opcode: op,
                     compressed,
                     buf: mem.buffer(),
@@ -542,13 +546,13 @@ impl WsDecoder {
                     inflate_dead: false,
                     cap: self.limits.max_message,
                     inflater,
-                });
+                }));
             }
             Opcode::Continuation => {
                 if self.msg.is_none() {
                     if resync || self.resync_active {
                         // Joined in the middle of a fragmented message: its start is gone.
-                        self.msg = Some(MsgState {
+                        self.msg = Some(Box::new(MsgState {
                             opcode: Opcode::Continuation,
                             compressed: false,
                             buf: Vec::new(),
@@ -561,7 +565,7 @@ impl WsDecoder {
                             inflate_dead: false,
                             cap: self.limits.max_message,
                             inflater: None,
-                        });
+                        }));
                     } else {
                         self.violation(
                             ViolationKind::UnexpectedContinuation,
@@ -583,7 +587,7 @@ impl WsDecoder {
         {
             m.frames += 1;
         }
-        self.frame = Some(FrameState {
+        self.frame = Some(Box::new(FrameState {
             h,
             remaining: h.payload_len,
             pos: 0,
@@ -593,7 +597,7 @@ impl WsDecoder {
             head_len: 0,
             resync,
             discard,
-        });
+        }));
         if h.payload_len == 0 {
             self.end_frame(mem, em)?;
             return Ok(false);
@@ -799,7 +803,7 @@ impl WsDecoder {
 
     fn finish_message(
         &mut self,
-        mut m: MsgState,
+        mut m: Box<MsgState>,
         mem: &mut Memory,
         em: &mut dyn Emit,
     ) -> io::Result<()> {
@@ -1017,10 +1021,10 @@ impl WsDecoder {
                 i.done();
             }
         }
-        self.hunt = Some(Hunt {
+        self.hunt = Some(Box::new(Hunt {
             start: self.offset,
             ..Hunt::default()
-        });
+        }));
         self.hunt_feed(data, mem, em)
     }
 
