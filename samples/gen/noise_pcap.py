@@ -25,7 +25,7 @@ def read_pcap(path):
     data = open(path, "rb").read()
     magic = struct.unpack("<I", data[:4])[0]
     if magic not in (0xA1B2C3D4, 0xA1B23C4D):
-        sys.exit(f"{path}: classic little-endian pcap expected")
+        raise ValueError(f"{path}: classic little-endian pcap expected")
     linktype = struct.unpack("<I", data[20:24])[0]
     recs, pos = [], 24
     while pos + 16 <= len(data):
@@ -157,7 +157,10 @@ def cut(src, dst, mode, arg):
 if __name__ == "__main__":
     if len(sys.argv) >= 3 and sys.argv[1] == "info":
         for f in sys.argv[2:]:
-            info(f)
+            try:
+                info(f)
+            except ValueError as e:
+                print(e)
     elif len(sys.argv) >= 5 and sys.argv[1] == "cut":
         cut(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]) if len(sys.argv) > 5 else 1)
     else:
