@@ -16,6 +16,8 @@ opcode, dir, text, len, close_code, base64): a found message that matches no spe
 spec that no found message matches is missed.  Otherwise, per capture:
   invented = messages on non-websocket connections + max(0, messages on websocket ones - expected)
   missed   = max(0, expected - messages on websocket connections)
+`unflagged` counts the invented messages that wsdump printed without `"resync": true`, i.e. as
+trusted (known only where every invented message is known: expected 0, `ws_ports` or `messages`).
 The exit status is 1 when anything was invented, 2 on a usage error, else 0.  Stdlib only.
 """
 import argparse
@@ -54,7 +56,7 @@ def measure(wsdump, base, entry, timeout):
     label = entry["file"] + ("  " + " ".join(entry["args"]) if entry.get("args") else "")
     row = {"file": label, "expected": entry["expected"], "status": status, "cmd": cmd}
     if events is None:
-        row.update(found=None, invented=None, missed=None, violations=None, gaps=None, opcodes="")
+        row.update(found=None, invented=None, unflagged=None, missed=None, violations=None, gaps=None, opcodes="")
         return row
     ws_ports = set(entry.get("ws_ports", []))
     msgs = [e for e in events if e.get("type") == "message"]
@@ -86,18 +88,19 @@ def measure(wsdump, base, entry, timeout):
         missed=missed,
         violations=sum(e.get("type") == "violation" for e in events),
         gaps=sum(e.get("type") == "gap" for e in events),
-        resync=sum(bool(m.get("resync")) for m in msgs),
+        unflagged=sum(not m.get("resync") for m in invented_msgs),
         opcodes=" ".join(f"{k}:{v}" for k, v in sorted(ops.items())),
     )
     return row
 
 
 def table(rows, markdown, title):
-    cols = ["capture", "expected", "found", "invented", "missed", "violations", "gaps", "exit", "invented opcodes"]
-    data = [[r["file"], r["expected"], r["found"], r["invented"], r["missed"], r["violations"], r["gaps"],
-             r["status"], r["opcodes"]] for r in rows]
+    cols = ["capture", "expected", "found", "invented", "unflagged", "missed", "violations", "gaps", "exit",
+            "invented opcodes"]
+    keys = ("found", "invented", "unflagged", "missed", "violations", "gaps")
+    data = [[r["file"], r["expected"]] + [r.get(k) for k in keys] + [r["status"], r["opcodes"]] for r in rows]
     tot = [f"TOTAL ({len(rows)})", sum(r["expected"] for r in rows)] + [
-        sum(r[k] or 0 for r in rows) for k in ("found", "invented", "missed", "violations", "gaps")] + ["", ""]
+        sum(r.get(k) or 0 for r in rows) for k in keys] + ["", ""]
     data.append(tot)
     data = [["" if v is None else str(v) for v in row] for row in data]
     print(f"\n{title}\n")
@@ -147,7 +150,8 @@ def main():
                 print(f"missing: {os.path.join(base, entry['file'])}", file=sys.stderr)
                 continue
             rows.append(measure(a.wsdump, base, entry, a.timeout))
-        table(rows, a.markdown, f"{os.path.relpath(manifest, ROOT)} (captures in {base})")
+        shown = os.path.relpath(base, ROOT) if os.path.abspath(base).startswith(ROOT + os.sep) else base
+        table(rows, a.markdown, f"{os.path.relpath(manifest, ROOT)} (captures in {shown})")
         invented += sum(r["invented"] or 0 for r in rows)
     return 1 if invented else 0
 
