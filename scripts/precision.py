@@ -150,8 +150,10 @@ def main():
                 print(f"missing: {os.path.join(base, entry['file'])}", file=sys.stderr)
                 continue
             rows.append(measure(a.wsdump, base, entry, a.timeout))
-        shown = os.path.relpath(base, ROOT) if os.path.abspath(base).startswith(ROOT + os.sep) else base
-        table(rows, a.markdown, f"{os.path.relpath(manifest, ROOT)} (captures in {shown})")
+        def rel(x):
+            x = os.path.abspath(x)
+            return os.path.relpath(x, ROOT) if x.startswith(ROOT + os.sep) else x
+        table(rows, a.markdown, f"{rel(manifest)} (captures in {rel(base)})")
         invented += sum(r["invented"] or 0 for r in rows)
     return 1 if invented else 0
 
