@@ -9,6 +9,9 @@
 #   NAME      http-download http-keepalive http-mtu1500 tls12 tls13 h2c h2-tls ssh redis mqtt
 #             postgres keepalive zerowindow   (default: all)
 # Ground truth for every file: zero websocket messages.
+# Not recorded here: gatewayworker-*.pcap and mixed-gatewayworker.pcap (they need workerman-chat's
+# PHP sources, which are not in this repository; samples/noise/README.md says in words how they were
+# made).  The mixed-*.pcapng files: samples/gen/noise_mixed.sh.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 OUT=$(cd "$HERE/../noise" 2>/dev/null && pwd || { mkdir -p "$HERE/../noise" && cd "$HERE/../noise" && pwd; })
