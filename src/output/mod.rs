@@ -1,6 +1,7 @@
 //! Printers: they consume events and write text. No parsing happens here.
 
 pub mod chat;
+pub mod community_id;
 pub mod escape;
 pub mod explain;
 pub mod filter;
