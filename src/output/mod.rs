@@ -5,6 +5,7 @@ pub mod community_id;
 pub mod escape;
 pub mod explain;
 pub mod filter;
+pub mod har;
 pub mod human;
 pub mod json;
 pub mod ladder;
