@@ -5,6 +5,8 @@
 //! The schema and haralyzer checks need node with har-schema + ajv, and python3 with
 //! haralyzer; without them they are skipped, loudly.
 
+mod common;
+
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io;
@@ -475,4 +477,64 @@ fn agrees_with_devtools_on_a_chromium_session() {
         om.len(),
         worst * 1000.0
     );
+}
+
+#[test]
+fn plain_http_on_a_kept_alive_connection() {
+    // Two exchanges on one connection, then a refused upgrade: three ordinary entries
+    // (the last marked websocket, as DevTools marks a failed one), no bodies kept.
+    let mut c = common::Capture::new();
+    c.send(true, b"GET /api?x=1&y HTTP/1.1\r\nHost: h:8080\r\n\r\n");
+    c.send(
+        false,
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+    );
+    c.send(
+        true,
+        b"POST /form HTTP/1.1\r\nHost: h:8080\r\nContent-Length: 3\r\n\r\na=b",
+    );
+    c.send(
+        false,
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n",
+    );
+    c.send(
+        true,
+        b"GET /ws HTTP/1.1\r\nHost: h:8080\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    c.send(
+        false,
+        b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n",
+    );
+    c.fin();
+    let path = write_scratch("plain-http.pcap", &c.pcap(wsdump::capture::LinkType::RAW));
+    let h = har(&path, HarOptions::default());
+    let e = h["log"]["entries"].as_array().unwrap();
+    assert_eq!(e.len(), 3, "{h:#}");
+    assert_eq!(e[0]["request"]["url"], "http://h:8080/api?x=1&y");
+    assert_eq!(
+        e[0]["request"]["queryString"],
+        json!([{"name": "x", "value": "1"}, {"name": "y", "value": ""}])
+    );
+    assert_eq!(e[0]["response"]["status"], 200);
+    assert_eq!(
+        e[0]["response"]["content"],
+        json!({"size": 2, "mimeType": "text/plain"})
+    );
+    // Packets are a second apart: SYN at 0, handshake ACK at 2, request 3, response 4.
+    assert_eq!(e[0]["timings"]["connect"].as_f64(), Some(2000.0));
+    assert_eq!(e[0]["timings"]["wait"].as_f64(), Some(1000.0));
+    assert_eq!(e[0]["startedDateTime"], "2023-11-14T22:13:20.000000Z");
+    assert!(e[0].get("_resourceType").is_none());
+    assert_eq!(e[1]["request"]["method"], "POST");
+    assert_eq!(e[1]["request"]["bodySize"], 3);
+    assert_eq!(e[1]["response"]["status"], 404);
+    assert_eq!(
+        e[1]["timings"]["connect"], -1,
+        "the connection was already up"
+    );
+    assert_eq!(e[2]["_resourceType"], "websocket");
+    assert_eq!(e[2]["request"]["url"], "ws://h:8080/ws");
+    assert_eq!(e[2]["response"]["status"], 403);
+    assert!(e[2].get("_webSocketMessages").is_none());
 }

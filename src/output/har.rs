@@ -28,6 +28,9 @@ use std::io::{self, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
+/// Unanswered requests held per connection; older ones are written without a response.
+const MAX_PENDING: usize = 64;
+
 #[derive(Clone, Debug)]
 pub struct HarOptions {
     /// Also list close, ping and pong frames in `_webSocketMessages` (opcodes 8, 9, 10,
@@ -129,7 +132,7 @@ impl<W: Write> HarWriter<W> {
         if matches!(ev.kind, EventKind::End) {
             if let Some(mut c) = self.conns.remove(&info.id) {
                 c.last = c.last.max(ev.ts);
-                self.close(c)?;
+                self.close(&mut c)?;
             }
             return Ok(true);
         }
@@ -149,7 +152,23 @@ impl<W: Write> HarWriter<W> {
                 TcpRole::HandshakeAck if c.connected.is_none() => c.connected = Some(ev.ts),
                 _ => {}
             },
-            EventKind::HttpRequest(r) => c.requests.push_back((ev.ts, (*r).clone())),
+            EventKind::HttpRequest(r) => {
+                c.requests.push_back((ev.ts, (*r).clone()));
+                // A one-sided capture never answers: do not hold its requests forever.
+                if c.requests.len() > MAX_PENDING {
+                    let mut old = Conn {
+                        info: c.info.clone(),
+                        syn: c.syn,
+                        connected: c.connected,
+                        setup_used: c.setup_used,
+                        requests: c.requests.drain(..1).collect(),
+                        ws: None,
+                        last: c.last,
+                    };
+                    c.setup_used = true;
+                    self.close(&mut old)?;
+                }
+            }
             EventKind::HttpResponse(r) => {
                 // Interim answers (100 Continue) precede the real one.
                 if (100..200).contains(&r.status) && r.status != 101 {
@@ -223,8 +242,8 @@ impl<W: Write> HarWriter<W> {
         }
         self.finished = true;
         let conns = std::mem::take(&mut self.conns);
-        for (_, c) in conns {
-            self.close(c)?;
+        for (_, mut c) in conns {
+            self.close(&mut c)?;
         }
         let out = self.out.as_mut().expect("HAR output present");
         out.write_all(b"\n]}}\n")?;
@@ -248,7 +267,7 @@ impl<W: Write> HarWriter<W> {
     }
 
     /// The connection ended: its websocket entry, and requests left unanswered.
-    fn close(&mut self, mut c: Conn) -> io::Result<()> {
+    fn close(&mut self, c: &mut Conn) -> io::Result<()> {
         if let Some(ws) = c.ws.take() {
             self.held -= ws.mem.len();
             self.buf.clear();
@@ -269,7 +288,7 @@ impl<W: Write> HarWriter<W> {
             }
         }
         while let Some(req) = c.requests.pop_front() {
-            let connect = take_setup(&mut c);
+            let connect = take_setup(c);
             let syn = if connect.is_some() { c.syn } else { None };
             self.buf.clear();
             http_entry(&c.info, syn, connect, Some(&req), None, &mut self.buf);
@@ -311,11 +330,9 @@ impl<W: Write> HarWriter<W> {
     /// Moves message JSON from memory to the spool, largest holders first, until at most
     /// half the limit is held.
     fn spill(&mut self) -> io::Result<()> {
-        if self.spool.is_none() {
-            self.spool = Some(spool_file(self.opts.spool_dir.as_ref())?);
-        }
-        let Some(f) = self.spool.as_mut() else {
-            unreachable!()
+        let f = match &mut self.spool {
+            Some(f) => f,
+            None => self.spool.insert(spool_file(self.opts.spool_dir.as_ref())?),
         };
         let target = self.opts.memory_limit / 2;
         while self.held > target {
@@ -937,5 +954,26 @@ mod tests {
         assert!(e[0].get("_resourceType").is_none());
         assert_eq!(e[1]["response"]["status"], 0);
         assert_eq!(e[1]["comment"], "no response captured");
+    }
+
+    #[test]
+    fn unanswered_requests_are_not_held_without_bound() {
+        let mut w = HarWriter::new(Vec::new(), HarOptions::default()).unwrap();
+        let c = conn(4);
+        let req = HttpRequest {
+            method: "GET".into(),
+            path: "/".into(),
+            version: 1,
+            ..Default::default()
+        };
+        for i in 0..100 {
+            w.event(&ev(&c, i, Dir::C2S, EventKind::HttpRequest(&req)))
+                .unwrap();
+            assert!(w.conns[&4].requests.len() <= MAX_PENDING);
+        }
+        assert_eq!(w.entries(), 100 - MAX_PENDING as u64);
+        w.event(&ev(&c, 200, Dir::C2S, EventKind::End)).unwrap();
+        let v = parse(w);
+        assert_eq!(v["log"]["entries"].as_array().unwrap().len(), 100);
     }
 }
