@@ -34,7 +34,13 @@ fn tshark(test: &str) -> Option<&'static str> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!("{test}: tshark is not installed, and CI=true does not accept the skip");
     }
-    eprintln!("SKIPPED {test}: tshark not found (apt-get install tshark)");
+    // Straight to stderr: the harness captures eprintln! of passing tests, and a skip must
+    // be seen.
+    let _ = io::Write::write_all(
+        &mut io::stderr(),
+        format!("\n!!!!!!!! SKIPPED {test}: tshark not found (apt-get install tshark) !!!!!!!!\n")
+            .as_bytes(),
+    );
     None
 }
 

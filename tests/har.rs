@@ -70,7 +70,12 @@ fn write_scratch(name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 fn skipped(test: &str, why: &str) {
-    eprintln!("SKIPPED {test}: {why}");
+    // Straight to stderr: the harness captures eprintln! of passing tests, and a skip must
+    // be seen.
+    let _ = io::Write::write_all(
+        &mut io::stderr(),
+        format!("\n!!!!!!!! SKIPPED {test}: {why} !!!!!!!!\n").as_bytes(),
+    );
 }
 
 /// (client, server, dir) → messages in `_webSocketMessages` form, from a peer log.
