@@ -543,3 +543,86 @@ fn plain_http_on_a_kept_alive_connection() {
     assert_eq!(e[2]["response"]["status"], 403);
     assert!(e[2].get("_webSocketMessages").is_none());
 }
+
+#[test]
+fn many_open_connections_stay_within_the_memory_limit() {
+    // 40 websocket connections open at once to the end, their packets interleaved, 150
+    // messages each (both ways): the JSON held must stay within the limit, and every
+    // message come back in order from the spool.
+    const CONNS: u16 = 40;
+    const MSGS: usize = 150;
+    let mut caps: Vec<common::Capture> = (0..CONNS)
+        .map(|i| {
+            let mut c = common::Capture::between(([10, 0, 0, 1], 30000 + i), common::SERVER);
+            c.upgrade("/many");
+            c
+        })
+        .collect();
+    for k in 0..MSGS {
+        for (i, c) in caps.iter_mut().enumerate() {
+            let text = format!("conn {i} message {k} {}", "x".repeat(150));
+            c.frame(k % 2 == 0, 1, text.as_bytes(), None);
+        }
+    }
+    // Round-robin the connections' packets, each connection's in its own order.
+    let mut all = common::Capture::mid_stream(common::CLIENT, common::SERVER);
+    let longest = caps.iter().map(|c| c.packets.len()).max().unwrap();
+    for n in 0..longest {
+        for c in &caps {
+            if let Some(p) = c.packets.get(n) {
+                all.packets.push(p.clone());
+            }
+        }
+    }
+    let path = write_scratch("many.pcap", &all.pcap(wsdump::capture::LinkType::RAW));
+
+    struct Peak<'a>(&'a mut HarWriter<Vec<u8>>, usize);
+    impl Sink for Peak<'_> {
+        fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+            self.0.event(ev)?;
+            self.1 = self.1.max(self.0.held());
+            Ok(())
+        }
+    }
+    let limit = 32 << 10;
+    let mut w = HarWriter::new(
+        Vec::new(),
+        HarOptions {
+            memory_limit: limit,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut cap = CaptureFile::open(std::fs::File::open(&path).unwrap()).unwrap();
+    let mut an = Analyzer::new(Config::default());
+    let mut sink = Peak(&mut w, 0);
+    let mut last = Timestamp::default();
+    cap.for_each_packet(|p| {
+        last = p.ts;
+        an.packet(p, &mut sink).unwrap();
+        Flow::Continue
+    })
+    .unwrap();
+    an.finish(last, &mut sink).unwrap();
+    let peak = sink.1;
+    let total = CONNS as usize * MSGS * 250;
+    assert!(
+        peak <= limit + 512,
+        "held {peak} bytes with a {limit} limit"
+    );
+    let h: Value = serde_json::from_slice(&w.into_inner().unwrap()).unwrap();
+    let entries = h["log"]["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), CONNS as usize);
+    for e in entries {
+        let port: u16 = e["connection"].as_str().unwrap().parse().unwrap();
+        let i = port - 30000;
+        let m = e["_webSocketMessages"].as_array().unwrap();
+        assert_eq!(m.len(), MSGS);
+        for (k, msg) in m.iter().enumerate() {
+            let want = format!("conn {i} message {k} {}", "x".repeat(150));
+            assert_eq!(msg["data"], want);
+            assert_eq!(msg["type"], if k % 2 == 0 { "send" } else { "receive" });
+        }
+    }
+    eprintln!("{CONNS} open connections: at most {peak} of ~{total} bytes held");
+}
