@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod live;
+pub mod pcapng_writer;
 pub mod writer;
 
 use std::fmt;

@@ -1,9 +1,11 @@
 //! Printers: they consume events and write text. No parsing happens here.
 
 pub mod chat;
+pub mod community_id;
 pub mod escape;
 pub mod explain;
 pub mod filter;
+pub mod har;
 pub mod human;
 pub mod json;
 pub mod ladder;
