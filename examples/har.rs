@@ -4,18 +4,23 @@
 //! open connections' messages before they spill to a temporary file.
 
 use std::io::{self, BufWriter};
-use wsdump::analyzer::{Analyzer, Config};
-use wsdump::capture::file::{CaptureFile, Flow};
+use wsdump::analyzer::Config;
+use wsdump::capture::file::CaptureFile;
+use wsdump::engine::Pipeline;
 use wsdump::event::{Event, Sink};
 use wsdump::output::har::{HarOptions, HarWriter};
 
+/// The HAR writer, noting the most it ever held in memory.
 struct ToHar<W: io::Write>(HarWriter<W>, usize);
 
 impl<W: io::Write> Sink for ToHar<W> {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
         self.0.event(ev)?;
         self.1 = self.1.max(self.0.held());
-        Ok(())
+        Ok(true)
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        self.0.finish()
     }
 }
 
@@ -32,26 +37,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let path = path.ok_or("usage: har [--control] [--limit BYTES] FILE")?;
     let mut cap = CaptureFile::open(std::fs::File::open(&path)?)?;
-    let mut an = Analyzer::new(Config::default());
     let out = BufWriter::new(io::stdout().lock());
     let mut sink = ToHar(HarWriter::new(out, opts)?, 0);
-    let mut last = Default::default();
-    let mut err = None;
-    cap.for_each_packet(|p| {
-        last = p.ts;
-        match an.packet(p, &mut sink) {
-            Ok(()) => Flow::Continue,
-            Err(e) => {
-                err = Some(e);
-                Flow::Stop
-            }
-        }
-    })?;
-    if let Some(e) = err {
-        return Err(e.into());
+    // The writer is a sink: the pipeline finishes it (closing the JSON) at the end.
+    let run = Pipeline::run(&mut cap, Config::default(), &mut sink)?;
+    if let Some(e) = run.source_error {
+        eprintln!("{path}: {e}");
     }
-    an.finish(last, &mut sink)?;
-    sink.0.finish()?;
     eprintln!(
         "{} entries; at most {} bytes of messages held in memory",
         sink.0.entries(),

@@ -7,12 +7,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use wsdump::analyzer::{Analyzer, Config};
-use wsdump::capture::file::{CaptureFile, Flow};
+use wsdump::analyzer::Config;
+use wsdump::capture::file::CaptureFile;
 use wsdump::capture::pcapng_writer::PcapngWriter;
 use wsdump::capture::{LinkType, RawPacket, Timestamp};
+use wsdump::engine::Pipeline;
 use wsdump::event::{Event, Sink};
 use wsdump::output::community_id::community_id;
 
@@ -83,7 +85,7 @@ fn read_packets(path: &Path) -> Vec<Pkt> {
             data: p.data.to_vec(),
             iface: p.iface,
         });
-        Flow::Continue
+        ControlFlow::Continue(())
     })
     .unwrap();
     v
@@ -116,23 +118,18 @@ fn captures() -> Vec<PathBuf> {
 struct Conns(BTreeSet<(SocketAddr, SocketAddr)>);
 
 impl Sink for Conns {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
         if let Some(c) = ev.conn {
             self.0.insert((c.client, c.server));
         }
-        Ok(())
+        Ok(true)
     }
 }
 
 fn connections(path: &Path) -> BTreeSet<(SocketAddr, SocketAddr)> {
-    let mut an = Analyzer::new(Config::default());
+    let mut cap = CaptureFile::open(std::fs::File::open(path).unwrap()).unwrap();
     let mut sink = Conns::default();
-    let mut last = Timestamp::default();
-    for p in read_packets(path) {
-        last = p.ts;
-        an.packet(&p.raw(), &mut sink).unwrap();
-    }
-    an.finish(last, &mut sink).unwrap();
+    Pipeline::run(&mut cap, Config::default(), &mut sink).unwrap();
     sink.0
 }
 

@@ -10,11 +10,13 @@ mod common;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use wsdump::analyzer::{Analyzer, Config};
-use wsdump::capture::Timestamp;
-use wsdump::capture::file::{CaptureFile, Flow};
+use wsdump::analyzer::Config;
+use wsdump::capture::file::CaptureFile;
+use wsdump::capture::{RawPacket, Timestamp};
+use wsdump::engine::{PacketSource, Pipeline};
 use wsdump::event::{Event, Sink};
 use wsdump::output::har::{HarOptions, HarWriter};
 
@@ -22,38 +24,32 @@ fn samples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
 }
 
-/// Forwards the analyzer's events to the HAR writer (whose `event` has the shape the
-/// reworked Sink will have).
-struct ToHar<'a>(&'a mut HarWriter<Vec<u8>>);
+/// A capture read only up to its `n`th packet: what a run stopped there (Ctrl-C, -c) saw.
+struct Cut(CaptureFile, Option<usize>);
 
-impl Sink for ToHar<'_> {
-    fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
-        self.0.event(ev).map(|_| ())
+impl PacketSource for Cut {
+    type Error = wsdump::capture::file::CaptureError;
+    fn for_each(
+        &mut self,
+        f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
+    ) -> Result<(), Self::Error> {
+        let mut n = 0;
+        let stop = self.1;
+        self.0.for_each(&mut |p| {
+            n += 1;
+            if stop.is_some_and(|s| n > s) {
+                return ControlFlow::Break(());
+            }
+            f(p)
+        })
     }
 }
 
-/// The HAR of a capture; `stop_after` packets, if given, as if the capture were cut there
-/// (Ctrl-C): the analyzer is not finished, only the writer.
+/// The HAR of a capture; `stop_after` packets, if given, as if the capture were cut there.
 fn har_bytes(capture: &Path, opts: HarOptions, stop_after: Option<usize>) -> Vec<u8> {
-    let mut cap = CaptureFile::open(std::fs::File::open(capture).unwrap()).unwrap();
-    let mut an = Analyzer::new(Config::default());
+    let cap = CaptureFile::open(std::fs::File::open(capture).unwrap()).unwrap();
     let mut w = HarWriter::new(Vec::new(), opts).unwrap();
-    let mut last = Timestamp::default();
-    let mut n = 0;
-    cap.for_each_packet(|p| {
-        last = p.ts;
-        an.packet(p, &mut ToHar(&mut w)).unwrap();
-        n += 1;
-        if stop_after == Some(n) {
-            Flow::Stop
-        } else {
-            Flow::Continue
-        }
-    })
-    .unwrap();
-    if stop_after.is_none() {
-        an.finish(last, &mut ToHar(&mut w)).unwrap();
-    }
+    Pipeline::run(&mut Cut(cap, stop_after), Config::default(), &mut w).unwrap();
     w.into_inner().unwrap()
 }
 
@@ -578,10 +574,10 @@ fn many_open_connections_stay_within_the_memory_limit() {
 
     struct Peak<'a>(&'a mut HarWriter<Vec<u8>>, usize);
     impl Sink for Peak<'_> {
-        fn event(&mut self, ev: &Event<'_>) -> io::Result<()> {
+        fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
             self.0.event(ev)?;
             self.1 = self.1.max(self.0.held());
-            Ok(())
+            Ok(true)
         }
     }
     let limit = 32 << 10;
@@ -594,16 +590,8 @@ fn many_open_connections_stay_within_the_memory_limit() {
     )
     .unwrap();
     let mut cap = CaptureFile::open(std::fs::File::open(&path).unwrap()).unwrap();
-    let mut an = Analyzer::new(Config::default());
     let mut sink = Peak(&mut w, 0);
-    let mut last = Timestamp::default();
-    cap.for_each_packet(|p| {
-        last = p.ts;
-        an.packet(p, &mut sink).unwrap();
-        Flow::Continue
-    })
-    .unwrap();
-    an.finish(last, &mut sink).unwrap();
+    Pipeline::run(&mut cap, Config::default(), &mut sink).unwrap();
     let peak = sink.1;
     let total = CONNS as usize * MSGS * 250;
     assert!(

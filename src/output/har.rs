@@ -364,6 +364,15 @@ impl<W: Write> HarWriter<W> {
     }
 }
 
+impl<W: Write> crate::event::Sink for HarWriter<W> {
+    fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
+        HarWriter::event(self, ev)
+    }
+    fn finish(&mut self) -> io::Result<()> {
+        HarWriter::finish(self)
+    }
+}
+
 impl<W: Write> Drop for HarWriter<W> {
     fn drop(&mut self) {
         if self.out.is_some() {
@@ -452,8 +461,12 @@ fn http_version(minor: u8) -> String {
     format!("HTTP/1.{minor}")
 }
 
-/// `HAR headersSize`: the head as it would be on the wire with `name: value` lines.
-fn head_size(first_line: usize, h: &[(String, String)]) -> usize {
+/// `HAR headersSize`: the head's length on the wire when the parser measured it, else as it
+/// would be with `name: value` lines.
+fn head_size(wire: usize, first_line: usize, h: &[(String, String)]) -> usize {
+    if wire > 0 {
+        return wire;
+    }
     first_line
         + 2
         + h.iter()
@@ -520,7 +533,7 @@ fn request_json(scheme: &str, info: &ConnInfo, req: Option<&HttpRequest>, out: &
     match req {
         Some(r) => {
             let line = r.method.len() + 1 + r.path.len() + 1 + 8;
-            let _ = write!(out, "{}", head_size(line, &r.headers));
+            let _ = write!(out, "{}", head_size(r.head_len, line, &r.headers));
         }
         None => out.push_str("-1"),
     }
@@ -567,7 +580,7 @@ fn response_json(resp: Option<&HttpResponse>, out: &mut String) {
     match resp {
         Some(r) => {
             let line = 8 + 1 + 3 + 1 + r.reason.len();
-            let _ = write!(out, "{}", head_size(line, &r.headers));
+            let _ = write!(out, "{}", head_size(r.head_len, line, &r.headers));
         }
         None => out.push_str("-1"),
     }
@@ -736,7 +749,7 @@ fn message_json(ts: Timestamp, dir: Dir, m: &Message<'_>, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Incomplete;
+    use crate::event::{AddrText, Incomplete};
 
     fn conn(id: u64) -> ConnInfo {
         let client = format!("127.0.0.1:{}", 40000 + id).parse().unwrap();
@@ -745,8 +758,8 @@ mod tests {
             id,
             client,
             server,
-            client_str: client.to_string(),
-            server_str: server.to_string(),
+            client_str: AddrText::new(&client),
+            server_str: AddrText::new(&server),
         }
     }
 
@@ -779,6 +792,7 @@ mod tests {
             conn: Some(c),
             dir,
             kind,
+            app: None,
         }
     }
 
@@ -790,6 +804,7 @@ mod tests {
             headers: vec![("Host".into(), "example:8080".into())],
             websocket_upgrade: true,
             key: None,
+            head_len: 0,
         };
         let resp = HttpResponse {
             status: 101,
