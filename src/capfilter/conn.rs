@@ -1,0 +1,1 @@
+//! `--conn` selectors (to do).
