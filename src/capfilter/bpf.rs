@@ -251,13 +251,28 @@ fn prim(p: &Prim, ctx: Ctx) -> S {
     }
 }
 
-/// Groups plain tests by what they load, so that consecutive ones share the load; compound
-/// children keep their order, after the plain tests.
+/// Reorders each run of consecutive port tests so that tests of the same port share one
+/// load (`port 1 or port 2 or ...` is then one `ldh` and a `jeq` per port and field, not a
+/// load per test). Everything else keeps the order it was written in, which is what tcpdump
+/// evaluates: on a packet cut short inside the headers, a load past the end rejects the
+/// packet at once, so the order of tests decides the verdict. (Inside a run, the order only
+/// matters for a packet cut between the source and the destination port.)
 fn group(v: &mut [S]) {
-    v.sort_by_key(|s| match s {
-        S::Test(t) => (0, Some(t.load())),
-        _ => (1, None),
-    });
+    let is_port = |s: &S| matches!(s, S::Test(t) if t.load().code & 0x18 == BPF_H);
+    let mut i = 0;
+    while i < v.len() {
+        let mut j = i;
+        while j < v.len() && is_port(&v[j]) {
+            j += 1;
+        }
+        if j > i + 1 {
+            v[i..j].sort_by_key(|s| match s {
+                S::Test(t) => Some(t.load()),
+                _ => None,
+            });
+        }
+        i = j.max(i + 1);
+    }
 }
 
 fn and(children: Vec<S>) -> S {

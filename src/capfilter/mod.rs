@@ -5,7 +5,7 @@
 //! supported primitives are the ones people type most:
 //!
 //! * `host ADDR`, `src host ADDR`, `dst host ADDR`, `src or dst host ADDR`,
-//!   `src and dst host ADDR` (IPv4 or IPv6; a bare address is `host ADDR`);
+//!   `src and dst host ADDR`, `src ADDR` (IPv4 or IPv6);
 //! * `net NET` with `NET` as `10`, `192.168`, `10.1.2`, `10.0.0.0/8`, `10.0.0.0 mask
 //!   255.0.0.0` or `fe80::/10` (host bits must be zero, as in tcpdump);
 //! * `port N`, `portrange A-B`, with the same direction qualifiers;
@@ -16,7 +16,19 @@
 //! associate left to right (`a or b and c` is `(a or b) and c`: tcpdump compiles it so); a
 //! bare value after `and`/`or`/`not` inherits the qualifiers of the primitive before it
 //! (`port 80 or 8080` is `port 80 or port 8080`, `src host A or B` is `src host A or src
-//! host B`); parentheses restore the qualifiers from before them when they close.
+//! host B`); parentheses restore the qualifiers from before them when they close; a bare
+//! value with nothing to inherit from (`127.0.0.1` alone, or after `tcp`) is an error, as
+//! in tcpdump.
+//!
+//! tcpdump accepts a few things wsdump refuses with an error: bare numbers as IPv4
+//! addresses (`host 81` is 0.0.0.81 to tcpdump), partial addresses as hosts (`host 10.1`),
+//! host and port names beyond `http`/`https`.
+//!
+//! On a packet cut short inside its IP or TCP header the verdict of a BPF program depends on
+//! which test first reads past the end (that rejects the packet); wsdump's program keeps the
+//! written order of tests like tcpdump's, except that it reorders runs of port tests so that
+//! they share loads, and it does not remove contradictions as tcpdump's optimizer does.
+//! Live capture never sees such packets (the snapshot length is far above any header).
 //!
 //! Port names: only `http` (80) and `https` (443); anything else must be a number (tcpdump
 //! reads `/etc/services`, wsdump does not). Host names are not resolved.
@@ -436,12 +448,6 @@ struct Qual {
     kind: Kind,
 }
 
-const DEFAULT_QUAL: Qual = Qual {
-    proto: None,
-    dir: Dir::Either,
-    kind: Kind::Host,
-};
-
 const OTHER_PROTOS: &[&str] = &[
     "udp", "icmp", "icmp6", "sctp", "igmp", "igrp", "pim", "ah", "esp", "vrrp", "carp",
 ];
@@ -573,7 +579,8 @@ pub fn parse(text: &str) -> Result<Option<Expr>, ParseError> {
         toks,
         at: 0,
         end: text.len(),
-        qual: Some(DEFAULT_QUAL),
+        // tcpdump refuses a bare value with nothing before it to inherit from.
+        qual: None,
         _text: text,
     };
     let (e, _) = p.expr(0)?;
@@ -763,12 +770,20 @@ impl Parser<'_> {
             match self.qual {
                 Some(q) => q,
                 None => {
+                    let w = self.word().unwrap_or("");
+                    let kw = if w.bytes().all(|b| b.is_ascii_digit()) {
+                        "port"
+                    } else if w.contains('/') {
+                        "net"
+                    } else {
+                        "host"
+                    };
                     return err(
                         start,
                         format!(
-                            "`{}` has no qualifier to inherit (the primitive before it is a \
-                             protocol alone); write e.g. `port {0}` or `host {0}`",
-                            self.word().unwrap_or("")
+                            "`{w}` needs a qualifier (as in tcpdump, a bare value only \
+                             repeats the qualifiers of a primitive before it, like `80` in \
+                             `port 443 or 80`): write `{kw} {w}`"
                         ),
                     );
                 }
@@ -1014,7 +1029,8 @@ mod tests {
     fn primitives() {
         assert_eq!(p("port 7272"), "port 7272");
         assert_eq!(p("host 127.0.0.1"), "host 127.0.0.1");
-        assert_eq!(p("127.0.0.1"), "host 127.0.0.1");
+        assert!(p("127.0.0.1").contains("write `host 127.0.0.1`"));
+        assert!(p("(127.0.0.1)").contains("needs a qualifier"));
         assert_eq!(p("src host ::1"), "src host ::1");
         assert_eq!(p("dst 10.0.0.1"), "dst host 10.0.0.1");
         assert_eq!(p("src or dst port 80"), "port 80");
@@ -1081,7 +1097,13 @@ mod tests {
             "{}",
             p("tcp or 80")
         );
-        assert!(p("80").contains("did you mean `port 80`"));
+        assert!(p("80").contains("write `port 80`"), "{}", p("80"));
+        // After a parenthesis closes, what was before it applies again (nothing here).
+        assert!(p("(host 1.1.1.1) and (2.2.2.2)").contains("needs a qualifier"));
+        assert_eq!(
+            p("host 1.1.1.1 and (2.2.2.2)"),
+            "(host 1.1.1.1 and host 2.2.2.2)"
+        );
     }
 
     #[test]
