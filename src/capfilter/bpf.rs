@@ -1302,4 +1302,136 @@ mod tests {
         );
         assert!(dump(&prog("port 80", LinkType::ETHERNET)).contains("ldxb     4*([14]&0xf)"));
     }
+
+    /// Deterministic xorshift64*.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    const PORTS: [u16; 5] = [80, 443, 7272, 7273, 40000];
+    const ADDRS: [&str; 5] = ["127.0.0.1", "10.1.2.3", "::1", "fe80::1", "10.200.0.1"];
+
+    fn random_prim(r: &mut Rng) -> Prim {
+        let dir = [Dir::Src, Dir::Dst, Dir::Either, Dir::Both][r.below(4) as usize];
+        let addr: IpAddr = ADDRS[r.below(5) as usize].parse().unwrap();
+        match r.below(7) {
+            0 => [Prim::Tcp, Prim::Ip, Prim::Ip6][r.below(3) as usize],
+            1 | 2 => {
+                let p = PORTS[r.below(5) as usize];
+                Prim::Port { dir, lo: p, hi: p }
+            }
+            3 => {
+                let a = PORTS[r.below(5) as usize];
+                let b = PORTS[r.below(5) as usize];
+                Prim::Port {
+                    dir,
+                    lo: a.min(b),
+                    hi: a.max(b),
+                }
+            }
+            4 => Prim::Host { dir, addr },
+            _ => {
+                let max = if addr.is_ipv4() { 32 } else { 128 };
+                let prefix = r.below(max + 1) as u8;
+                let addr = match addr {
+                    IpAddr::V4(a) => IpAddr::V4((u32::from(a) & mask32(prefix)).into()),
+                    IpAddr::V6(a) => IpAddr::V6((u128::from(a) & mask128(prefix)).into()),
+                };
+                Prim::Net {
+                    dir,
+                    net: super::super::Net { addr, prefix },
+                }
+            }
+        }
+    }
+
+    fn random_expr(r: &mut Rng, depth: u32) -> Expr {
+        if depth == 0 || r.below(4) == 0 {
+            return Expr::Prim(random_prim(r));
+        }
+        match r.below(5) {
+            0 => Expr::Not(Box::new(random_expr(r, depth - 1))),
+            k => {
+                // Now and then a wide list, for long jumps.
+                let n = if r.below(8) == 0 {
+                    20 + r.below(60)
+                } else {
+                    2 + r.below(3)
+                };
+                let v = (0..n).map(|_| random_expr(r, depth - 1)).collect();
+                if k % 2 == 0 {
+                    Expr::And(v)
+                } else {
+                    Expr::Or(v)
+                }
+            }
+        }
+    }
+
+    /// Random expressions, random packets, every link layer: the compiled program says what
+    /// the evaluator says on the decoded packet (no tcpdump needed).
+    #[test]
+    fn random_programs_agree_with_the_evaluator() {
+        let mut r = Rng(0x0123_4567_89ab_cdef);
+        let addr4 = |a: &str| a.parse::<std::net::Ipv4Addr>().map(|a| a.octets());
+        let mut packets = Vec::new();
+        for _ in 0..60 {
+            let (s, d) = (ADDRS[r.below(5) as usize], ADDRS[r.below(5) as usize]);
+            let (sp, dp) = (PORTS[r.below(5) as usize], PORTS[r.below(5) as usize]);
+            match (addr4(s), addr4(d)) {
+                (Ok(s4), Ok(d4)) => {
+                    let opts = r.below(3) as u8 * 2;
+                    packets.push((0x0800, v4(6, 0x4000, 5 + opts, s4, d4, sp, dp)));
+                }
+                _ => {
+                    let s6 = if s.contains(':') { s } else { "::1" };
+                    let d6 = if d.contains(':') { d } else { "fe80::1" };
+                    packets.push((0x86dd, v6(&[6], s6, d6, sp, dp)));
+                }
+            }
+        }
+        type Wrap = fn(u16, &[u8]) -> Vec<u8>;
+        let links: [(LinkType, Wrap); 5] = [
+            (LinkType::ETHERNET, eth),
+            (LinkType::ETHERNET, vlan),
+            (LinkType::LINUX_SLL, sll),
+            (LinkType::LINUX_SLL2, sll2),
+            (LinkType::RAW, |_, ip| ip.to_vec()),
+        ];
+        let mut long = 0;
+        for _ in 0..300 {
+            let e = random_expr(&mut r, 4);
+            let f = CaptureFilter { expr: Some(e) };
+            for (lt, wrap) in links {
+                let prog = match f.compile(lt, SNAP) {
+                    Ok(p) => p,
+                    Err(CompileError::TooLong { .. }) => continue,
+                    Err(e) => panic!("{e}"),
+                };
+                validate(&prog).unwrap_or_else(|m| panic!("{f}: {m}"));
+                long += prog.iter().any(|i| i.code == BPF_JMP | BPF_JA) as usize;
+                for (et, ip) in &packets {
+                    let frame = wrap(*et, ip);
+                    let seg = crate::packet::decode(lt, &frame).unwrap();
+                    assert_eq!(
+                        run(&prog, &frame) != 0,
+                        f.matches_segment(&seg),
+                        "{f} on {} -> {} ({lt})",
+                        seg.src,
+                        seg.dst
+                    );
+                }
+            }
+        }
+        assert!(long > 10, "too few programs with long jumps: {long}");
+    }
 }
