@@ -1180,4 +1180,75 @@ mod tests {
         let args = CaptureFilter::from_args(&["host", "1.1.1.1", "and", "port", "80"]).unwrap();
         assert_eq!(args.to_string(), "tcp and (host 1.1.1.1 and port 80)");
     }
+
+    /// Token soup never panics; what parses prints back as an expression that parses to the
+    /// same tree.
+    #[test]
+    fn token_soup_and_round_trip() {
+        let words = [
+            "host",
+            "net",
+            "port",
+            "portrange",
+            "src",
+            "dst",
+            "tcp",
+            "ip",
+            "ip6",
+            "and",
+            "or",
+            "not",
+            "!",
+            "&&",
+            "||",
+            "(",
+            ")",
+            "80",
+            "7272",
+            "1-1024",
+            "127.0.0.1",
+            "::1",
+            "10.0.0.0/8",
+            "fe80::/10",
+            "mask",
+            "255.0.0.0",
+            "http",
+            "udp",
+            "[",
+            "]",
+            "é",
+            "10",
+            "65536",
+            "1.2.3.4.5",
+            ":::",
+            "/",
+        ];
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut ok = 0;
+        for _ in 0..20_000 {
+            let mut t = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = 1 + (x % 9) as usize;
+            for k in 0..n {
+                let w = words[((x >> (k * 5)) % words.len() as u64) as usize];
+                t.push_str(w);
+                t.push(' ');
+            }
+            if let Ok(Some(e)) = parse(&t) {
+                ok += 1;
+                let back = e.to_string();
+                assert_eq!(parse(&back), Ok(Some(e)), "{t:?} -> {back:?}");
+            }
+        }
+        assert!(ok > 100, "{ok}");
+        // Deep nesting is refused, not a stack overflow.
+        let deep = format!("{}port 80{}", "(".repeat(5000), ")".repeat(5000));
+        assert!(parse(&deep).unwrap_err().msg.contains("nested"));
+        let nots = format!("{}tcp", "not ".repeat(5000));
+        assert!(parse(&nots).unwrap_err().msg.contains("nested"));
+        let wide = vec!["port 1"; 5000].join(" or ");
+        assert!(parse(&wide).is_ok());
+    }
 }
