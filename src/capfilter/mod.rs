@@ -139,20 +139,34 @@ pub enum Expr {
 pub const MAX_DEPTH: usize = 200;
 
 impl Expr {
-    /// `port P or port Q ...` for a `--port` list; `None` when the list is empty.
+    /// `port P or port Q ...` for a `--port` list; `None` when the list is empty. Three or
+    /// more consecutive ports become one `portrange` (a shorter program).
     pub fn any_port(ports: &[u16]) -> Option<Expr> {
-        let mut seen = std::collections::BTreeSet::new();
-        let mut v: Vec<Expr> = ports
-            .iter()
-            .filter(|p| seen.insert(**p))
-            .map(|&p| {
-                Expr::Prim(Prim::Port {
-                    dir: Dir::Either,
-                    lo: p,
-                    hi: p,
-                })
+        let mut sorted = ports.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut runs: Vec<(u16, u16)> = Vec::new();
+        for p in sorted {
+            match runs.last_mut() {
+                Some((_, hi)) if u32::from(*hi) + 1 == u32::from(p) => *hi = p,
+                _ => runs.push((p, p)),
+            }
+        }
+        let port = |lo, hi| {
+            Expr::Prim(Prim::Port {
+                dir: Dir::Either,
+                lo,
+                hi,
             })
-            .collect();
+        };
+        let mut v: Vec<Expr> = Vec::new();
+        for (lo, hi) in runs {
+            if hi - lo >= 2 {
+                v.push(port(lo, hi));
+            } else {
+                v.extend((lo..=hi).map(|p| port(p, p)));
+            }
+        }
         match v.len() {
             0 => None,
             1 => v.pop(),
@@ -1177,6 +1191,14 @@ mod tests {
         assert!(both.matches(sa("1.1.1.1:81"), sa("2.2.2.2:2")));
         assert!(!both.matches(sa("1.1.1.1:82"), sa("2.2.2.2:2")));
         assert_eq!(CaptureFilter::ports(&[]).expr, None);
+        assert_eq!(
+            CaptureFilter::ports(&[7272, 9, 80, 7273, 7271, 81, 80]).to_string(),
+            "tcp and (port 9 or port 80 or port 81 or portrange 7271-7273)"
+        );
+        assert_eq!(
+            CaptureFilter::ports(&[65535, 65534, 65533]).to_string(),
+            "tcp and portrange 65533-65535"
+        );
         let args = CaptureFilter::from_args(&["host", "1.1.1.1", "and", "port", "80"]).unwrap();
         assert_eq!(args.to_string(), "tcp and (host 1.1.1.1 and port 80)");
     }
