@@ -568,12 +568,11 @@ fn keyword(w: &str) -> bool {
     ) || unsupported(w).is_some()
 }
 
-struct Parser<'a> {
+struct Parser {
     toks: Vec<(usize, Tok)>,
     at: usize,
     end: usize,
     qual: Option<Qual>,
-    _text: &'a str,
 }
 
 fn err<T>(pos: usize, msg: impl Into<String>) -> Result<T, ParseError> {
@@ -595,7 +594,6 @@ pub fn parse(text: &str) -> Result<Option<Expr>, ParseError> {
         end: text.len(),
         // tcpdump refuses a bare value with nothing before it to inherit from.
         qual: None,
-        _text: text,
     };
     let (e, _) = p.expr(0)?;
     if let Some((pos, t)) = p.toks.get(p.at) {
@@ -611,7 +609,7 @@ pub fn parse(text: &str) -> Result<Option<Expr>, ParseError> {
     Ok(Some(e))
 }
 
-impl Parser<'_> {
+impl Parser {
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.at).map(|t| &t.1)
     }
