@@ -7,6 +7,7 @@
 
 pub mod analyzer;
 pub mod annotate;
+pub mod capfilter;
 pub mod capture;
 pub mod conversation;
 pub mod engine;

@@ -11,6 +11,7 @@
 //!   a 14-byte Ethernet header for `ARPHRD_ETHER`/`ARPHRD_LOOPBACK`, the bare IP header for
 //!   `ARPHRD_NONE` (tun devices). IPv6 extension headers and IP fragments after the first are
 //!   not matched (like tcpdump's `tcp port N`). The analyzer filters by port again anyway.
+//!   The program is compiled by [`crate::capfilter::bpf`] (`--port P` is `port P or ...`).
 //! * `PACKET_IGNORE_OUTGOING` on loopback: on `lo` the kernel delivers every packet twice to a
 //!   packet socket, once as `PACKET_OUTGOING` and once as `PACKET_HOST`, and pnet drops
 //!   `sll_pkttype`, so without this every segment would be seen twice.
@@ -381,7 +382,15 @@ fn open_one(
         unsafe { libc::close(fd) };
         return Ok(Err(arphrd));
     };
-    let prog = filter(linktype, ports);
+    let prog = match crate::capfilter::CaptureFilter::ports(ports).compile(linktype, SNAPLEN) {
+        Ok(p) => p,
+        Err(e) => {
+            return Err(fail(LiveError::Os {
+                what: format!("{}: cannot build the BPF filter", nic.name),
+                err: io::Error::other(e.to_string()),
+            }));
+        }
+    };
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -680,176 +689,9 @@ pub fn drop_privileges() {
     }
 }
 
-// Classic BPF.
-const BPF_LD: u16 = 0x00;
-const BPF_LDX: u16 = 0x01;
-const BPF_JMP: u16 = 0x05;
-const BPF_RET: u16 = 0x06;
-const BPF_ALU: u16 = 0x04;
-const BPF_H: u16 = 0x08;
-const BPF_B: u16 = 0x10;
-const BPF_ABS: u16 = 0x20;
-const BPF_IND: u16 = 0x40;
-const BPF_MSH: u16 = 0xa0;
-const BPF_AND: u16 = 0x50;
-const BPF_JEQ: u16 = 0x10;
-const BPF_JSET: u16 = 0x40;
-const BPF_K: u16 = 0x00;
-
-/// A filter instruction before jump targets are resolved.
-#[derive(Clone, Copy)]
-enum Ins {
-    Op(u16, u32),
-    /// Conditional jump to labels.
-    Jmp(u16, u32, Label, Label),
-    Here(Label),
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-enum Label {
-    Next,
-    Accept,
-    Drop,
-    V4,
-    V6,
-}
-
-/// The classic BPF program: TCP over IPv4 or IPv6 with one of `ports` as source or
-/// destination port (any port when empty), for frames of `linktype` (Ethernet or raw IP).
-pub fn filter(linktype: LinkType, ports: &[u16]) -> Vec<libc::sock_filter> {
-    use Ins::*;
-    use Label::*;
-    let l2: u32 = if linktype == LinkType::ETHERNET {
-        14
-    } else {
-        0
-    };
-    let mut p = Vec::new();
-    if l2 == 14 {
-        p.push(Op(BPF_LD | BPF_H | BPF_ABS, 12));
-        p.push(Jmp(BPF_JEQ | BPF_K, 0x0800, V4, Next));
-        p.push(Jmp(BPF_JEQ | BPF_K, 0x86dd, V6, Drop));
-    } else {
-        p.push(Op(BPF_LD | BPF_B | BPF_ABS, 0));
-        p.push(Op(BPF_ALU | BPF_AND | BPF_K, 0xf0));
-        p.push(Jmp(BPF_JEQ | BPF_K, 0x40, V4, Next));
-        p.push(Jmp(BPF_JEQ | BPF_K, 0x60, V6, Drop));
-    }
-    let ports_at = |p: &mut Vec<Ins>, ld: u16, src: u32| {
-        if ports.is_empty() {
-            p.push(Op(BPF_RET | BPF_K, SNAPLEN));
-            return;
-        }
-        for (at, last) in [(src, false), (src + 2, true)] {
-            p.push(Op(ld, at));
-            for (n, &port) in ports.iter().enumerate() {
-                let miss = if last && n + 1 == ports.len() {
-                    Drop
-                } else {
-                    Next
-                };
-                p.push(Jmp(BPF_JEQ | BPF_K, port as u32, Accept, miss));
-            }
-        }
-    };
-    // IPv4: protocol TCP, not a later fragment, ports after the variable-length header.
-    p.push(Here(V4));
-    p.push(Op(BPF_LD | BPF_B | BPF_ABS, l2 + 9));
-    p.push(Jmp(BPF_JEQ | BPF_K, 6, Next, Drop));
-    p.push(Op(BPF_LD | BPF_H | BPF_ABS, l2 + 6));
-    p.push(Jmp(BPF_JSET | BPF_K, 0x1fff, Drop, Next));
-    p.push(Op(BPF_LDX | BPF_B | BPF_MSH, l2));
-    ports_at(&mut p, BPF_LD | BPF_H | BPF_IND, l2);
-    // IPv6: next header TCP (no extension headers), ports right after the 40-byte header.
-    p.push(Here(V6));
-    p.push(Op(BPF_LD | BPF_B | BPF_ABS, l2 + 6));
-    p.push(Jmp(BPF_JEQ | BPF_K, 6, Next, Drop));
-    ports_at(&mut p, BPF_LD | BPF_H | BPF_ABS, l2 + 40);
-    p.push(Here(Accept));
-    p.push(Op(BPF_RET | BPF_K, SNAPLEN));
-    p.push(Here(Drop));
-    p.push(Op(BPF_RET | BPF_K, 0));
-
-    // Resolve labels: index of each label = number of real instructions before it.
-    let mut at = std::collections::HashMap::new();
-    let mut n = 0usize;
-    for i in &p {
-        match i {
-            Here(l) => {
-                at.insert(*l, n);
-            }
-            _ => n += 1,
-        }
-    }
-    let mut out = Vec::with_capacity(n);
-    for i in &p {
-        let pc = out.len();
-        let off = |l: Label| -> u8 {
-            let target = if l == Next { pc + 1 } else { at[&l] };
-            u8::try_from(target - pc - 1).expect("BPF jump too long (too many ports)")
-        };
-        match *i {
-            Op(code, k) => out.push(libc::sock_filter {
-                code,
-                jt: 0,
-                jf: 0,
-                k,
-            }),
-            Jmp(code, k, t, f) => out.push(libc::sock_filter {
-                code: BPF_JMP | code,
-                jt: off(t),
-                jf: off(f),
-                k,
-            }),
-            Here(_) => {}
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A tiny classic-BPF interpreter for the instructions [`filter`] emits.
-    fn run(prog: &[libc::sock_filter], pkt: &[u8]) -> u32 {
-        let (mut a, mut x, mut pc) = (0u32, 0u32, 0usize);
-        let ld = |at: usize, n: usize| -> Option<u32> {
-            pkt.get(at..at + n)
-                .map(|b| b.iter().fold(0u32, |v, &c| (v << 8) | c as u32))
-        };
-        loop {
-            let i = prog[pc];
-            pc += 1;
-            match i.code {
-                c if c == BPF_LD | BPF_H | BPF_ABS => match ld(i.k as usize, 2) {
-                    Some(v) => a = v,
-                    None => return 0,
-                },
-                c if c == BPF_LD | BPF_B | BPF_ABS => match ld(i.k as usize, 1) {
-                    Some(v) => a = v,
-                    None => return 0,
-                },
-                c if c == BPF_LD | BPF_H | BPF_IND => match ld((x + i.k) as usize, 2) {
-                    Some(v) => a = v,
-                    None => return 0,
-                },
-                c if c == BPF_LDX | BPF_B | BPF_MSH => match ld(i.k as usize, 1) {
-                    Some(v) => x = 4 * (v & 0xf),
-                    None => return 0,
-                },
-                c if c == BPF_ALU | BPF_AND | BPF_K => a &= i.k,
-                c if c == BPF_JMP | BPF_JEQ | BPF_K => {
-                    pc += if a == i.k { i.jt } else { i.jf } as usize
-                }
-                c if c == BPF_JMP | BPF_JSET | BPF_K => {
-                    pc += if a & i.k != 0 { i.jt } else { i.jf } as usize
-                }
-                c if c == BPF_RET | BPF_K => return i.k,
-                c => panic!("unexpected opcode {c:#x}"),
-            }
-        }
-    }
 
     fn v4(proto: u8, frag: u16, ihl: u8, sport: u16, dport: u16) -> Vec<u8> {
         let mut p = vec![0u8; ihl as usize * 4 + 20];
@@ -878,47 +720,36 @@ mod tests {
         p
     }
 
+    /// The `--port` list goes through the capture-filter compiler: 64 ports and more once
+    /// made the old one panic ("BPF jump too long").
     #[test]
-    fn filter_ports_both_link_layers() {
-        for (lt, wrap) in [
-            (
-                LinkType::ETHERNET,
-                (|t, ip| eth(t, ip)) as fn(u16, Vec<u8>) -> Vec<u8>,
-            ),
-            (LinkType::RAW, (|_, ip| ip) as fn(u16, Vec<u8>) -> Vec<u8>),
-        ] {
-            let f = filter(lt, &[7272, 80]);
-            assert_eq!(run(&f, &wrap(0x0800, v4(6, 0, 5, 7272, 5555))), SNAPLEN);
-            assert_eq!(run(&f, &wrap(0x0800, v4(6, 0, 5, 5555, 80))), SNAPLEN);
+    fn filter_with_200_ports() {
+        use crate::capfilter::{CaptureFilter, bpf};
+        let ports: Vec<u16> = (7000..7200).collect();
+        for lt in [LinkType::ETHERNET, LinkType::RAW] {
+            let prog = CaptureFilter::ports(&ports).compile(lt, SNAPLEN).unwrap();
+            bpf::validate(&prog).unwrap();
+            let wrap = |t, ip: Vec<u8>| {
+                if lt == LinkType::ETHERNET {
+                    eth(t, ip)
+                } else {
+                    ip
+                }
+            };
             assert_eq!(
-                run(&f, &wrap(0x0800, v4(6, 0x4000, 7, 5555, 7272))),
-                SNAPLEN,
-                "DF, options"
+                bpf::run(&prog, &wrap(0x0800, v4(6, 0, 5, 7199, 1))),
+                SNAPLEN
             );
-            assert_eq!(run(&f, &wrap(0x0800, v4(6, 0, 5, 5555, 5556))), 0);
-            assert_eq!(run(&f, &wrap(0x0800, v4(17, 0, 5, 7272, 7272))), 0, "UDP");
             assert_eq!(
-                run(&f, &wrap(0x0800, v4(6, 0x0010, 5, 7272, 7272))),
-                0,
-                "later fragment"
+                bpf::run(&prog, &wrap(0x0800, v4(6, 0, 5, 1, 7000))),
+                SNAPLEN
             );
-            assert_eq!(run(&f, &wrap(0x86dd, v6(6, 5555, 7272))), SNAPLEN);
-            assert_eq!(run(&f, &wrap(0x86dd, v6(6, 80, 1))), SNAPLEN);
-            assert_eq!(run(&f, &wrap(0x86dd, v6(6, 1, 2))), 0);
-            assert_eq!(run(&f, &wrap(0x86dd, v6(17, 80, 80))), 0);
-            let all = filter(lt, &[]);
-            assert_eq!(run(&all, &wrap(0x0800, v4(6, 0, 5, 1, 2))), SNAPLEN);
-            assert_eq!(run(&all, &wrap(0x86dd, v6(6, 1, 2))), SNAPLEN);
-            assert_eq!(run(&all, &wrap(0x86dd, v6(58, 1, 2))), 0);
+            assert_eq!(bpf::run(&prog, &wrap(0x0800, v4(6, 0, 5, 1, 7200))), 0);
+            assert_eq!(bpf::run(&prog, &wrap(0x0800, v4(6, 0x10, 5, 1, 7000))), 0);
+            assert_eq!(bpf::run(&prog, &wrap(0x86dd, v6(6, 7100, 2))), SNAPLEN);
+            assert_eq!(bpf::run(&prog, &wrap(0x86dd, v6(6, 6999, 2))), 0);
+            assert_eq!(bpf::run(&prog, &wrap(0x86dd, v6(17, 7100, 2))), 0);
         }
-        assert_eq!(
-            run(
-                &filter(LinkType::ETHERNET, &[80]),
-                &eth(0x0806, vec![0; 28])
-            ),
-            0,
-            "ARP"
-        );
     }
 
     #[test]
