@@ -14,4 +14,5 @@ pub mod output;
 pub mod packet;
 pub mod reassembly;
 pub mod shard;
+pub mod tls;
 pub mod ws;
