@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$work"' EXIT
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=localhost -days 30 \
   -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 

@@ -514,7 +514,10 @@ impl Connection {
             Opened::NoDecrypter => {
                 let h = &mut self.halves[d];
                 h.undecrypted_in_epoch += 1;
-                let reason = if !self.saw_client_hello {
+                let reason = if d == 0 && self.hello.early_data && h.epoch() == Epoch::Plain {
+                    // After a ClientHello offering 0-RTT, before the ServerHello.
+                    (REASON_EARLY, "TLS 1.3 early data")
+                } else if !self.saw_client_hello {
                     if !self.started_late_reported {
                         self.started_late_reported = true;
                         sink(Event::StartedLate);

@@ -164,6 +164,7 @@ impl RecordReader {
             return Err(RecordError::TooLong { len });
         }
         if rest.len() < HEADER_LEN + len {
+            self.release();
             return Ok(None);
         }
         let at = self.start;
@@ -233,9 +234,10 @@ impl RecordReader {
         }
     }
 
-    /// Gives a large buffer back once it holds little.
+    /// Gives a large buffer back (one `push` of many records grew it) once what is left
+    /// is less than a record.
     fn release(&mut self) {
-        if self.buf.capacity() > 2 * MAX_CIPHERTEXT && self.buffered() < 64 {
+        if self.buf.capacity() > 2 * (HEADER_LEN + MAX_CIPHERTEXT) {
             let rest = self.buf[self.start..].to_vec();
             self.buf = rest;
             self.start = 0;

@@ -10,16 +10,11 @@ use super::handshake::{self as hs};
 use super::record::tests::seal;
 use super::record::{self as rec, Decrypter};
 use super::*;
+use crate::capture::file::{CaptureFile, Flow};
+use crate::packet;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use wsdump_capture::*;
-
-/// The crate's own capture reader, as the engine uses it.
-mod wsdump_capture {
-    pub use crate::capture::file::{CaptureFile, Flow};
-    pub use crate::packet;
-}
 
 const C: Direction = Direction::ClientToServer;
 const S: Direction = Direction::ServerToClient;
@@ -721,4 +716,143 @@ fn samples_tls_match_what_the_peers_sent() {
         }
     }
     assert!(checked >= 10, "{checked} connections");
+}
+
+/// A small deterministic generator for the tests below.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+#[test]
+fn any_segmentation_gives_the_same_plaintext() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    let keys = KeyLog::from_file(&root.join("tls-wss.keylog")).unwrap();
+    let packets = payloads(&root.join("tls-wss.pcap"), 9007);
+    let whole = decrypt_capture(&root.join("tls-wss.pcap"), &keys, 9007);
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    for _ in 0..30 {
+        let mut conn = Connection::new();
+        let mut seen = Seen::default();
+        for (_, dir, bytes) in &packets {
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let n = 1 + rng.below(rest.len().min(700));
+                seen.feed(&mut conn, *dir, &rest[..n], &keys);
+                rest = &rest[n..];
+            }
+        }
+        assert_eq!(seen.data, whole[0].1.data);
+    }
+}
+
+#[test]
+fn a_corrupt_record_is_a_decrypt_failure_never_garbage() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/tls");
+    let mut rng = Rng(42);
+    for name in [
+        "tls13-chacha",
+        "tls12-aes128gcm",
+        "tls12-cbc-etm",
+        "tls12-cbc-sha384",
+    ] {
+        let keys = KeyLog::from_file(&dir.join(format!("{name}.keylog"))).unwrap();
+        let packets = payloads(&dir.join(format!("{name}.pcap")), 0);
+        let port = packets[0].0.port();
+        let packets = payloads(&dir.join(format!("{name}.pcap")), port);
+        let want_c = std::fs::read(dir.join(format!("{name}.0.c2s"))).unwrap();
+        let mut failures = 0;
+        for _ in 0..20 {
+            // Flip one bit in a late client packet (past the handshake).
+            let late: Vec<usize> = (0..packets.len())
+                .filter(|&i| packets[i].1 == C)
+                .skip(2)
+                .collect();
+            let victim = late[rng.below(late.len())];
+            let mut conn = Connection::new();
+            let mut seen = Seen::default();
+            for (i, (_, d, bytes)) in packets.iter().enumerate() {
+                let mut b = bytes.clone();
+                if i == victim {
+                    let at = 5 + rng.below(b.len() - 5);
+                    b[at] ^= 1 << rng.below(8);
+                }
+                seen.feed(&mut conn, *d, &b, &keys);
+            }
+            // What did decrypt is a prefix-and-suffix of the truth with a record missing:
+            // every byte given out is the peer's.
+            let got = &seen.data[0];
+            failures += seen.has(|e| matches!(e, Event::DecryptFailed { .. })) as usize;
+            assert!(got.len() < want_c.len() || got == &want_c, "{name}");
+            assert!(
+                seen.has(|e| matches!(e, Event::DecryptFailed { .. } | Event::Malformed { .. }))
+                    || got == &want_c,
+                "{name}: {:?}",
+                seen.events
+            );
+            for chunk in got.split(|&b| b == b'\n').filter(|c| !c.is_empty()) {
+                assert!(
+                    want_c.windows(chunk.len()).any(|w| w == chunk),
+                    "{name}: garbage {chunk:?}"
+                );
+            }
+        }
+        assert!(
+            failures >= 10,
+            "{name}: {failures} of 20 flips seen as decrypt failures"
+        );
+    }
+}
+
+/// `cargo test --release --lib tls::tests::throughput -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn throughput() {
+    let msg = vec![0x61u8; 16 * 1024];
+    for id in [0x1301u16, 0x1302, 0x1303, 0xc02f, 0xcca8, 0xc013, 0xc028] {
+        let s = suite::suite(id).unwrap();
+        let make = || {
+            match s.version {
+                SuiteVersion::Tls13 => Decrypter::tls13(s, &[9; 48][..s.prf.output_len()]),
+                SuiteVersion::Tls12 => {
+                    let kb = schedule::suite_key_block(s, &[7; 48], &[1; 32], &[2; 32]).unwrap();
+                    Decrypter::tls12(s, &kb, false, false)
+                }
+            }
+            .unwrap()
+        };
+        let mut tx = make();
+        let records: Vec<Vec<u8>> = (0..640)
+            .map(|_| seal(&mut tx, rec::APPLICATION_DATA, &msg))
+            .collect();
+        let stream = records.concat();
+        let mut rx = make();
+        let mut conn_bytes = 0usize;
+        let start = std::time::Instant::now();
+        let mut reader = record::RecordReader::new();
+        let mut out = Vec::new();
+        for piece in stream.chunks(1448) {
+            reader.push(piece);
+            while let Some(r) = reader.next_record().unwrap() {
+                rx.decrypt(&r.header, r.fragment, &mut out).unwrap();
+                conn_bytes += out.len();
+            }
+        }
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{:<45} {:>7.1} MB/s ({} MB in 1448-byte segments)",
+            s.name,
+            conn_bytes as f64 / secs / 1e6,
+            conn_bytes / 1_000_000
+        );
+    }
 }
