@@ -95,7 +95,7 @@ impl std::fmt::Display for KeyLogError {
 impl std::error::Error for KeyLogError {}
 
 /// Secrets by client random, with counts of what was read.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct KeyLog {
     map: HashMap<ClientRandom, Secrets>,
     /// Lines that stored a secret.

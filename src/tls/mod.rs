@@ -10,6 +10,21 @@
 //! - [`record`]: records out of the byte stream, record decryption.
 //! - [`handshake`]: ClientHello/ServerHello and the other messages by type.
 //! - [`suite`]: the cipher suite table.
+//!
+//! ```
+//! use wsdump::tls::{Connection, Direction, Event, KeyLog, KeyLogReader};
+//!
+//! let mut keys = KeyLog::new();
+//! let mut follow = KeyLogReader::new("/nonexistent/sslkeylog.txt");
+//! follow.poll(&mut keys).unwrap(); // between packets: picks up newly logged secrets
+//! let mut conn = Connection::new();
+//! let client_hello_start = [0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00];
+//! conn.feed(Direction::ClientToServer, &client_hello_start, &keys, |event| match event {
+//!     Event::ApplicationData { dir, data } => { /* hand `data` to the HTTP decoder */ }
+//!     other => { /* report */ }
+//! });
+//! assert!(conn.memory() < 4096);
+//! ```
 
 pub mod handshake;
 pub mod keylog;
@@ -282,6 +297,9 @@ struct Half {
     handshake: HandshakeReader,
     epoch: Option<Epoch>,
     dec: Option<Box<Decrypter>>,
+    /// TLS 1.3 handshake epoch: the application-secret-0 decrypter, tried on records that
+    /// fail under (or have no) handshake keys.
+    fallback: Option<Box<Decrypter>>,
     /// TLS 1.3: the current application traffic secret, for KeyUpdate.
     traffic_secret: Option<Vec<u8>>,
     /// Records of this epoch seen before a decrypter existed: its first sequence number.
@@ -299,6 +317,7 @@ impl Half {
     fn enter(&mut self, epoch: Epoch) {
         self.epoch = Some(epoch);
         self.dec = None;
+        self.fallback = None;
         self.undecrypted_in_epoch = 0;
         self.reported = 0;
     }
@@ -387,9 +406,11 @@ impl Connection {
         let half = |h: &Half| {
             h.records.memory()
                 + h.handshake.memory()
-                + h.dec
-                    .as_ref()
-                    .map_or(0, |d| std::mem::size_of::<Decrypter>() + d.memory())
+                + [&h.dec, &h.fallback]
+                    .iter()
+                    .filter_map(|d| d.as_ref())
+                    .map(|d| std::mem::size_of::<Decrypter>() + d.memory())
+                    .sum::<usize>()
                 + h.traffic_secret.as_ref().map_or(0, |s| s.capacity())
         };
         let kb = self.hello.pending.as_ref().map_or(0, |k| {
@@ -440,11 +461,9 @@ impl Connection {
             }
             // TLS 1.3: if a record fails under the handshake keys it may be the first under
             // the application keys (the Finished was not decrypted, or not logged).
-            let mut fallback = if self.halves[d].epoch() == Epoch::Handshake13 {
-                self.tls13_decrypter(d, 0, keys)
-            } else {
-                None
-            };
+            if self.halves[d].epoch() == Epoch::Handshake13 && self.halves[d].fallback.is_none() {
+                self.halves[d].fallback = self.tls13_decrypter(d, 0, keys).map(Box::new);
+            }
             let Connection { halves, plain, .. } = self;
             let half = &mut halves[d];
             let outcome = match half.records.next_record() {
@@ -455,7 +474,7 @@ impl Connection {
                         dec: half.dec.as_deref_mut(),
                         lost: &mut half.lost,
                     };
-                    open(protection, &rec, plain, fallback.as_mut())
+                    open(protection, &rec, plain, half.fallback.as_deref_mut())
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -479,12 +498,12 @@ impl Connection {
                     records: lost,
                 });
             }
-            if let (Opened::Promoted(..), Some(dec)) = (outcome, fallback) {
+            if let (Opened::Promoted(..), Some(dec)) = (outcome, half.fallback.take()) {
                 let secret = self.logged_traffic_secret(d, 0, keys);
                 let h = &mut self.halves[d];
                 h.enter(Epoch::Application13(0));
                 h.traffic_secret = secret;
-                h.dec = Some(Box::new(dec));
+                h.dec = Some(dec);
                 if !self.hello.keys_reported {
                     self.hello.keys_reported = true;
                     sink(Event::KeysFound);

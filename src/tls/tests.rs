@@ -856,3 +856,35 @@ fn throughput() {
         );
     }
 }
+
+/// A pcapng that carries its key log in a Decryption Secrets Block (made with
+/// `editcap --inject-secrets tls,tls13-chacha.keylog tls13-chacha.pcap
+/// tls13-chacha-dsb.pcapng`): the block's bytes are the key log.
+#[test]
+fn pcapng_decryption_secrets_block() {
+    use pcap_parser::{Block, PcapBlockOwned, PcapNGSlice};
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/tls");
+    let file = std::fs::read(dir.join("tls13-chacha-dsb.pcapng")).unwrap();
+    let mut keys = KeyLog::new();
+    let mut blocks = 0;
+    for b in PcapNGSlice::from_slice(&file).unwrap() {
+        if let Ok(PcapBlockOwned::NG(Block::DecryptionSecrets(dsb))) = b {
+            keys.add_dsb(dsb.secrets_type.0, dsb.data).unwrap();
+            blocks += 1;
+        }
+    }
+    assert_eq!(blocks, 1);
+    assert_eq!(
+        keys,
+        KeyLog::from_file(&dir.join("tls13-chacha.keylog")).unwrap()
+    );
+    let conns = decrypt_capture(&dir.join("tls13-chacha-dsb.pcapng"), &keys, 9443);
+    assert_eq!(
+        conns[0].1.data[0],
+        std::fs::read(dir.join("tls13-chacha.0.c2s")).unwrap()
+    );
+    assert_eq!(
+        conns[0].1.data[1],
+        std::fs::read(dir.join("tls13-chacha.0.s2c")).unwrap()
+    );
+}
