@@ -137,6 +137,12 @@ fn tls13_full_flow_with_key_update_for_each_suite() {
             "{} bytes before any data",
             conn.memory()
         );
+        println!(
+            "{}: memory() after the ClientHello {} bytes, size_of::<Connection>() {}",
+            t.suite.name,
+            conn.memory(),
+            std::mem::size_of::<Connection>()
+        );
         seen.feed(&mut conn, S, &t.server_hello([9; 32]), &keys);
         let (mut chs, mut shs, mut cap, mut sap) = (t.enc(0), t.enc(1), t.enc(2), t.enc(3));
         // Server flight under handshake keys, the certificate spanning two records.
@@ -609,6 +615,7 @@ fn sample_tls_wss_decrypts_to_the_upgrade() {
     let end = s2c.find("\r\n\r\n").unwrap() + 4;
     assert!(seen.data[1].len() > end, "no frames after the 101");
     assert!(*peak < 64 * 1024, "peak {peak} bytes");
+    println!("tls-wss: peak Connection::memory() {peak} bytes");
 }
 
 /// samples/tls: each capture's decrypted bytes equal what the peers sent (NAME.i.c2s and
