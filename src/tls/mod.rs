@@ -431,6 +431,12 @@ impl Connection {
                 * std::mem::size_of::<Result<Message, handshake::HandshakeError>>()
     }
 
+    /// Bytes of a direction waiting for the rest of their record (at the end of a
+    /// connection: a cut-off last record).
+    pub fn buffered(&self, dir: Direction) -> usize {
+        self.halves[dir.index()].records.buffered()
+    }
+
     /// The client random of the current handshake, once its ClientHello was seen.
     pub fn client_random(&self) -> Option<&ClientRandom> {
         self.hello.client_random.as_ref()

@@ -222,6 +222,7 @@ fn tls13_full_flow_with_key_update_for_each_suite() {
             seen.events
         );
         assert_eq!(conn.version(), Some(0x0304));
+        assert_eq!((conn.buffered(C), conn.buffered(S)), (0, 0));
     }
 }
 
@@ -663,6 +664,9 @@ fn samples_tls_match_what_the_peers_sent() {
                 seen.events
             );
             checked += 1;
+            if std::env::var_os("TLS_EVENTS").is_some() {
+                println!("{name} #{i}: {:?}", seen.events);
+            }
             // What each capture is there for.
             let suite = |id: u16| {
                 seen.has(|e| matches!(e, Event::ServerHello { suite, hello_retry: false, .. } if *suite == id))
