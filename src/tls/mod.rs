@@ -282,6 +282,8 @@ pub fn alert_name(description: u8) -> &'static str {
 enum Epoch {
     /// Not encrypted (yet).
     Plain,
+    /// TLS 1.3 client early traffic keys (0-RTT), until EndOfEarlyData.
+    Early13,
     /// TLS 1.3 handshake traffic keys.
     Handshake13,
     /// TLS 1.3 application traffic secret N.
@@ -297,9 +299,12 @@ struct Half {
     handshake: HandshakeReader,
     epoch: Option<Epoch>,
     dec: Option<Box<Decrypter>>,
-    /// TLS 1.3 handshake epoch: the application-secret-0 decrypter, tried on records that
-    /// fail under (or have no) handshake keys.
-    fallback: Option<Box<Decrypter>>,
+    /// TLS 1.3: decrypters tried on a record that fails under (or has no) current keys,
+    /// with the epoch each one means: in the handshake epoch application secret 0 (a
+    /// Finished not decrypted); in the early epoch the early secret under each offered
+    /// suite (the suite is not known before the ServerHello), and the handshake keys (the
+    /// server refused the early data).
+    fallback: Vec<(Epoch, Box<Decrypter>)>,
     /// TLS 1.3: the current application traffic secret, for KeyUpdate.
     traffic_secret: Option<Vec<u8>>,
     /// Records of this epoch seen before a decrypter existed: its first sequence number.
@@ -317,7 +322,7 @@ impl Half {
     fn enter(&mut self, epoch: Epoch) {
         self.epoch = Some(epoch);
         self.dec = None;
-        self.fallback = None;
+        self.fallback = Vec::new();
         self.undecrypted_in_epoch = 0;
         self.reported = 0;
     }
@@ -331,6 +336,8 @@ struct Hello {
     client_ems: bool,
     client_etm: bool,
     early_data: bool,
+    /// Suites the ClientHello offered (for 0-RTT, whose suite the ServerHello tells later).
+    offered: Vec<u16>,
     server_random: Option<[u8; 32]>,
     version: Option<u16>,
     suite: Option<&'static Suite>,
@@ -406,11 +413,12 @@ impl Connection {
         let half = |h: &Half| {
             h.records.memory()
                 + h.handshake.memory()
-                + [&h.dec, &h.fallback]
+                + h.dec
                     .iter()
-                    .filter_map(|d| d.as_ref())
+                    .chain(h.fallback.iter().map(|f| &f.1))
                     .map(|d| std::mem::size_of::<Decrypter>() + d.memory())
                     .sum::<usize>()
+                + h.fallback.capacity() * std::mem::size_of::<(Epoch, Box<Decrypter>)>()
                 + h.traffic_secret.as_ref().map_or(0, |s| s.capacity())
         };
         let kb = self.hello.pending.as_ref().map_or(0, |k| {
@@ -467,8 +475,8 @@ impl Connection {
             }
             // TLS 1.3: if a record fails under the handshake keys it may be the first under
             // the application keys (the Finished was not decrypted, or not logged).
-            if self.halves[d].epoch() == Epoch::Handshake13 && self.halves[d].fallback.is_none() {
-                self.halves[d].fallback = self.tls13_decrypter(d, 0, keys).map(Box::new);
+            if self.halves[d].fallback.is_empty() {
+                self.halves[d].fallback = self.candidates(d, keys);
             }
             let Connection { halves, plain, .. } = self;
             let half = &mut halves[d];
@@ -480,7 +488,7 @@ impl Connection {
                         dec: half.dec.as_deref_mut(),
                         lost: &mut half.lost,
                     };
-                    open(protection, &rec, plain, half.fallback.as_deref_mut())
+                    open(protection, &rec, plain, &mut half.fallback)
                 }
                 Ok(None) => break,
                 Err(e) => {
@@ -494,7 +502,7 @@ impl Connection {
             };
             let skipped = half.records.take_skipped();
             let lost = match outcome {
-                Opened::Plain(_, lost) | Opened::Promoted(_, lost) => lost,
+                Opened::Plain(_, lost) | Opened::Promoted(_, lost, _) => lost,
                 _ => 0,
             };
             if skipped > 0 || lost > 0 {
@@ -504,11 +512,14 @@ impl Connection {
                     records: lost,
                 });
             }
-            if let (Opened::Promoted(..), Some(dec)) = (outcome, half.fallback.take()) {
+            if let Opened::Promoted(_, _, i) = outcome {
+                let (epoch, dec) = half.fallback.swap_remove(i);
                 let secret = self.logged_traffic_secret(d, 0, keys);
                 let h = &mut self.halves[d];
-                h.enter(Epoch::Application13(0));
-                h.traffic_secret = secret;
+                h.enter(epoch);
+                if epoch == Epoch::Application13(0) {
+                    h.traffic_secret = secret;
+                }
                 h.dec = Some(dec);
                 if !self.hello.keys_reported {
                     self.hello.keys_reported = true;
@@ -531,7 +542,7 @@ impl Connection {
     ) {
         let d = dir.index();
         let content_type = match outcome {
-            Opened::Plain(t, _) | Opened::Promoted(t, _) => t,
+            Opened::Plain(t, _) | Opened::Promoted(t, _, _) => t,
             Opened::Failed(seq) => {
                 self.on_failure(d, seq, sink);
                 return;
@@ -539,7 +550,10 @@ impl Connection {
             Opened::NoDecrypter => {
                 let h = &mut self.halves[d];
                 h.undecrypted_in_epoch += 1;
-                let reason = if d == 0 && self.hello.early_data && h.epoch() == Epoch::Plain {
+                let reason = if d == 0
+                    && self.hello.early_data
+                    && matches!(h.epoch(), Epoch::Plain | Epoch::Early13)
+                {
                     // After a ClientHello offering 0-RTT, before the ServerHello.
                     (REASON_EARLY, "TLS 1.3 early data")
                 } else if !self.saw_client_hello {
@@ -613,7 +627,10 @@ impl Connection {
         let dir = Direction::of(d);
         // From the client under handshake keys, with 0-RTT offered: early data, whose keys
         // this crate does not use.
-        if self.halves[d].epoch() == Epoch::Handshake13 && d == 0 && self.hello.early_data {
+        if matches!(self.halves[d].epoch(), Epoch::Handshake13 | Epoch::Early13)
+            && d == 0
+            && self.hello.early_data
+        {
             let h = &mut self.halves[d];
             if h.reported & REASON_EARLY == 0 {
                 h.reported |= REASON_EARLY;
@@ -672,6 +689,12 @@ impl Connection {
                 });
             }
             Message::NewSessionTicket => sink(Event::NewSessionTicket { dir }),
+            Message::Other {
+                msg_type: handshake::END_OF_EARLY_DATA,
+            } if self.halves[d].epoch() == Epoch::Early13 => {
+                self.halves[d].enter(Epoch::Handshake13);
+                self.install(d, keys, sink);
+            }
             _ => {}
         }
     }
@@ -689,7 +712,11 @@ impl Connection {
         h.client_session_id = ch.session_id.clone();
         h.client_ems = ch.extended_master_secret;
         h.client_etm = ch.encrypt_then_mac;
-        h.early_data = ch.early_data;
+        h.early_data = ch.early_data && ch.psk;
+        h.offered = ch.cipher_suites.clone();
+        if h.early_data {
+            self.halves[0].enter(Epoch::Early13);
+        }
         sink(Event::ClientHello {
             version: ch.max_version(),
             sni: ch.sni.clone(),
@@ -756,8 +783,15 @@ impl Connection {
         h.etm = h.client_etm && sh.encrypt_then_mac;
         if version == 0x0304 {
             for d in 0..2 {
-                self.halves[d].enter(Epoch::Handshake13);
-                self.halves[d].traffic_secret = None;
+                let h = &mut self.halves[d];
+                if d == 0 && h.epoch() == Epoch::Early13 && h.dec.is_some() {
+                    // 0-RTT data goes on until EndOfEarlyData; if the server refused it, the
+                    // handshake keys take over on the first record they open.
+                    h.fallback = Vec::new();
+                    continue;
+                }
+                h.enter(Epoch::Handshake13);
+                h.traffic_secret = None;
             }
             self.install(1, keys, sink);
             self.install(0, keys, sink);
@@ -811,6 +845,46 @@ impl Connection {
         .map(<[u8]>::to_vec)
     }
 
+    /// The decrypters [`Half::fallback`] holds for the current epoch.
+    fn candidates(&self, d: usize, keys: &KeyLog) -> Vec<(Epoch, Box<Decrypter>)> {
+        let mut v = Vec::new();
+        match self.halves[d].epoch() {
+            Epoch::Handshake13 => {
+                if let Some(dec) = self.tls13_decrypter(d, 0, keys) {
+                    v.push((Epoch::Application13(0), Box::new(dec)));
+                }
+            }
+            Epoch::Early13 => {
+                let secrets = self
+                    .hello
+                    .client_random
+                    .as_ref()
+                    .and_then(|cr| keys.get(cr));
+                if self.halves[d].dec.is_none()
+                    && let Some(early) = secrets.and_then(|x| x.client_early_traffic.as_deref())
+                {
+                    for id in &self.hello.offered {
+                        if let Some(s) = suite::suite(*id).filter(|s| {
+                            s.version == SuiteVersion::Tls13 && s.prf.output_len() == early.len()
+                        }) && let Some(dec) = Decrypter::tls13(s, early)
+                        {
+                            v.push((Epoch::Early13, Box::new(dec)));
+                        }
+                    }
+                }
+                if let (Some(s), Some(hs)) = (
+                    self.hello.suite,
+                    secrets.and_then(|x| x.client_handshake_traffic.as_deref()),
+                ) && let Some(dec) = Decrypter::tls13(s, hs)
+                {
+                    v.push((Epoch::Handshake13, Box::new(dec)));
+                }
+            }
+            _ => {}
+        }
+        v
+    }
+
     fn tls13_decrypter(&self, d: usize, n: usize, keys: &KeyLog) -> Option<Decrypter> {
         Decrypter::tls13(self.hello.suite?, &self.logged_traffic_secret(d, n, keys)?)
     }
@@ -821,7 +895,8 @@ impl Connection {
             return;
         }
         let dec = match self.halves[d].epoch() {
-            Epoch::Plain => return,
+            // Decided by trial (`candidates`): the suite is not known yet.
+            Epoch::Plain | Epoch::Early13 => return,
             Epoch::Tls12 => {
                 if !self.tls12_key_block(keys, sink) {
                     return;
@@ -899,8 +974,8 @@ enum Opened {
     NoDecrypter,
     /// The tag or MAC failed at this sequence number.
     Failed(u64),
-    /// TLS 1.3: opened by the application keys (the fallback), not the handshake keys.
-    Promoted(u8, u64),
+    /// TLS 1.3: opened by fallback decrypter `.2`, not the current keys.
+    Promoted(u8, u64, usize),
 }
 
 /// Removes the protection of a record, or copies a plaintext record.
@@ -915,7 +990,7 @@ fn open(
     half: Protection<'_>,
     rec: &record::Record<'_>,
     plain: &mut Vec<u8>,
-    fallback: Option<&mut Decrypter>,
+    fallback: &mut [(Epoch, Box<Decrypter>)],
 ) -> Opened {
     let epoch = half.epoch;
     let t = rec.header.content_type;
@@ -923,7 +998,9 @@ fn open(
         Epoch::Plain => false,
         // TLS 1.3 protects only records of outer type 23; a CCS or an alert sent before the
         // peer had keys is plaintext.
-        Epoch::Handshake13 | Epoch::Application13(_) => t == record::APPLICATION_DATA,
+        Epoch::Early13 | Epoch::Handshake13 | Epoch::Application13(_) => {
+            t == record::APPLICATION_DATA
+        }
         Epoch::Tls12 => true,
     };
     if !protected {
@@ -936,13 +1013,16 @@ fn open(
         }
         return Opened::Plain(t, 0);
     }
-    let Some(dec) = half.dec else {
-        if let Some(f) = fallback
-            && let Ok((t, lost)) = f.try_resync(&rec.header, rec.fragment, 4, plain)
-        {
-            return Opened::Promoted(t, lost);
+    let mut try_fallback = |plain: &mut Vec<u8>| {
+        for (i, (_, f)) in fallback.iter_mut().enumerate() {
+            if let Ok((t, lost)) = f.try_resync(&rec.header, rec.fragment, 4, plain) {
+                return Some(Opened::Promoted(t, lost, i));
+            }
         }
-        return Opened::NoDecrypter;
+        None
+    };
+    let Some(dec) = half.dec else {
+        return try_fallback(plain).unwrap_or(Opened::NoDecrypter);
     };
     let seq = dec.seq();
     let r = if *half.lost {
@@ -957,13 +1037,8 @@ fn open(
             Opened::Plain(t, lost)
         }
         Err(e) => {
-            if let Some(f) = fallback
-                && let Ok((t, lost)) = f.try_resync(&rec.header, rec.fragment, 4, plain)
-            {
-                return Opened::Promoted(t, lost);
-            }
             let _: DecryptError = e;
-            Opened::Failed(seq)
+            try_fallback(plain).unwrap_or(Opened::Failed(seq))
         }
     }
 }

@@ -899,3 +899,72 @@ fn pcapng_decryption_secrets_block() {
         std::fs::read(dir.join("tls13-chacha.0.s2c")).unwrap()
     );
 }
+
+#[test]
+fn tls13_early_data_accepted_and_refused() {
+    for accepted in [true, false] {
+        // A PSK ClientHello offering 0-RTT for TLS_CHACHA20_POLY1305_SHA256 (the early
+        // suite is found by trial: AES-128-GCM is offered first with the same hash).
+        let t = Tls13::new(0x1303);
+        let early = vec![5u8; 32];
+        let mut keys = t.keys();
+        keys.add_line(
+            format!(
+                "CLIENT_EARLY_TRAFFIC_SECRET {} {}",
+                keylog::hex(&t.cr),
+                keylog::hex(&early)
+            )
+            .as_bytes(),
+        );
+        let ch = plain_record(
+            rec::HANDSHAKE,
+            &msg(
+                hs::CLIENT_HELLO,
+                &client_hello(
+                    t.cr,
+                    &[0x1301, 0x1303],
+                    &[versions_ext(&[0x0304]), flag_ext(42), flag_ext(41)],
+                ),
+            ),
+        );
+        let mut conn = Connection::new();
+        let mut seen = Seen::default();
+        let mut ed = Decrypter::tls13(t.suite, &early).unwrap();
+        let mut c = ch;
+        c.extend(plain_record(rec::CHANGE_CIPHER_SPEC, &[1]));
+        c.extend(seal(&mut ed, rec::APPLICATION_DATA, b"GET /early "));
+        seen.feed(&mut conn, C, &c, &keys);
+        seen.feed(&mut conn, S, &t.server_hello([8; 32]), &keys);
+        let (mut chs, mut shs, mut cap) = (t.enc(0), t.enc(1), t.enc(2));
+        seen.feed(
+            &mut conn,
+            S,
+            &seal(&mut shs, rec::HANDSHAKE, &msg(hs::FINISHED, &[0; 32])),
+            &keys,
+        );
+        let mut c = Vec::new();
+        if accepted {
+            c.extend(seal(&mut ed, rec::APPLICATION_DATA, b"more early "));
+            c.extend(seal(
+                &mut ed,
+                rec::HANDSHAKE,
+                &msg(hs::END_OF_EARLY_DATA, &[]),
+            ));
+        }
+        c.extend(seal(&mut chs, rec::HANDSHAKE, &msg(hs::FINISHED, &[0; 32])));
+        c.extend(seal(&mut cap, rec::APPLICATION_DATA, b"after"));
+        seen.feed(&mut conn, C, &c, &keys);
+        let want: &[u8] = if accepted {
+            b"GET /early more early after"
+        } else {
+            // A server that refused 0-RTT skipped it; the bytes were still sent.
+            b"GET /early after"
+        };
+        assert_eq!(seen.data[0], want, "accepted {accepted}: {:?}", seen.events);
+        assert!(
+            !seen.has(|e| matches!(e, Event::DecryptFailed { .. })),
+            "{:?}",
+            seen.events
+        );
+    }
+}
