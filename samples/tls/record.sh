@@ -20,6 +20,7 @@ feed() {
 # capture NAME PORT SERVER_CIPHER(or -) CONNECTIONS -- s_client args... ;; lines...
 capture() {
   local name=$1 port=$2 cipher=$3 n=$4; shift 4
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
   local args=() lines=()
   while [ "$1" != ";;" ]; do args+=("$1"); shift; done; shift
   lines=("$@")
@@ -74,4 +75,38 @@ capture tls12-cbc-sha384 9450 ECDHE-RSA-AES256-SHA384 1 -tls1_2 -no_etm ";;" \
 capture tls12-resume 9451 ECDHE-RSA-AES128-GCM-SHA256 3 -tls1_2 ";;" "resumed line"
 capture tls12-resume-id 9452 ECDHE-RSA-AES128-GCM-SHA256 2 -tls1_2 -no_ticket ";;" \
   "resumed by session id"
+
+# 0-RTT: Python's ssl cannot accept early data, so here the server is `openssl s_server
+# -early_data` (it sends no application data; stdin is a pipe that stays open). The first
+# connection gets a ticket, the second resumes with it and sends early.txt as early data.
+# Ground truth: what s_client was given to send.
+early() {
+  local name=tls13-early port=9453
+  if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
+  rm -f "$name".keylog "$name".*.c2s "$name".*.s2c
+  printf 'GET /early-data HTTP/1.1\r\nHost: localhost\r\n\r\n' >"$work/early.txt"
+  tcpdump -i lo -s 0 -U -w "$name.pcap" "tcp port $port" 2>/dev/null &
+  local dump=$!
+  sleep 1
+  (sleep 10) | openssl s_server -accept 127.0.0.1:$port -cert "$work/cert.pem" \
+    -key "$work/key.pem" -early_data -keylogfile "$name.keylog" >"$work/s_server.out" 2>&1 &
+  local srv=$!
+  for _ in $(seq 100); do ss -ltn | grep -q "127.0.0.1:$port " && break; sleep 0.1; done
+  (sleep 0.5; printf 'first connection\n'; sleep 0.8) |
+    openssl s_client -connect 127.0.0.1:$port -tls1_3 -sess_out "$work/sess" >/dev/null 2>&1
+  sleep 0.3
+  (sleep 0.5; printf 'after early data\n'; sleep 0.8) |
+    openssl s_client -connect 127.0.0.1:$port -tls1_3 -sess_in "$work/sess" \
+      -early_data "$work/early.txt" >"$work/s_client.out" 2>&1
+  sleep 0.5
+  kill "$srv"; wait "$srv" 2>/dev/null || true
+  sleep 0.3
+  kill "$dump"; wait "$dump" || true
+  grep -q "Early data was accepted" "$work/s_client.out" || echo "$name: early data refused" >&2
+  printf 'first connection\n' >"$name.0.c2s"
+  : >"$name.0.s2c"
+  { cat "$work/early.txt"; printf 'after early data\n'; } >"$name.1.c2s"
+  : >"$name.1.s2c"
+}
+early
 ls -l
