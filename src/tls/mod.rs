@@ -34,7 +34,7 @@ pub mod suite;
 
 use handshake::{ClientHello, HandshakeReader, Message, ServerHello};
 pub use keylog::{ClientRandom, KeyLog, KeyLogReader};
-use record::{DecryptError, Decrypter, RecordReader};
+use record::{Decrypter, RecordReader};
 use schedule::KeyBlock;
 use std::borrow::Cow;
 use suite::{Suite, SuiteVersion};
@@ -1036,10 +1036,9 @@ fn open(
             *half.lost = false;
             Opened::Plain(t, lost)
         }
-        Err(e) => {
-            let _: DecryptError = e;
-            try_fallback(plain).unwrap_or(Opened::Failed(seq))
-        }
+        // Any failure (tag, MAC, padding, a record too short for its protection) is a
+        // wrong key or a corrupt record; another epoch's keys may still open it.
+        Err(_) => try_fallback(plain).unwrap_or(Opened::Failed(seq)),
     }
 }
 
