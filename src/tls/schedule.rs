@@ -10,8 +10,10 @@ use sha2::{Sha256, Sha384};
 pub fn hmac(hash: Hash, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     macro_rules! run {
         ($h:ty) => {{
+            // HMAC takes keys of any length; an error here cannot happen, and would only
+            // make the MAC compare unequal.
             let Ok(mut m) = <Hmac<$h> as KeyInit>::new_from_slice(key) else {
-                unreachable!("HMAC takes keys of any length")
+                return Vec::new();
             };
             for p in parts {
                 m.update(p);
@@ -26,22 +28,25 @@ pub fn hmac(hash: Hash, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     }
 }
 
-/// HKDF-Expand (RFC 5869 §2.3) with PRK `prk`. None when `len` exceeds 255 hash lengths.
+/// HKDF-Expand (RFC 5869 §2.3) with PRK `prk`. None when `len` exceeds 255 hash lengths
+/// or the PRK is shorter than the hash (no logged secret is).
 pub fn hkdf_expand(hash: Hash, prk: &[u8], info: &[u8], len: usize) -> Option<Vec<u8>> {
-    let hl = hash.output_len();
-    if len > 255 * hl {
-        return None;
-    }
-    let mut out = Vec::with_capacity(len + hl);
-    let mut t: Vec<u8> = Vec::new();
-    let mut i = 1u8;
-    while out.len() < len {
-        t = hmac(hash, prk, &[&t, info, &[i]]);
-        out.extend_from_slice(&t);
-        i = i.wrapping_add(1);
-    }
-    out.truncate(len);
-    Some(out)
+    let mut out = vec![0u8; len];
+    let ok = match hash {
+        Hash::Sha1 => hkdf::Hkdf::<Sha1>::from_prk(prk)
+            .ok()?
+            .expand(info, &mut out)
+            .is_ok(),
+        Hash::Sha256 => hkdf::Hkdf::<Sha256>::from_prk(prk)
+            .ok()?
+            .expand(info, &mut out)
+            .is_ok(),
+        Hash::Sha384 => hkdf::Hkdf::<Sha384>::from_prk(prk)
+            .ok()?
+            .expand(info, &mut out)
+            .is_ok(),
+    };
+    ok.then_some(out)
 }
 
 /// HKDF-Expand-Label(secret, label, context, length) with the "tls13 " prefix.
