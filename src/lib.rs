@@ -18,4 +18,5 @@ pub mod output;
 pub mod packet;
 pub mod reassembly;
 pub mod shard;
+pub mod tls;
 pub mod ws;
