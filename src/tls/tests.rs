@@ -10,10 +10,11 @@ use super::handshake::{self as hs};
 use super::record::tests::seal;
 use super::record::{self as rec, Decrypter};
 use super::*;
-use crate::capture::file::{CaptureFile, Flow};
+use crate::capture::file::CaptureFile;
 use crate::packet;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::path::Path;
 
 const C: Direction = Direction::ClientToServer;
@@ -543,19 +544,19 @@ fn payloads(path: &Path, server_port: u16) -> Payloads {
     let mut out = Vec::new();
     cap.for_each_packet(|p| {
         let Ok(seg) = packet::decode(p.linktype, p.data) else {
-            return Flow::Continue;
+            return ControlFlow::Continue(());
         };
         let key = (seg.src, seg.dst);
         if seg.flags.syn() {
             next.insert(key, seg.seq.wrapping_add(1));
-            return Flow::Continue;
+            return ControlFlow::Continue(());
         }
         if seg.payload.is_empty() {
-            return Flow::Continue;
+            return ControlFlow::Continue(());
         }
         let expect = next.entry(key).or_insert(seg.seq);
         if seg.seq != *expect {
-            return Flow::Continue; // retransmission (none in these samples)
+            return ControlFlow::Continue(()); // retransmission (none in these samples)
         }
         *expect = seg.seq.wrapping_add(seg.payload.len() as u32);
         let (client, dir) = if seg.dst.port() == server_port {
@@ -564,7 +565,7 @@ fn payloads(path: &Path, server_port: u16) -> Payloads {
             (seg.dst, S)
         };
         out.push((client, dir, seg.payload.to_vec()));
-        Flow::Continue
+        ControlFlow::Continue(())
     })
     .unwrap();
     out
