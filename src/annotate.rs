@@ -57,6 +57,7 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// workerman-chat's JSON read as a sentence.
 pub struct Reading {
+    /// The sentence.
     pub text: String,
     /// Application heartbeats (`{"type":"ping"}` / `{"type":"pong"}`).
     pub heartbeat: bool,

@@ -47,6 +47,7 @@ pub trait PacketSource {
 /// What a run left: its counters, and why the source stopped early if it did.
 #[derive(Debug)]
 pub struct Run<E> {
+    /// What was decoded (packets, connections, messages, gaps, the memory peak).
     pub stats: Stats,
     /// The source ended badly after the packets that were delivered.
     pub source_error: Option<E>,
@@ -60,6 +61,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
+    /// A pipeline with its own connection table and a memory ledger of `cfg.max_memory`.
     pub fn new(cfg: Config) -> Self {
         Pipeline {
             analyzer: Analyzer::new(cfg),

@@ -1,18 +1,36 @@
 //! wsdump: a websocket-aware protocol analyzer.
 //!
-//! The pipeline, one module per layer: [`capture`] (files, live) → [`packet`] (link, IP,
-//! TCP) → [`reassembly`] (per-direction byte streams) → [`conversation`] with [`http`]
-//! (the upgrade) and [`ws`] (frames, messages, permessage-deflate) → [`event`]s →
-//! [`output`] printers. [`analyzer`] drives the layers.
+//! The library's API is the pipeline: [`engine::Pipeline`] takes packets from an
+//! [`engine::PacketSource`] (a capture file, a live capture) and hands [`event::Event`]s to an
+//! [`event::Sink`] (a printer, an export, your code). One module per layer: [`capture`]
+//! (files, live) → [`packet`] (link, IP, TCP) → [`analyzer`] (the connection table) →
+//! [`reassembly`] (per-direction byte streams) → [`conversation`] with [`http`] (the upgrade)
+//! and [`ws`] (frames, messages, permessage-deflate) → [`event`]s, read by [`annotate`] →
+//! [`output`] printers. Everything that grows with the input is charged to one
+//! [`memory::Memory`] ledger. docs/architecture.md is the map.
+//!
+//! ```no_run
+//! use wsdump::{analyzer::Config, capture::file::CaptureFile, engine::Pipeline};
+//! use wsdump::output::json::{JsonOptions, JsonPrinter};
+//!
+//! let mut file = CaptureFile::open(std::fs::File::open("chat.pcap")?)?;
+//! let mut printer = JsonPrinter::new(std::io::stdout(), JsonOptions::default());
+//! let run = Pipeline::run(&mut file, Config::default(), &mut printer)?;
+//! eprintln!("{} messages", run.stats.messages);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 pub mod analyzer;
+#[warn(missing_docs)]
 pub mod annotate;
 pub mod capfilter;
 pub mod capture;
 pub mod conversation;
+#[warn(missing_docs)]
 pub mod engine;
 pub mod event;
 pub mod http;
+#[warn(missing_docs)]
 pub mod memory;
 pub mod output;
 pub mod packet;
