@@ -783,6 +783,11 @@ impl Analyzer {
                 conv.end(dir, &mut self.mem, &mut ctx)?;
             }
         }
+        // Frames found only at the end (a mid-stream hunt settled by the end of the stream).
+        if conv.websocket && !work.counted_ws {
+            work.counted_ws = true;
+            self.stats.websocket_connections += 1;
+        }
         Ok(())
     }
 

@@ -93,7 +93,12 @@ impl Conversation {
             self.classify(dir, at, data, mem, em)?;
         }
         match &mut self.sides[i].mode {
-            Mode::Ws(d) => d.feed(data, mem, em),
+            Mode::Ws(d) => {
+                let r = d.feed(data, mem, em);
+                // Joined mid-stream, the connection is websocket once frames are found.
+                self.websocket |= d.synced();
+                r
+            }
             Mode::Opaque => Ok(()),
             Mode::AwaitUpgrade => self.await_upgrade(dir, data, mem, em),
             Mode::Http | Mode::Body(_) => self.http(dir, data, mem, em),
@@ -134,7 +139,6 @@ impl Conversation {
             };
             let d = WsDecoder::mid_stream(dir, expect, self.limits, at);
             self.sides[i].set_mode(Mode::Ws(Box::new(d)), mem);
-            self.websocket = true;
             return Ok(());
         }
         self.sides[i].mode = Mode::Opaque;
@@ -412,6 +416,7 @@ impl Conversation {
         self.ended[dir.index()] = true;
         if let Mode::Ws(d) = &mut self.sides[dir.index()].mode {
             d.finish(mem, em)?;
+            self.websocket |= d.synced();
         }
         // Held bytes of an ended direction will never complete, except a client's frames
         // waiting for a 101 the server may still send.

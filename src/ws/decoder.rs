@@ -143,6 +143,10 @@ pub struct WsDecoder {
     /// The next header was found by hunting, not by following the previous frame.
     next_is_resync: bool,
     closed: bool,
+    /// Frames are being followed: from the start (after a handshake) or since a
+    /// resynchronisation found evidence. A mid-stream decoder that never syncs found no
+    /// websocket.
+    synced: bool,
 }
 
 #[derive(Default)]
@@ -162,7 +166,11 @@ enum Candidate {
     No,
     /// Plausible so far; the bytes that would decide have not arrived.
     Undecided,
-    /// A chain of plausible frames that ends on a segment boundary.
+    /// Plausible, and it ended on a segment boundary once: the best there is when the stream
+    /// ends, not enough while more may come.
+    Weak,
+    /// A chain of plausible frames that ends on segment boundaries, evidence random bytes
+    /// almost never give (see [`WsDecoder::candidate`]).
     Confirmed,
 }
 
@@ -199,6 +207,7 @@ impl WsDecoder {
             clean_frames: 0,
             next_is_resync: false,
             closed: false,
+            synced: true,
         }
     }
 
@@ -207,11 +216,17 @@ impl WsDecoder {
         let mut d = WsDecoder::new(dir, expect_masked, Compression::Unknown, limits);
         d.offset = offset;
         d.history_lost = true;
+        d.synced = false;
         d.hunt = Some(Box::new(Hunt {
             start: offset,
             ..Hunt::default()
         }));
         d
+    }
+
+    /// Whether frames were ever followed (see `synced`).
+    pub fn synced(&self) -> bool {
+        self.synced
     }
 
     /// Gives back everything this decoder holds (the connection is over or dropped).
@@ -1044,6 +1059,7 @@ impl WsDecoder {
         self.resync_active = true;
         self.clean_frames = 0;
         self.next_is_resync = true;
+        self.synced = true;
         Ok(())
     }
 
@@ -1052,11 +1068,24 @@ impl WsDecoder {
     /// next scan resumes at the first undecided one.
     fn scan(&self, h: &mut Hunt) -> Option<usize> {
         let mut first_undecided = None;
+        let mut open: Vec<usize> = Vec::new();
         for i in h.scan..h.buf.len() {
             match self.candidate(&h.buf, i, &h.starts) {
-                Candidate::Confirmed => return Some(i),
-                Candidate::Undecided => {
+                Candidate::Confirmed => {
+                    // An earlier frame whose chain leads exactly here is part of the same
+                    // evidence (a message that could not be judged alone, before one that can).
+                    let earliest = open
+                        .iter()
+                        .copied()
+                        .find(|&p| self.chains_to(&h.buf, p, i))
+                        .unwrap_or(i);
+                    return Some(earliest);
+                }
+                Candidate::Undecided | Candidate::Weak => {
                     first_undecided.get_or_insert(i);
+                    if open.len() < 64 {
+                        open.push(i);
+                    }
                 }
                 Candidate::No => {}
             }
@@ -1065,9 +1094,36 @@ impl WsDecoder {
         None
     }
 
+    /// Whether plausible frames, masked alike, lead from `from` exactly to `to`.
+    fn chains_to(&self, buf: &[u8], from: usize, to: usize) -> bool {
+        let mut at = from;
+        let mut masked = None;
+        for _ in 0..6 {
+            if at == to {
+                return true;
+            }
+            let Some(h) = Header::parse(&buf[at..]) else {
+                return false;
+            };
+            if !self.plausible(&h)
+                || masked.is_some_and(|m| m != h.mask.is_some())
+                || !content_plausible(&h, &buf[at + h.header_len as usize..])
+            {
+                return false;
+            }
+            masked = Some(h.mask.is_some());
+            let end = at as u64 + h.header_len as u64 + h.payload_len;
+            if end > to as u64 {
+                return false;
+            }
+            at = end as usize;
+        }
+        at == to
+    }
+
     fn best_unconfirmed(&self, h: &Hunt) -> Option<usize> {
         (h.scan..h.buf.len())
-            .find(|&i| !matches!(self.candidate(&h.buf, i, &h.starts), Candidate::No))
+            .find(|&i| matches!(self.candidate(&h.buf, i, &h.starts), Candidate::Weak))
     }
 
     fn plausible(&self, h: &Header) -> bool {
@@ -1093,12 +1149,23 @@ impl WsDecoder {
     }
 
     /// Judges a possible frame header at `buf[i..]`. Senders write a frame (or a few) per
-    /// segment, so a true header starts a chain of plausible frames that ends exactly on a
-    /// segment boundary; inside a payload, random bytes almost never do. Each header must also
-    /// carry a payload that fits its opcode (UTF-8 text, a valid close code).
+    /// segment, so a true header starts a chain of plausible frames, all masked alike (one
+    /// direction is one role, RFC 6455 5.1), each ending where a segment ends or the next
+    /// frame begins. Evidence is a chain across two segment boundaries, or three frames to
+    /// one: inside other protocols' bytes a header whose length lands exactly on a segment
+    /// end is a matter of chance (about one small segment in a thousand), two in a row are
+    /// not. Each header must also carry a payload that fits its opcode (UTF-8 text, a valid
+    /// close code), and a chain may not start with an empty data frame (two zero bytes are a
+    /// "frame" in any protocol).
     fn candidate(&self, buf: &[u8], i: usize, starts: &[usize]) -> Candidate {
-        const CHAIN: usize = 4;
+        const CHAIN: usize = 6;
         let mut at = i;
+        let mut masked = None;
+        let mut frames = 0;
+        let mut boundaries = 0;
+        // Continuation frames (first byte 0x00 or 0x80, common in any binary protocol) are
+        // no evidence alone: a chain must hold a frame with an opcode of its own.
+        let mut opcoded = false;
         for _ in 0..CHAIN {
             let d = &buf[at..];
             let Some(h) = Header::parse(d) else {
@@ -1111,24 +1178,116 @@ impl WsDecoder {
                     {
                         return Candidate::No;
                     }
-                    return Candidate::Undecided;
+                    return if boundaries > 0 && opcoded {
+                        Candidate::Weak
+                    } else {
+                        Candidate::Undecided
+                    };
                 }
                 return Candidate::No;
             };
             if !self.plausible(&h) || !content_plausible(&h, &d[h.header_len as usize..]) {
+                // Also when a frame that ended on a boundary is followed by no frame: a chain
+                // of one proves little.
                 return Candidate::No;
             }
+            if masked.is_some_and(|m| m != h.mask.is_some()) {
+                return Candidate::No;
+            }
+            masked = Some(h.mask.is_some());
+            let op = Opcode::from_u8(h.opcode);
+            if frames == 0 && h.payload_len == 0 && !op.is_control() {
+                return Candidate::No;
+            }
+            frames += 1;
+            opcoded |= op != Opcode::Continuation;
             let end = at as u64 + h.header_len as u64 + h.payload_len;
             if end > buf.len() as u64 {
-                return Candidate::Undecided;
+                return if boundaries > 0 && opcoded {
+                    Candidate::Weak
+                } else {
+                    Candidate::Undecided
+                };
             }
             let end = end as usize;
             if end == buf.len() || starts.binary_search(&end).is_ok() {
-                return Candidate::Confirmed;
+                boundaries += 1;
+                let alone = || {
+                    let body = &d[h.header_len as usize..];
+                    frames == 1 && (reads_as_text(&h, body) || inflates_cleanly(&h, body))
+                };
+                if opcoded && (boundaries >= 2 || frames >= 3 || alone()) {
+                    return Candidate::Confirmed;
+                }
+                if end == buf.len() {
+                    // The next segment has not arrived: it decides.
+                    return if opcoded {
+                        Candidate::Weak
+                    } else {
+                        Candidate::Undecided
+                    };
+                }
             }
             at = end;
         }
-        Candidate::No
+        if boundaries > 0 && opcoded {
+            Candidate::Weak
+        } else {
+            Candidate::No
+        }
+    }
+}
+
+/// A frame that is evidence on its own: an uncompressed text frame, final, whose payload (at
+/// least 8 bytes, all of it captured here) is printable UTF-8 — random or binary bytes of that
+/// length almost never are, and the header's length must also land on a segment end.
+fn reads_as_text(h: &Header, payload: &[u8]) -> bool {
+    if Opcode::from_u8(h.opcode) != Opcode::Text || h.rsv != 0 || !h.fin {
+        return false;
+    }
+    if h.payload_len < 8 || (payload.len() as u64) < h.payload_len.min(64) {
+        return false;
+    }
+    let n = h.payload_len.min(64) as usize;
+    let mut p = [0u8; 64];
+    p[..n].copy_from_slice(&payload[..n]);
+    if let Some(k) = h.mask {
+        apply_mask(&mut p[..n], k, 0);
+    }
+    let text = match std::str::from_utf8(&p[..n]) {
+        Ok(t) => t,
+        Err(e) if e.error_len().is_none() && e.valid_up_to() >= 8 => {
+            std::str::from_utf8(&p[..e.valid_up_to()]).unwrap_or("")
+        }
+        Err(_) => return false,
+    };
+    text.chars()
+        .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+}
+
+/// A compressed frame that is evidence on its own: final, all of it here, and its payload
+/// inflates from an empty window without error to at least 8 bytes. Bytes that are not
+/// DEFLATE fail within a few symbols (the first back-reference points before the start); a
+/// real message that refers to history the capture lacks fails too, and is then confirmed by
+/// the frames that follow it instead.
+fn inflates_cleanly(h: &Header, payload: &[u8]) -> bool {
+    use flate2::{Decompress, FlushDecompress};
+    if h.rsv & 0b100 == 0 || !h.fin || (payload.len() as u64) < h.payload_len {
+        return false;
+    }
+    let n = (h.payload_len as usize).min(4096);
+    let mut p = payload[..n].to_vec();
+    if let Some(k) = h.mask {
+        apply_mask(&mut p, k, 0);
+    }
+    if n == h.payload_len as usize {
+        p.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    }
+    let mut z = Decompress::new(false);
+    let mut out = vec![0u8; 4096];
+    match z.decompress(&p, &mut out, FlushDecompress::Sync) {
+        Ok(_) => z.total_out() >= 8,
+        Err(_) => false,
     }
 }
 
