@@ -621,3 +621,24 @@ fn live_capture_filter_expression() {
     assert!(lines.is_empty(), "{lines:?}");
     assert!(err.contains("0 packets received by filter"), "{err}");
 }
+
+/// `-s SNAPLEN` is the length the kernel's filter keeps: longer packets arrive cut, and are
+/// reported so.
+#[test]
+fn live_snaplen_cuts_packets() {
+    if !can_capture("live_snaplen_cuts_packets") {
+        return;
+    }
+    let (listener, port) = bind("127.0.0.1");
+    let port_s = port.to_string();
+    let mut w = spawn(&["-i", "lo", "-s", "200", "--json", "port", &port_s], &[]);
+    converse(listener);
+    w.interrupt_when(|l| l.iter().any(|x| x.contains("\"role\":\"fin\"")));
+    let (_, lines, err) = w.wait();
+    assert!(err.contains("snapshot length 200 bytes"), "{err}");
+    assert!(
+        lines.iter().any(|l| l.contains("truncated_packet")),
+        "no truncated_packet notice; stderr:\n{err}\n{}",
+        lines.join("\n")
+    );
+}
