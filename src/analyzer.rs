@@ -22,6 +22,9 @@ use std::net::SocketAddr;
 pub struct Config {
     /// Only connections with one of these ports (either side); empty = all TCP.
     pub ports: Vec<u16>,
+    /// A capture-filter expression (`host 10.0.0.1 and port 80`): segments it refuses are
+    /// dropped before decoding, as tcpdump's filter drops packets (counted as `filtered`).
+    pub filter: Option<crate::capfilter::CaptureFilter>,
     pub limits: Limits,
     /// Out-of-order bytes buffered per direction before the hole is declared a gap.
     pub max_ooo_per_stream: usize,
@@ -46,6 +49,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             ports: Vec::new(),
+            filter: None,
             limits: Limits::default(),
             max_ooo_per_stream: 1 << 20,
             max_memory: DEFAULT_MEMORY,
@@ -440,9 +444,15 @@ impl Analyzer {
                 return Ok(false);
             }
         };
-        if !self.cfg.ports.is_empty()
+        let port_out = !self.cfg.ports.is_empty()
             && !self.cfg.ports.contains(&seg.src.port())
-            && !self.cfg.ports.contains(&seg.dst.port())
+            && !self.cfg.ports.contains(&seg.dst.port());
+        if port_out
+            || self
+                .cfg
+                .filter
+                .as_ref()
+                .is_some_and(|f| !f.matches_segment(&seg))
         {
             if first {
                 self.stats.filtered += 1;

@@ -6,6 +6,8 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 use wsdump::analyzer::Config;
+use wsdump::capfilter::CaptureFilter;
+use wsdump::capfilter::conn::ConnSelector;
 use wsdump::capture::RawPacket;
 use wsdump::capture::file::CaptureFile;
 use wsdump::capture::live;
@@ -20,19 +22,30 @@ use wsdump::output::json::{JsonOptions, JsonPrinter};
 use wsdump::output::ladder::{LadderPrinter, locale_is_utf8};
 use wsdump::output::summary::Summary;
 use wsdump::output::texts::Lang;
+use wsdump::output::time::{TimeFormat, Zone};
 
 const EXAMPLES: &str = "\
 Examples:
   wsdump -r samples/workerman-chat.pcap          handshake, upgrade and every message, decoded
   wsdump -r chat.pcap --port 7272 -m             messages only, one per line (for grep)
   wsdump -r chat.pcap --json | jq 'select(.type==\"message\")'
-  tcpdump -i any -w - port 7272 | wsdump -r -    decode what tcpdump captures, as it comes
+  wsdump -r chat.pcap host 127.0.0.1 and port 7272   a capture filter, as tcpdump takes it
+  tcpdump -U -i any -w - port 7272 | wsdump -r -     decode what tcpdump captures, as it comes
+  sudo wsdump -i lo port 7272                    capture live on lo (the filter runs in the kernel)
   sudo wsdump --port 7272                        capture live on every interface that is up
   sudo wsdump -i lo --port 7272 -m -w s.pcap     live on lo, messages only, packets saved
+  wsdump -r chat.pcap --conn '#2' -e '(?i)hello' messages of connection 2 matching a regex
 
-Exit status: 0 websocket traffic was decoded, 1 none was found, 2 an error (unreadable or
-corrupt capture, bad arguments, no capture rights). Times are UTC. Live capture prints
-a summary on stderr when it stops (-c, Ctrl-C, SIGTERM).";
+Exit status: 0 websocket traffic was decoded, 1 none was found (or a display filter --conn,
+--opcode, -e, --dir matched no message, like grep), 2 an error (unreadable or corrupt
+capture, bad arguments or filter, no capture rights). The human view prints local time (TZ
+is honoured; -t...-ttttt as tcpdump); --json prints RFC 3339 UTC; --explain and --ladder
+keep their own formats. Live capture prints a summary on stderr when it stops (-c, Ctrl-C,
+SIGTERM).
+
+tcpdump's -n, -nn and -A are accepted (wsdump never resolves names and prints text payloads
+as they are); -q is -m, -U is -l. For tshark's -Y use --conn/--opcode/-e/--dir and a
+capture-filter expression; for -T fields use --json | jq.";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum ColorWhen {
@@ -69,12 +82,48 @@ struct Args {
         conflicts_with = "read"
     )]
     write: Option<String>,
-    /// Only connections with this port on either side (repeatable, or comma-separated).
+    /// Only connections with this port on either side (repeatable, or comma-separated);
+    /// ANDed with the capture-filter expression.
     #[arg(short = 'p', long = "port", value_name = "PORT", value_delimiter = ',', action = ArgAction::Append)]
     ports: Vec<u16>,
     /// Print websocket messages only, one per line.
     #[arg(short = 'm', long = "messages")]
     messages: bool,
+    /// Quiet, like tcpdump's "less protocol information": the same as -m.
+    #[arg(short = 'q')]
+    quiet: bool,
+    /// Timestamps of the human view as tcpdump prints them: -t none, -tt seconds since the
+    /// epoch, -ttt the time since the previous line, -tttt date and time, -ttttt the time
+    /// since the first line. Without -t: the local time of day (TZ honoured). --json keeps
+    /// RFC 3339 UTC; --explain and --ladder keep their own formats.
+    #[arg(short = 't', action = ArgAction::Count)]
+    time: u8,
+    /// Accepted for tcpdump's sake (-n, -nn): wsdump never resolves addresses or ports to
+    /// names.
+    #[arg(short = 'n', action = ArgAction::Count)]
+    numeric: u8,
+    /// Print text payloads as they are (escaping only control characters): what wsdump does
+    /// anyway; accepted for tcpdump's sake. For binary payloads see -X.
+    #[arg(short = 'A')]
+    ascii: bool,
+    /// Snapshot length of live capture: at most this many bytes of each packet are kept
+    /// (0, the default: 262144, the largest wsdump reads). Packets cut shorter cannot be
+    /// fully decoded. Ignored with -r.
+    #[arg(short = 's', long = "snapshot-length", value_name = "SNAPLEN")]
+    snaplen: Option<u32>,
+    /// List the interfaces live capture can use (index, name, up or down, link type), like
+    /// tcpdump -D, and exit.
+    #[arg(short = 'D', long = "list-interfaces")]
+    list_interfaces: bool,
+    /// Packet-buffered output, like tcpdump -U: the same as -l.
+    #[arg(short = 'U', long = "packet-buffered")]
+    packet_buffered: bool,
+    /// tshark's display filter: refused with the wsdump way to say it.
+    #[arg(short = 'Y', hide = true, value_name = "FILTER")]
+    tshark_display_filter: Option<String>,
+    /// tshark's output format: refused with the wsdump way to say it.
+    #[arg(short = 'T', hide = true, value_name = "FORMAT")]
+    tshark_format: Option<String>,
     /// JSON lines output (see docs/json.md).
     #[arg(long)]
     json: bool,
@@ -128,10 +177,14 @@ struct Args {
     /// Show only messages with this opcode (text, binary, ping, pong, close; repeatable).
     #[arg(long, value_name = "OPCODE", value_delimiter = ',', value_parser = parse_opcode, action = ArgAction::Append)]
     opcode: Vec<Opcode>,
-    /// Show only connections whose client or server matches: a port, an address, or ip:port.
-    #[arg(long = "conn", value_name = "SEL")]
-    conn: Option<String>,
+    /// Show only connections whose client or server matches: a port (7272), an address
+    /// (127.0.0.1, ::1, [::1]), address:port (127.0.0.1:7272, [::1]:7272) or a connection
+    /// number (#3); any other word is a label (it selects connections so labelled).
+    #[arg(long = "conn", value_name = "SEL", value_parser = parse_conn)]
+    conn: Option<ConnSelector>,
     /// Show only messages whose text matches this regular expression (-c counts what passes).
+    /// When the text is JSON, its string values are searched too, escapes decoded
+    /// ("J\u00fcrgen" matches Jürgen). (?i) ignores case.
     #[arg(short = 'e', long = "grep", value_name = "REGEX")]
     grep: Option<regex::Regex>,
     /// At the end, a per-connection summary (with --json: one "summary" object each).
@@ -145,6 +198,16 @@ struct Args {
     /// Print a man page or a shell completion script generated from these flags, and exit.
     #[arg(long, value_name = "WHAT", value_parser = ["man", "bash", "zsh", "fish", "elvish", "powershell"])]
     generate: Option<String>,
+    /// A capture filter, as tcpdump takes it after the options (a pcap-filter(7) subset:
+    /// host, net, port, portrange, src, dst, tcp, ip, ip6, and, or, not, parentheses), e.g.
+    /// `host 127.0.0.1 and port 7272`. Live, it runs in the kernel (BPF); on a file, on every
+    /// packet before decoding. ANDed with --port.
+    #[arg(value_name = "EXPRESSION")]
+    expression: Vec<String>,
+}
+
+fn parse_conn(s: &str) -> Result<ConnSelector, String> {
+    ConnSelector::parse(s).map_err(|e| e.msg)
 }
 
 fn parse_lang(s: &str) -> Result<Lang, String> {
@@ -293,7 +356,10 @@ fn is_broken_pipe(e: &io::Error) -> bool {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    // tcpdump's spellings of wsdump's flags.
+    args.messages |= args.quiet;
+    args.line_buffered |= args.packet_buffered;
     match run(&args) {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -308,9 +374,93 @@ fn run(args: &Args) -> io::Result<ExitCode> {
     if let Some(what) = &args.generate {
         return generate(what);
     }
+    if let Some(why) = tshark_habit(args) {
+        eprintln!("wsdump: {why}");
+        return Ok(ExitCode::from(2));
+    }
+    if args.list_interfaces {
+        return list_interfaces();
+    }
+    let filter = match CaptureFilter::from_args(&args.expression) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("wsdump: {}", e.render(&args.expression.join(" ")));
+            return Ok(ExitCode::from(2));
+        }
+    };
     match &args.read {
-        Some(path) => run_file(args, path),
-        None => run_live(args),
+        Some(path) => run_file(args, path, filter),
+        None => run_live(args, filter),
+    }
+}
+
+/// tshark's options that wsdump does not take, answered with the wsdump way to do it.
+fn tshark_habit(args: &Args) -> Option<String> {
+    if let Some(f) = &args.tshark_display_filter {
+        return Some(format!(
+            "-Y {f:?} is tshark's display filter; wsdump filters with --conn/--opcode/-e/--dir \
+             and a capture-filter expression, e.g. wsdump -r chat.pcap port 7272 --dir s2c \
+             --opcode text -e hello"
+        ));
+    }
+    if let Some(t) = &args.tshark_format {
+        return Some(format!(
+            "-T {t} is tshark's output format; wsdump writes JSON lines: use --json | jq, e.g. \
+             wsdump -r chat.pcap --json | jq -r 'select(.type==\"message\") | .text'"
+        ));
+    }
+    None
+}
+
+/// `-D`: the interfaces, like `tcpdump -D`: `1.lo [Up, Running, Loopback] EN10MB`.
+fn list_interfaces() -> io::Result<ExitCode> {
+    let mut out = io::stdout().lock();
+    for nic in pnet::datalink::interfaces() {
+        let mut flags = vec![if nic.is_up() { "Up" } else { "Down" }];
+        if nic.is_running() {
+            flags.push("Running");
+        }
+        if nic.is_loopback() {
+            flags.push("Loopback");
+        }
+        // The device type, readable without privileges.
+        let arphrd = std::fs::read_to_string(format!("/sys/class/net/{}/type", nic.name))
+            .ok()
+            .and_then(|t| t.trim().parse::<u16>().ok());
+        let link = match arphrd {
+            Some(a) => match live::linktype_for(a) {
+                Some(lt) => lt.name().to_string(),
+                None => format!("unsupported (ARPHRD {a})"),
+            },
+            None => "unknown".to_string(),
+        };
+        writeln!(
+            out,
+            "{}.{} [{}] {link}",
+            nic.index,
+            nic.name,
+            flags.join(", ")
+        )?;
+    }
+    writeln!(out, "any [every interface that is up, one socket each]")?;
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether a display filter was given: then finding no message is exit status 1, as grep.
+fn display_filtered(args: &Args) -> bool {
+    args.conn.is_some() || args.grep.is_some() || !args.opcode.is_empty() || args.dir.is_some()
+}
+
+/// 2 on failure; 1 when no websocket was decoded, or the display filters passed no message;
+/// 0 otherwise.
+fn exit_status(args: &Args, failed: bool, websockets: u64, shown: u64) -> ExitCode {
+    if failed {
+        ExitCode::from(2)
+    } else if websockets == 0 || (display_filtered(args) && shown == 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -343,11 +493,10 @@ fn make_sink_to(args: &Args, file: File) -> Out {
     } else if args.json {
         Printer::Json(JsonPrinter::new(out, json_options(args)))
     } else {
-        Printer::Human(HumanPrinter::new(
-            out,
-            palette(args.color),
-            human_options(args),
-        ))
+        Printer::Human(
+            HumanPrinter::new(out, palette(args.color), human_options(args))
+                .with_time(time_format(args), Zone::Local),
+        )
     };
     Out {
         printer,
@@ -374,6 +523,11 @@ fn human_options(args: &Args) -> HumanOptions {
         verbose: args.verbose,
         hex: args.hex,
     }
+}
+
+/// `-t`...`-ttttt`.
+fn time_format(args: &Args) -> TimeFormat {
+    TimeFormat::from_t_count(usize::from(args.time))
 }
 
 fn make_filter(args: &Args) -> Filter {
@@ -411,9 +565,14 @@ impl wsdump::shard::Render for Rendering {
 }
 
 /// Whether the view can be printed by several decoding threads: not those that keep state
-/// across connections (`--explain`, `--ladder`, `--stats`).
+/// across connections (`--explain`, `--ladder`, `--stats`, and the times since the previous
+/// or the first line, `-ttt` and `-ttttt`).
 fn shareable(args: &Args) -> bool {
-    !(args.explain || args.ladder || args.stats)
+    let relative = matches!(
+        time_format(args),
+        TimeFormat::DeltaPrevious | TimeFormat::DeltaFirst
+    );
+    !(args.explain || args.ladder || args.stats || (relative && !args.json))
 }
 
 /// The printer for a decoding thread (a [`shareable`] view).
@@ -421,11 +580,10 @@ fn make_render(args: &Args) -> Rendering {
     let printer = if args.json {
         MemPrinter::Json(JsonPrinter::new(io::sink(), json_options(args)))
     } else {
-        MemPrinter::Human(HumanPrinter::new(
-            io::sink(),
-            palette(args.color),
-            human_options(args),
-        ))
+        MemPrinter::Human(
+            HumanPrinter::new(io::sink(), palette(args.color), human_options(args))
+                .with_time(time_format(args), Zone::Local),
+        )
     };
     Rendering {
         filter: make_filter(args),
@@ -433,9 +591,10 @@ fn make_render(args: &Args) -> Rendering {
     }
 }
 
-fn make_config(args: &Args) -> Config {
+fn make_config(args: &Args, filter: &CaptureFilter) -> Config {
     let mut cfg = Config {
         ports: args.ports.clone(),
+        filter: filter.expr.is_some().then(|| filter.clone()),
         ..Config::default()
     };
     cfg.limits.max_message = args.max_message;
@@ -447,7 +606,7 @@ fn make_config(args: &Args) -> Config {
     cfg
 }
 
-fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
+fn run_file(args: &Args, path: &str, filter: CaptureFilter) -> io::Result<ExitCode> {
     let input: Box<dyn io::Read + Send> = if path == "-" {
         Box::new(io::stdin())
     } else {
@@ -468,7 +627,7 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
     };
 
     let line_mode = args.line_buffered || stdout_wants_lines();
-    let cfg = make_config(args);
+    let cfg = make_config(args, &filter);
     let threads = match args.threads {
         0 => wsdump::shard::auto_threads(),
         n => n,
@@ -477,7 +636,7 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
     let regular = path != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file());
     let shared = threads > 1 && regular && shareable(args);
     let mut sink = (!shared).then(|| make_sink(args));
-    let (stats, read) = match &mut sink {
+    let (stats, read, shown) = match &mut sink {
         None => {
             drop(cap);
             let mut progress = Progress::new(path);
@@ -497,7 +656,11 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
                 Some(Box::new(move |len| progress.packet(len))),
             )?;
             out.flush()?;
-            (done.stats, done.read_error.map_or(Ok(()), Err))
+            (
+                done.stats,
+                done.read_error.map_or(Ok(()), Err),
+                done.messages,
+            )
         }
         Some(sink) => {
             sink.line_mode = line_mode;
@@ -506,7 +669,11 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
                 progress: Progress::new(path),
             };
             let run = Pipeline::run(&mut src, cfg, sink)?;
-            (run.stats, run.source_error.map_or(Ok(()), Err))
+            (
+                run.stats,
+                run.source_error.map_or(Ok(()), Err),
+                sink.messages,
+            )
         }
     };
     if let Some(l) = stats.unsupported_link {
@@ -517,13 +684,12 @@ fn run_file(args: &Args, path: &str) -> io::Result<ExitCode> {
         eprintln!("wsdump: {path}: {e}");
         failed = true;
     }
-    Ok(if failed {
-        ExitCode::from(2)
-    } else if stats.websocket_connections > 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_status(
+        args,
+        failed,
+        stats.websocket_connections,
+        shown,
+    ))
 }
 
 /// A source whose reading shows progress (a large file read on a terminal).
@@ -615,16 +781,29 @@ impl Drop for Progress {
 /// reader thread per interface feeding this thread, which runs the analyzer and owns the
 /// printer. Output is flushed after every packet. Stops at `-c`, SIGINT or SIGTERM, then
 /// prints a tcpdump-like summary on stderr.
-fn run_live(args: &Args) -> io::Result<ExitCode> {
+fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCode> {
     // Before any thread exists, so that only the signal thread receives them.
     live::block_stop_signals();
     let explicit = args.interface.as_deref().is_some_and(|n| n != "any");
+    // tcpdump's -s: 0 is the default; wsdump reads at most READ_BUFFER bytes of a packet.
+    let snaplen = match args.snaplen {
+        None | Some(0) => live::SNAPLEN,
+        Some(n) if n > live::SNAPLEN => {
+            eprintln!(
+                "wsdump: -s {n}: wsdump reads at most {} bytes of a packet; using that",
+                live::SNAPLEN
+            );
+            live::SNAPLEN
+        }
+        Some(n) => n,
+    };
+    let kernel_filter = filter.clone().and_ports(&args.ports);
     let opened = live::select(args.interface.as_deref()).and_then(|nics| {
         let read_buffer = std::env::var("WSDUMP_READ_BUFFER")
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(live::READ_BUFFER);
-        live::Capture::open_with(&nics, explicit, &args.ports, read_buffer)
+        live::Capture::open_with(&nics, explicit, &kernel_filter, snaplen, read_buffer)
     });
     let mut cap = match opened {
         Ok(c) => c,
@@ -665,7 +844,7 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             };
-            Some(PcapWriter::new(BufWriter::new(f), lt, true, live::SNAPLEN)?)
+            Some(PcapWriter::new(BufWriter::new(f), lt, true, snaplen)?)
         }
     };
     live::drop_privileges();
@@ -679,17 +858,20 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
         .iter()
         .map(|i| format!("{} ({})", i.name, i.linktype.name()))
         .collect();
-    let ports = if args.ports.is_empty() {
+    let mut ports = if args.ports.is_empty() {
         "all TCP ports".to_string()
     } else {
         let p: Vec<String> = args.ports.iter().map(u16::to_string).collect();
         format!("port {}", p.join(","))
     };
+    if filter.expr.is_some() {
+        ports = format!("filter \"{kernel_filter}\"");
+    }
     cap.start();
     eprintln!(
         "wsdump: listening on {}, {ports}, snapshot length {} bytes",
         names.join(", "),
-        live::SNAPLEN
+        snaplen
     );
 
     sink.line_mode = true;
@@ -699,7 +881,7 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
         writer: writer.as_mut(),
         failed: false,
     };
-    let result = Pipeline::run(&mut src, make_config(args), &mut sink);
+    let result = Pipeline::run(&mut src, make_config(args, &filter), &mut sink);
     let failed = src.failed;
     let kernel = cap.stop();
     if let Some(w) = &mut writer {
@@ -743,13 +925,12 @@ fn run_live(args: &Args) -> io::Result<ExitCode> {
         plural(s.messages, "message decoded", "messages decoded"),
         plural(s.gaps, "gap", "gaps"),
     );
-    Ok(if failed {
-        ExitCode::from(2)
-    } else if s.websocket_connections > 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(exit_status(
+        args,
+        failed,
+        s.websocket_connections,
+        sink.messages,
+    ))
 }
 
 /// Live capture as a packet source: packets as the readers deliver them, each saved first

@@ -32,7 +32,9 @@ fn golden_samples() {
             .env_remove("NO_COLOR")
             .env_remove("LANG")
             .env_remove("LC_CTYPE")
-            .env("LC_ALL", "C.UTF-8");
+            .env("LC_ALL", "C.UTF-8")
+            // The human view prints local time: the expected files are in UTC.
+            .env("TZ", "UTC");
         for e in envs {
             let (k, v) = e.trim_start_matches("ENV:").split_once('=').unwrap();
             cmd.env(k, v);

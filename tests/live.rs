@@ -588,3 +588,57 @@ fn live_veth_between_namespaces() {
         assert_conversation(&messages(&lines), &err);
     }
 }
+
+/// A tcpdump-style expression after the options is compiled into the kernel's filter: the
+/// capture on the conversation's port decodes it all; one on another port is given nothing
+/// by the kernel at all ("0 packets received by filter") and exits 1.
+#[test]
+fn live_capture_filter_expression() {
+    if !can_capture("live_capture_filter_expression") {
+        return;
+    }
+    let (listener, port) = bind("127.0.0.1");
+    let (_unused, other) = bind("127.0.0.1");
+    let expr = format!("host 127.0.0.1 and port {port}");
+    let mut hit = spawn(&["-i", "lo", "--json", "-m", &expr], &[]);
+    let other_s = other.to_string();
+    let mut miss = spawn(&["-i", "lo", "--json", "-m", "tcp", "port", &other_s], &[]);
+    converse(listener);
+    let n = script().len();
+    hit.interrupt_when(|l| count_messages(l) >= n);
+    miss.interrupt_when(|_| true);
+    let (code, lines, err) = hit.wait();
+    assert_eq!(code, 0, "exit status; stderr:\n{err}");
+    assert_conversation(&messages(&lines), &err);
+    assert!(
+        err.contains(&format!(
+            "filter \"tcp and (host 127.0.0.1 and port {port})\""
+        )),
+        "{err}"
+    );
+    let (code, lines, err) = miss.wait();
+    assert_eq!(code, 1, "nothing decoded; stderr:\n{err}");
+    assert!(lines.is_empty(), "{lines:?}");
+    assert!(err.contains("0 packets received by filter"), "{err}");
+}
+
+/// `-s SNAPLEN` is the length the kernel's filter keeps: longer packets arrive cut, and are
+/// reported so.
+#[test]
+fn live_snaplen_cuts_packets() {
+    if !can_capture("live_snaplen_cuts_packets") {
+        return;
+    }
+    let (listener, port) = bind("127.0.0.1");
+    let port_s = port.to_string();
+    let mut w = spawn(&["-i", "lo", "-s", "200", "--json", "port", &port_s], &[]);
+    converse(listener);
+    w.interrupt_when(|l| l.iter().any(|x| x.contains("\"role\":\"fin\"")));
+    let (_, lines, err) = w.wait();
+    assert!(err.contains("snapshot length 200 bytes"), "{err}");
+    assert!(
+        lines.iter().any(|l| l.contains("truncated_packet")),
+        "no truncated_packet notice; stderr:\n{err}\n{}",
+        lines.join("\n")
+    );
+}

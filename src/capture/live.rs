@@ -5,13 +5,15 @@
 //! `pnet::datalink::channel` through `Config::socket_fd`, which binds it to the interface.
 //! Before the bind the socket gets:
 //!
-//! * a classic BPF filter (`SO_ATTACH_FILTER`) accepting only TCP over IPv4/IPv6 with one of
-//!   the requested ports on either side (all TCP when no port is given), so the kernel drops
+//! * a classic BPF filter (`SO_ATTACH_FILTER`) accepting only TCP over IPv4/IPv6 that the
+//!   capture filter passes (the `--port` values, ANDed with the tcpdump-style expression
+//!   after the options; all TCP when neither is given), so the kernel drops
 //!   everything else before it is copied to us. The filter knows the interface's link layer:
 //!   a 14-byte Ethernet header for `ARPHRD_ETHER`/`ARPHRD_LOOPBACK`, the bare IP header for
 //!   `ARPHRD_NONE` (tun devices). IPv6 extension headers and IP fragments after the first are
 //!   not matched (like tcpdump's `tcp port N`). The analyzer filters by port again anyway.
-//!   The program is compiled by [`crate::capfilter::bpf`] (`--port P` is `port P or ...`).
+//!   The program is compiled by [`crate::capfilter::bpf`] (`--port P` is `port P or ...`);
+//!   it keeps at most the snapshot length (`-s`) of each packet.
 //! * `PACKET_IGNORE_OUTGOING` on loopback: on `lo` the kernel delivers every packet twice to a
 //!   packet socket, once as `PACKET_OUTGOING` and once as `PACKET_HOST`, and pnet drops
 //!   `sll_pkttype`, so without this every segment would be seen twice.
@@ -238,20 +240,24 @@ impl Capture {
         explicit: bool,
         ports: &[u16],
     ) -> Result<Capture, LiveError> {
-        Self::open_with(nics, explicit, ports, READ_BUFFER)
+        let filter = crate::capfilter::CaptureFilter::ports(ports);
+        Self::open_with(nics, explicit, &filter, SNAPLEN, READ_BUFFER)
     }
 
-    /// [`Capture::open`] with another read buffer size (tests use pnet's default, 4096, to
-    /// check that truncation is detected).
+    /// [`Capture::open`] with a capture filter (the `--port` values ANDed with the
+    /// expression, compiled to the kernel's BPF), a snapshot length (what the filter keeps
+    /// of each packet, `-s`) and another read buffer size (tests use pnet's default, 4096,
+    /// to check that truncation is detected).
     pub fn open_with(
         nics: &[NetworkInterface],
         explicit: bool,
-        ports: &[u16],
+        filter: &crate::capfilter::CaptureFilter,
+        snaplen: u32,
         read_buffer: usize,
     ) -> Result<Capture, LiveError> {
         let mut pending = Vec::new();
         for nic in nics {
-            match open_one(nic, ports, read_buffer)? {
+            match open_one(nic, filter, snaplen, read_buffer)? {
                 Ok(o) => pending.push(o),
                 Err(arphrd) if explicit => {
                     return Err(LiveError::UnsupportedInterface {
@@ -347,7 +353,8 @@ impl Capture {
 /// Opens one socket; `Ok(Err(arphrd))` when the link layer is not supported.
 fn open_one(
     nic: &NetworkInterface,
-    ports: &[u16],
+    filter: &crate::capfilter::CaptureFilter,
+    snaplen: u32,
     read_buffer: usize,
 ) -> Result<Result<Opened, u16>, LiveError> {
     // SAFETY: plain socket(2) call.
@@ -382,7 +389,7 @@ fn open_one(
         unsafe { libc::close(fd) };
         return Ok(Err(arphrd));
     };
-    let prog = match crate::capfilter::CaptureFilter::ports(ports).compile(linktype, SNAPLEN) {
+    let prog = match filter.compile(linktype, snaplen) {
         Ok(p) => p,
         Err(e) => {
             return Err(fail(LiveError::Os {

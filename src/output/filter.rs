@@ -1,17 +1,24 @@
 //! Display filters, applied after decoding so they work the same live and offline.
 
+use crate::capfilter::conn::ConnSelector;
 use crate::event::{Dir, Event, EventKind, Opcode};
 use regex::Regex;
+
+/// Longest message text whose JSON string values `-e` also searches.
+pub const GREP_JSON_MAX: usize = 1 << 20;
+/// Most string values of one message `-e` searches.
+const GREP_JSON_STRINGS: usize = 100_000;
 
 #[derive(Default)]
 pub struct Filter {
     pub dir: Option<Dir>,
     /// Opcodes to keep (messages only pass when listed); empty = all.
     pub opcodes: Vec<Opcode>,
-    /// Connection selector: a port, an address, or `address:port`, matched against the client
-    /// or the server.
-    pub conn: Option<String>,
-    /// Messages whose text (or close reason) matches.
+    /// Connection selector (see [`ConnSelector`]): a port, an address, `address:port`, a
+    /// connection number or a label, matched against the client or the server.
+    pub conn: Option<ConnSelector>,
+    /// Messages whose text (or close reason) matches; when the text is JSON, also those with
+    /// a string value that matches once its escapes (`\u00e9`) are decoded.
     pub grep: Option<Regex>,
 }
 
@@ -31,12 +38,8 @@ impl Filter {
         }
         if let Some(sel) = &self.conn {
             let Some(c) = ev.conn else { return false };
-            let hit = |a: &std::net::SocketAddr, s: &str| {
-                s == a.port().to_string()
-                    || s == a.ip().to_string()
-                    || s == crate::packet::fmt_addr(a)
-            };
-            if !hit(&c.client, sel) && !hit(&c.server, sel) {
+            // Connections carry no label yet: a label selects nothing.
+            if !sel.matches(c.id, c.client, c.server, None) {
                 return false;
             }
         }
@@ -56,10 +59,43 @@ impl Filter {
         }
         if let Some(re) = &self.grep {
             let text = m.text().or(m.close_reason);
-            return text.is_some_and(|t| re.is_match(t));
+            return text.is_some_and(|t| re.is_match(t) || json_strings_match(re, t));
         }
         true
     }
+}
+
+/// Whether `text` is JSON with a string value (at any depth) that `re` matches, escapes
+/// decoded: `{"nick":"J\u00fcrgen"}` matches `Jürgen`. Bounded: texts over
+/// [`GREP_JSON_MAX`] bytes are not parsed, nesting is limited by serde_json (128 levels), and
+/// at most [`GREP_JSON_STRINGS`] values are tried.
+pub fn json_strings_match(re: &Regex, text: &str) -> bool {
+    let start = text.trim_start().as_bytes().first();
+    if text.len() > GREP_JSON_MAX || !matches!(start, Some(b'{' | b'[' | b'"')) {
+        return false;
+    }
+    let Ok(v) = serde_json::from_str::<serde_json::Value>(text) else {
+        return false;
+    };
+    let mut stack = vec![&v];
+    let mut tried = 0;
+    while let Some(v) = stack.pop() {
+        match v {
+            serde_json::Value::String(s) => {
+                if re.is_match(s) {
+                    return true;
+                }
+                tried += 1;
+                if tried >= GREP_JSON_STRINGS {
+                    return false;
+                }
+            }
+            serde_json::Value::Array(a) => stack.extend(a.iter().rev()),
+            serde_json::Value::Object(o) => stack.extend(o.values().rev()),
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Parses an `--opcode` value.
@@ -73,4 +109,26 @@ pub fn parse_opcode(s: &str) -> Option<Opcode> {
         "continuation" => Opcode::Continuation,
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grep_reads_json_string_values_unescaped() {
+        let re = Regex::new("Jürgen").unwrap();
+        let t = r#"{"type":"say","from":"J\u00fcrgen","to":["all"]}"#;
+        assert!(!re.is_match(t));
+        assert!(json_strings_match(&re, t));
+        let re = Regex::new("(?i)^HELLO, 世界$").unwrap();
+        assert!(json_strings_match(
+            &re,
+            r#"[1, {"m": "hello, \u4e16\u754c"}]"#
+        ));
+        // Not JSON, or no value matching: no.
+        assert!(!json_strings_match(&re, "hello, 世界"));
+        assert!(!json_strings_match(&re, r#"{"hello, 世界": 1}"#));
+        assert!(!json_strings_match(&re, "{not json"));
+    }
 }

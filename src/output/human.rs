@@ -21,6 +21,8 @@ pub struct HumanPrinter<W: Write> {
     pal: Palette,
     opts: HumanOptions,
     line: String,
+    /// The line's timestamp as tcpdump's `-t` options print it; `None`: UTC time of day.
+    stamper: Option<time::Stamper>,
 }
 
 impl<W: Write> HumanPrinter<W> {
@@ -30,7 +32,15 @@ impl<W: Write> HumanPrinter<W> {
             pal,
             opts,
             line: String::with_capacity(4096),
+            stamper: None,
         }
+    }
+
+    /// Timestamps as tcpdump prints them with `-t`...`-ttttt` (none given: the time of day),
+    /// in `zone`, instead of the UTC time of day.
+    pub fn with_time(mut self, format: time::TimeFormat, zone: time::Zone) -> Self {
+        self.stamper = Some(time::Stamper::new(format, zone));
+        self
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -47,10 +57,16 @@ impl<W: Write> HumanPrinter<W> {
 
     fn prefix(&mut self, ev: &Event<'_>) {
         let p = self.pal;
-        let mut t = String::with_capacity(16);
-        time::clock(ev.ts, &mut t);
-        p.paint(p.time, &t, &mut self.line);
-        self.line.push(' ');
+        let mut t = String::with_capacity(32);
+        match &mut self.stamper {
+            Some(s) => s.stamp(ev.ts, &mut t),
+            None => time::clock(ev.ts, &mut t),
+        }
+        // `-t`: no timestamp, and no space before the rest (as tcpdump).
+        if !t.is_empty() {
+            p.paint(p.time, &t, &mut self.line);
+            self.line.push(' ');
+        }
         if let Some(c) = ev.conn {
             p.paint(p.addr, &c.client_str, &mut self.line);
             match ev.dir {
