@@ -6,6 +6,7 @@
 //! [`output`] printers. [`analyzer`] drives the layers.
 
 pub mod analyzer;
+pub mod app;
 pub mod capture;
 pub mod conversation;
 pub mod event;
