@@ -4,7 +4,9 @@
 //! non-empty map or array or a non-empty UTF-8 string, nested at most [`MAX_DEPTH`] deep,
 //! with every map key a string or an integer and every string valid UTF-8 without control
 //! characters (other than tab, CR, LF); payloads under 3 bytes are not read, and those under 8
-//! only when they hold a string (random short payloads are often arrays of small numbers). The text is cut
+//! only when they hold a string (random short payloads are often arrays of small numbers).
+//! A payload that is itself plain UTF-8 text is text: a CBOR text string starts with an
+//! ASCII letter (`hi, all !` is the CBOR string "i, all !"). The text is cut
 //! at [`MAX_TEXT`] bytes (then `…`).
 
 use super::{Annotator, AppMessage, Reading};
@@ -311,6 +313,9 @@ pub fn cbor(b: &[u8]) -> Option<String> {
 
 /// Reads a binary payload as MessagePack or else CBOR, if it is one (see the module's rules).
 pub fn decode(b: &[u8]) -> Option<(Format, String)> {
+    if std::str::from_utf8(b).is_ok_and(plain) {
+        return None;
+    }
     msgpack(b)
         .map(|t| (Format::MessagePack, t))
         .or_else(|| cbor(b).map(|t| (Format::Cbor, t)))
@@ -352,6 +357,9 @@ impl Annotator for Binary {
 
     fn read(&mut self, m: &AppMessage<'_>) -> Option<Reading> {
         if !m.binary {
+            return None;
+        }
+        if std::str::from_utf8(m.payload).is_ok_and(plain) {
             return None;
         }
         let text = match self.format {
@@ -539,11 +547,10 @@ mod tests {
             let mut h = [0usize; 2];
             for _ in 0..n {
                 let b: Vec<u8> = (0..len).map(|_| next() as u8).collect();
-                if msgpack(&b).is_some() {
-                    h[0] += 1;
-                }
-                if cbor(&b).is_some() {
-                    h[1] += 1;
+                match decode(&b) {
+                    Some((Format::MessagePack, _)) => h[0] += 1,
+                    Some((Format::Cbor, _)) => h[1] += 1,
+                    None => {}
                 }
             }
             eprintln!(
