@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Record the application-protocol samples on loopback, with the peers' logs as ground truth.
+#
+#   samples/gen/app/record.sh NAME    # NAME: socketio mqtt graphql
+#   samples/gen/app/record.sh all
+#
+# Writes samples/app/NAME.pcap and samples/app/NAME.peer.jsonl. Needs root (capture),
+# tcpdump, and node with this folder's node_modules (npm ci --prefix samples/gen/app, or
+# npm install with the versions of package.json).
+set -euo pipefail
+GEN=$(cd "$(dirname "$0")" && pwd)
+OUT=$(cd "$GEN/../.." && pwd)/app
+mkdir -p "$OUT"
+if [[ $# -ne 1 ]]; then sed -n '2,9p' "$0"; exit 2; fi
+if [[ $1 == all ]]; then for n in socketio mqtt graphql; do "$0" "$n"; done; exit 0; fi
+NAME=$1
+case $NAME in
+  socketio) PORT=9101 ;;
+  mqtt) PORT=9102 ;;
+  graphql) PORT=9103 ;;
+  *) echo "unknown sample $NAME" >&2; exit 2 ;;
+esac
+ERR=$(mktemp)
+tcpdump -i lo -s 0 -U -w "$OUT/$NAME.pcap" "tcp port $PORT" 2>"$ERR" &
+CAP=$!
+for _ in $(seq 50); do grep -q listening "$ERR" && break; sleep 0.1; done
+sleep 0.5
+node "$GEN/$NAME.js" "$OUT/$NAME.peer.jsonl" "$PORT"
+sleep 1
+kill -INT "$CAP"
+wait "$CAP" || true
+cat "$ERR" >&2
+rm -f "$ERR"

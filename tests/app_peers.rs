@@ -1,0 +1,466 @@
+//! The application-protocol readers (`wsdump::app`) on real peers' traffic: each capture in
+//! samples/app/ was recorded on loopback with the protocol's reference implementation, whose
+//! peers logged every packet they sent and received (samples/app/NAME.peer.jsonl, see
+//! samples/app/README.md). The websocket messages are taken from the capture as wsdump
+//! decodes it today (`--json`), claimed and read with `app::claim` / `Annotator::read`, and
+//! the readings are checked against the peers' logs.
+
+use base64::Engine;
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::Command;
+use wsdump::app::{self, AppMessage, Pairs, Reading, Side};
+
+struct Msg {
+    side: Side,
+    binary: bool,
+    bytes: Vec<u8>,
+    ts: i128,
+}
+
+/// One websocket connection of a capture: its upgrade path, negotiated subprotocol and
+/// data messages, in wire order.
+struct Conn {
+    path: String,
+    subprotocol: Option<String>,
+    msgs: Vec<Msg>,
+}
+
+fn b64(s: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
+}
+
+/// Nanoseconds since midnight of an RFC 3339 `ts` (enough to order and subtract).
+fn nanos(ts: &str) -> i128 {
+    let t = ts.split('T').nth(1).unwrap().trim_end_matches('Z');
+    let mut it = t.split(':');
+    let h: i128 = it.next().unwrap().parse().unwrap();
+    let m: i128 = it.next().unwrap().parse().unwrap();
+    let s: f64 = it.next().unwrap().parse().unwrap();
+    ((h * 60 + m) * 60) * 1_000_000_000 + (s * 1e9) as i128
+}
+
+fn events(capture: &Path) -> Vec<Value> {
+    let out = Command::new(env!("CARGO_BIN_EXE_wsdump"))
+        .arg("-r")
+        .arg(capture)
+        .arg("--json")
+        .output()
+        .unwrap();
+    // 0: websocket found; 1: none (the TLS sample).
+    assert!(
+        matches!(out.status.code(), Some(0 | 1)),
+        "{}: {:?}",
+        capture.display(),
+        out.status
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn connections(capture: &str) -> Vec<Conn> {
+    let mut conns: Vec<(u64, Conn)> = Vec::new();
+    for e in events(Path::new(capture)) {
+        let id = e["conn"].as_u64().unwrap_or(0);
+        let i = match conns.iter().position(|(c, _)| *c == id) {
+            Some(i) => i,
+            None => {
+                conns.push((
+                    id,
+                    Conn {
+                        path: String::new(),
+                        subprotocol: None,
+                        msgs: Vec::new(),
+                    },
+                ));
+                conns.len() - 1
+            }
+        };
+        let c = &mut conns[i].1;
+        match e["type"].as_str() {
+            Some("http_request") => c.path = e["path"].as_str().unwrap().to_string(),
+            Some("http_response") => {
+                c.subprotocol = e["subprotocol"].as_str().map(str::to_string);
+            }
+            Some("message") => {
+                let binary = match e["opcode"].as_str() {
+                    Some("text") => false,
+                    Some("binary") => true,
+                    _ => continue,
+                };
+                let bytes = match (e["text"].as_str(), e["base64"].as_str()) {
+                    (Some(t), _) => t.as_bytes().to_vec(),
+                    (_, Some(b)) => b64(b),
+                    _ => panic!("message without payload: {e}"),
+                };
+                let side = if e["dir"] == "c2s" {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                let ts = nanos(e["ts"].as_str().unwrap());
+                c.msgs.push(Msg {
+                    side,
+                    binary,
+                    bytes,
+                    ts,
+                });
+            }
+            _ => {}
+        }
+    }
+    conns
+        .into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| !c.path.is_empty())
+        .collect()
+}
+
+fn message(m: &Msg) -> AppMessage<'_> {
+    AppMessage {
+        side: m.side,
+        text: if m.binary {
+            None
+        } else {
+            std::str::from_utf8(&m.bytes).ok()
+        },
+        payload: &m.bytes,
+        binary: m.binary,
+    }
+}
+
+/// Claims the connection (trying its first messages in turn) and reads every message:
+/// the protocol's name and each message's reading, with its side.
+fn read_all(c: &Conn) -> (&'static str, Vec<(Side, Option<Reading>)>) {
+    let mut annotator = None;
+    let mut out = Vec::new();
+    for m in &c.msgs {
+        let am = message(m);
+        if annotator.is_none() {
+            annotator = app::claim(c.subprotocol.as_deref(), &c.path, &am);
+        }
+        let r = annotator.as_mut().and_then(|a| a.read(&am));
+        out.push((m.side, r));
+    }
+    let a = annotator.expect("claimed");
+    assert!(a.memory() < 200_000, "{}", a.memory());
+    (a.name(), out)
+}
+
+fn log(name: &str) -> Vec<Value> {
+    std::fs::read_to_string(format!("samples/app/{name}.peer.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Pairs every reading that pairs: every response must find its request.
+fn check_pairing(c: &Conn, readings: &[(Side, Option<Reading>)]) -> usize {
+    let mut pairs = Pairs::new(64);
+    let mut answered = 0;
+    for (m, (_, r)) in c.msgs.iter().zip(readings) {
+        if let Some(p) = r.as_ref().and_then(|r| r.pairing.as_ref()) {
+            let lat = pairs.observe(p, m.ts);
+            if !p.1 {
+                let lat = lat.unwrap_or_else(|| panic!("response without request: {p:?}"));
+                assert!(lat >= 0);
+                answered += 1;
+            }
+        }
+    }
+    answered
+}
+
+#[test]
+fn socket_io_v4_peers() {
+    let conns = connections("samples/app/socketio.pcap");
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    let (name, readings) = read_all(c);
+    assert_eq!(name, "socket.io");
+    let peers = log("socketio");
+
+    // Every Engine.IO packet a peer received is one message from the other side, in order.
+    for (side, receiver) in [(Side::Server, "client"), (Side::Client, "server")] {
+        let got: Vec<&Reading> = readings
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .map(|(_, r)| r.as_ref().expect("every message is read"))
+            .collect();
+        let want: Vec<&Value> = peers
+            .iter()
+            .filter(|p| p["peer"] == receiver && p["dir"] == "recv" && p.get("eio").is_some())
+            .collect();
+        assert_eq!(got.len(), want.len(), "{side:?}");
+        for (r, p) in got.iter().zip(&want) {
+            let ctx = format!("{p} / {} / {}", r.text, r.json);
+            match (p["eio"].as_str().unwrap(), &p["data"]) {
+                ("open", Value::String(d)) => {
+                    let hs: Value = serde_json::from_str(d).unwrap();
+                    assert_eq!(r.json["type"], "open", "{ctx}");
+                    assert_eq!(r.json["handshake"], hs, "{ctx}");
+                    assert_eq!(r.names_connection.as_deref(), hs["sid"].as_str(), "{ctx}");
+                }
+                (ty @ ("ping" | "pong"), _) => {
+                    assert!(r.heartbeat && r.text == ty, "{ctx}");
+                }
+                ("message", Value::String(d)) => {
+                    assert_eq!(r.json["protocol"], "socket.io", "{ctx}");
+                    assert!(r.json.get("layer").is_none(), "a Socket.IO packet: {ctx}");
+                    // The namespace as the encoded packet has it.
+                    let nsp = d
+                        .find('/')
+                        .filter(|&i| i <= 3)
+                        .map_or("/", |i| &d[i..i + d[i..].find(',').unwrap()]);
+                    assert_eq!(r.json["namespace"], nsp, "{ctx}");
+                }
+                ("message", Value::Object(b)) => {
+                    let len = b64(b["binary"].as_str().unwrap()).len();
+                    assert_eq!(r.json["type"], "attachment", "{ctx}");
+                    assert_eq!(r.json["len"], len, "{ctx}");
+                }
+                _ => panic!("unexpected packet {ctx}"),
+            }
+        }
+        // Heartbeats: v4 pings from the server, pongs from the client.
+        let hb = if side == Side::Server { "ping" } else { "pong" };
+        assert!(got.iter().any(|r| r.heartbeat && r.text == hb));
+        assert!(!got.iter().any(|r| r.heartbeat && r.text != hb));
+    }
+
+    // Every event a peer emitted is read with its namespace, name and arguments; binary
+    // arguments are placeholders followed by attachments of their length.
+    for (side, sender) in [(Side::Client, "client"), (Side::Server, "server")] {
+        let got: Vec<&Reading> = readings
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .filter_map(|(_, r)| r.as_ref())
+            .filter(|r| matches!(r.json["type"].as_str(), Some("event" | "binary_event")))
+            .collect();
+        let want: Vec<&Value> = peers
+            .iter()
+            .filter(|p| p["peer"] == sender && p["dir"] == "sent" && p.get("event").is_some())
+            .filter(|p| p["event"] != "ack")
+            .collect();
+        assert_eq!(got.len(), want.len(), "{sender}");
+        for (r, p) in got.iter().zip(&want) {
+            assert_eq!(r.json["namespace"], p["nsp"], "{}", r.text);
+            assert_eq!(r.json["event"], p["event"], "{}", r.text);
+            let args = r.json["args"].as_array().unwrap();
+            let logged = p["args"].as_array().unwrap();
+            assert_eq!(args.len(), logged.len(), "{}", r.text);
+            for (a, l) in args.iter().zip(logged) {
+                if l.get("binary").is_some() {
+                    assert_eq!(a["_placeholder"], true, "{}", r.text);
+                } else {
+                    assert_eq!(a, l, "{}", r.text);
+                }
+            }
+        }
+        // Acks: the arguments the peer acked with, paired with the event that asked.
+        let acks: Vec<&Reading> = readings
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .filter_map(|(_, r)| r.as_ref())
+            .filter(|r| r.json["type"] == "ack")
+            .collect();
+        let want: Vec<&Value> = peers
+            .iter()
+            .filter(|p| p["peer"] == sender && p["dir"] == "sent" && p["event"] == "ack")
+            .collect();
+        assert_eq!(acks.len(), want.len());
+        for (r, p) in acks.iter().zip(&want) {
+            assert_eq!(r.json["args"], p["args"], "{}", r.text);
+            assert!(r.pairing.as_ref().is_some_and(|k| !k.1));
+        }
+    }
+    // The readings as people see them.
+    let texts: Vec<&str> = readings
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().map(|r| r.text.as_str()))
+        .collect();
+    for t in [
+        r#"/chat connect {"token":"abc"}"#,
+        r#"event "hello" ["world",42,{"nested":[true,null]}]"#,
+        r#"/chat event "message" ["hi, all !"] ack 0"#,
+        r#"/chat ack 0 ["got hi, all !"]"#,
+        r#"/chat event "upload" ["file.bin","<binary 0>"] ack 1 (+1 binary) complete: 15 bytes"#,
+        r#"/chat event "blob" ["<binary 0>","<binary 1>"] (+2 binary) complete: 5 + 4 bytes"#,
+        "/chat disconnect",
+    ] {
+        assert!(texts.contains(&t), "{t} not in {texts:#?}");
+    }
+    // Two acks and every ping answered.
+    let pings = readings
+        .iter()
+        .filter(|(s, r)| *s == Side::Server && r.as_ref().is_some_and(|r| r.heartbeat))
+        .count();
+    assert!(pings >= 2);
+    assert_eq!(check_pairing(c, &readings), 2 + pings);
+}
+
+/// The MQTT packets of a direction's readings, in order (parts of packets left out).
+fn mqtt_packets(readings: &[(Side, Option<Reading>)], side: Side) -> Vec<(Value, bool)> {
+    let mut out = Vec::new();
+    for (s, r) in readings {
+        let Some(r) = r.as_ref().filter(|_| *s == side) else {
+            continue;
+        };
+        match r.json.get("packets") {
+            Some(Value::Array(ps)) => out.extend(ps.iter().map(|p| (p.clone(), false))),
+            _ if r.json["type"] == "part" => {}
+            _ => out.push((r.json.clone(), r.heartbeat)),
+        }
+    }
+    out
+}
+
+#[test]
+fn mqtt_311_peers() {
+    let conns = connections("samples/app/mqtt.pcap");
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    assert_eq!(c.subprotocol.as_deref(), Some("mqtt"));
+    let (name, readings) = read_all(c);
+    assert_eq!(name, "mqtt");
+    let peers = log("mqtt");
+    // mqtt.js writes a packet's fields as separate websocket messages: most are parts.
+    assert!(c.msgs.len() > 100, "{}", c.msgs.len());
+    for (r, m) in readings.iter().zip(&c.msgs) {
+        assert!(r.1.is_some(), "every message is read: {:02x?}", &m.bytes);
+    }
+    let names: Vec<&str> = readings
+        .iter()
+        .filter_map(|(_, r)| r.as_ref()?.names_connection.as_deref())
+        .collect();
+    assert_eq!(names, ["wsdump-peer"]);
+    for (_, r) in readings.iter().filter_map(|(s, r)| Some((s, r.as_ref()?))) {
+        assert!(!r.text.contains("not-shown") && !r.json.to_string().contains("not-shown"));
+    }
+
+    // What the client sent (its CONNECT as the broker received it), and what it received.
+    let sent: Vec<&Value> = peers
+        .iter()
+        .filter(|p| {
+            (p["peer"] == "client" && p["dir"] == "sent")
+                || (p["peer"] == "broker" && p["dir"] == "recv")
+        })
+        .collect();
+    let received: Vec<&Value> = peers
+        .iter()
+        .filter(|p| p["peer"] == "client" && p["dir"] == "recv")
+        .collect();
+    let mut publishes = 0;
+    for (side, want) in [(Side::Client, sent), (Side::Server, received)] {
+        let got = mqtt_packets(&readings, side);
+        let cmds: Vec<String> = got
+            .iter()
+            .map(|(g, _)| g["type"].as_str().unwrap().to_string())
+            .collect();
+        let logged: Vec<&str> = want.iter().map(|p| p["cmd"].as_str().unwrap()).collect();
+        assert_eq!(cmds, logged, "{side:?}");
+        for ((g, heartbeat), p) in got.iter().zip(&want) {
+            let ctx = format!("{p} / {g}");
+            if let Some(id) = p
+                .get("messageId")
+                .filter(|_| p["qos"] != 0 || p["cmd"] != "publish")
+            {
+                assert_eq!(&g["packet_id"], id, "{ctx}");
+            }
+            assert_eq!(
+                *heartbeat,
+                p["cmd"].as_str().unwrap().starts_with("ping"),
+                "{ctx}"
+            );
+            match p["cmd"].as_str().unwrap() {
+                "connect" => {
+                    assert_eq!(g["client_id"], p["clientId"], "{ctx}");
+                    assert_eq!(g["username"], p["username"], "{ctx}");
+                    assert_eq!(g["keep_alive"], p["keepalive"], "{ctx}");
+                    assert_eq!(g["clean_session"], p["clean"], "{ctx}");
+                    assert_eq!(g["version"], "3.1.1", "{ctx}");
+                }
+                "connack" => {
+                    assert_eq!(g["code"], p["returnCode"], "{ctx}");
+                    assert_eq!(g["session_present"], p["sessionPresent"], "{ctx}");
+                }
+                "publish" => {
+                    publishes += 1;
+                    assert_eq!(g["topic"], p["topic"], "{ctx}");
+                    assert_eq!(g["qos"], p["qos"], "{ctx}");
+                    assert_eq!(g["retain"], p["retain"], "{ctx}");
+                    // mqtt.js writes the payload as one websocket message: even the 100 KB
+                    // one is whole (a packet cut over messages past 64 KiB would be read
+                    // from its first part).
+                    assert_eq!(g["payload_len"], p["len"], "{ctx}");
+                    let preview = g["payload"].as_str().unwrap();
+                    if let Some(t) = p["text"].as_str() {
+                        assert_eq!(preview, json!(t).to_string(), "{ctx}");
+                    } else if let Some(b) = p["base64"].as_str() {
+                        let hex: String = b64(b).iter().map(|x| format!("{x:02x}")).collect();
+                        assert_eq!(preview, format!("0x{hex}"), "{ctx}");
+                    }
+                }
+                "subscribe" => assert_eq!(g["topics"], p["subscriptions"], "{ctx}"),
+                "suback" => assert_eq!(g["codes"], p["granted"], "{ctx}"),
+                "unsubscribe" => assert_eq!(g["topics"], p["unsubscriptions"], "{ctx}"),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(publishes, 10);
+    // PUBACK/PUBREC/PUBCOMP (both ways), SUBACK, UNSUBACK and PINGRESPs find their requests.
+    let pings = peers.iter().filter(|p| p["cmd"] == "pingresp").count();
+    assert!(pings >= 1);
+    assert_eq!(check_pairing(c, &readings), 2 + 2 + 2 + 2 + 1 + 1 + pings);
+}
+
+/// How often MessagePack/CBOR decoding accepts payloads that are neither: every binary
+/// payload (and every text payload, as bytes) of every sample capture. None may pass.
+#[test]
+fn sample_payloads_are_not_msgpack_or_cbor() {
+    let mut captures: Vec<String> = Vec::new();
+    for dir in ["samples", "samples/app"] {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            let ext = p.extension().and_then(|x| x.to_str()).unwrap_or("");
+            if matches!(ext, "pcap" | "pcapng") && !p.to_string_lossy().contains("crash-") {
+                captures.push(p.to_string_lossy().into_owned());
+            }
+        }
+    }
+    captures.sort();
+    let (mut binary, mut text, mut accepted) = (0, 0, Vec::new());
+    for cap in &captures {
+        for e in events(Path::new(cap)) {
+            if e["type"] != "message" {
+                continue;
+            }
+            let bytes = match (e["text"].as_str(), e["base64"].as_str()) {
+                (Some(t), _) => {
+                    text += 1;
+                    t.as_bytes().to_vec()
+                }
+                (_, Some(b)) => {
+                    binary += 1;
+                    b64(b)
+                }
+                _ => continue,
+            };
+            if let Some((f, t)) = app::payload::decode(&bytes) {
+                accepted.push(format!("{cap}: {f:?} {t}"));
+            }
+        }
+    }
+    eprintln!(
+        "{} captures: {binary} binary/control and {text} text payloads, {} read as MessagePack/CBOR",
+        captures.len(),
+        accepted.len()
+    );
+    assert!(binary > 100, "{binary}");
+    assert!(accepted.is_empty(), "{accepted:#?}");
+}
