@@ -158,21 +158,58 @@ fn log(name: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Pairs every reading that pairs: every response must find its request.
+/// Pairs every reading that pairs: every response must find its request (a stream's later
+/// responses, GraphQL `next` after `next`, find it answered already). The number of
+/// requests answered.
 fn check_pairing(c: &Conn, readings: &[(Side, Option<Reading>)]) -> usize {
     let mut pairs = Pairs::new(64);
+    let mut asked = std::collections::HashSet::new();
     let mut answered = 0;
     for (m, (_, r)) in c.msgs.iter().zip(readings) {
         if let Some(p) = r.as_ref().and_then(|r| r.pairing.as_ref()) {
-            let lat = pairs.observe(p, m.ts);
-            if !p.1 {
-                let lat = lat.unwrap_or_else(|| panic!("response without request: {p:?}"));
+            if p.1 {
+                asked.insert(p.0.clone());
+            } else {
+                assert!(asked.contains(&p.0), "response without request: {p:?}");
+            }
+            if let Some(lat) = pairs.observe(p, m.ts) {
                 assert!(lat >= 0);
                 answered += 1;
             }
         }
     }
     answered
+}
+
+/// For peers that logged their websocket messages themselves (samples/gen/app/wslog.js):
+/// the capture's messages are, per direction, what the sender logged sending (and the
+/// receiver receiving). Returns each message's logged JSON payload.
+fn logged_json(c: &Conn, peers: &[Value]) -> Vec<Value> {
+    let mut per_side = [Vec::new(), Vec::new()];
+    for (i, (peer, dir)) in [("client", "sent"), ("server", "sent")].iter().enumerate() {
+        per_side[i] = peers
+            .iter()
+            .filter(|p| p["peer"] == *peer && p["dir"] == *dir)
+            .map(|p| p["text"].as_str().unwrap().to_string())
+            .collect();
+        let received: Vec<String> = peers
+            .iter()
+            .filter(|p| p["peer"] != *peer && p["dir"] == "recv")
+            .map(|p| p["text"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(per_side[i], received);
+    }
+    let mut next = [0, 0];
+    c.msgs
+        .iter()
+        .map(|m| {
+            let i = usize::from(m.side == Side::Server);
+            let t = &per_side[i][next[i]];
+            next[i] += 1;
+            assert_eq!(t.as_bytes(), m.bytes.as_slice());
+            serde_json::from_str(t).unwrap()
+        })
+        .collect()
 }
 
 #[test]
@@ -417,6 +454,125 @@ fn mqtt_311_peers() {
     let pings = peers.iter().filter(|p| p["cmd"] == "pingresp").count();
     assert!(pings >= 1);
     assert_eq!(check_pairing(c, &readings), 2 + 2 + 2 + 2 + 1 + 1 + pings);
+}
+
+#[test]
+fn graphql_transport_ws_peers() {
+    let conns = connections("samples/app/graphql.pcap");
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    assert_eq!(c.subprotocol.as_deref(), Some("graphql-transport-ws"));
+    let (name, readings) = read_all(c);
+    assert_eq!(name, "graphql-transport-ws");
+    let logged = logged_json(c, &log("graphql"));
+    let mut ops = Vec::new();
+    for ((_, r), v) in readings.iter().zip(&logged) {
+        let r = r.as_ref().unwrap_or_else(|| panic!("unread: {v}"));
+        let ctx = format!("{v} / {} / {}", r.text, r.json);
+        assert_eq!(r.json["type"], v["type"], "{ctx}");
+        assert_eq!(r.json.get("id"), v.get("id"), "{ctx}");
+        assert_eq!(
+            r.heartbeat,
+            matches!(v["type"].as_str(), Some("ping" | "pong")),
+            "{ctx}"
+        );
+        match v["type"].as_str().unwrap() {
+            "subscribe" => {
+                assert_eq!(r.json["query"], v["payload"]["query"], "{ctx}");
+                assert_eq!(
+                    r.json.get("variables"),
+                    v["payload"].get("variables"),
+                    "{ctx}"
+                );
+                ops.push((
+                    r.json["operation"].as_str().unwrap().to_string(),
+                    r.json
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(str::to_string),
+                ));
+            }
+            "next" => assert_eq!(r.json["payload"], v["payload"], "{ctx}"),
+            "error" => {
+                let m = v["payload"][0]["message"].as_str().unwrap();
+                assert!(r.text.ends_with(&format!(": {m}")), "{ctx}");
+            }
+            "connection_init" => assert_eq!(r.json["payload"], v["payload"], "{ctx}"),
+            _ => {}
+        }
+    }
+    let s = |x: &str| Some(x.to_string());
+    assert_eq!(
+        ops,
+        [
+            ("subscription".to_string(), s("OnCount")),
+            ("query".to_string(), s("Hello")),
+            ("query".to_string(), None),
+        ]
+    );
+    // Each of the three operations answered (the subscription's later nexts find it done).
+    assert_eq!(check_pairing(c, &readings), 3);
+}
+
+#[test]
+fn json_rpc_peers() {
+    let conns = connections("samples/app/jsonrpc.pcap");
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    assert_eq!(c.subprotocol.as_deref(), Some("jsonrpc"));
+    let (name, readings) = read_all(c);
+    assert_eq!(name, "json-rpc");
+    let logged = logged_json(c, &log("jsonrpc"));
+    let check = |r: &Value, v: &Value, ctx: &str| {
+        assert_eq!(r.get("id"), v.get("id"), "{ctx}");
+        if let Some(m) = v.get("method") {
+            let ty = if v.get("id").is_some() {
+                "request"
+            } else {
+                "notification"
+            };
+            assert_eq!(r["type"], ty, "{ctx}");
+            assert_eq!(&r["method"], m, "{ctx}");
+            assert_eq!(r.get("params"), v.get("params"), "{ctx}");
+        } else if let Some(res) = v.get("result") {
+            assert_eq!(r["type"], "result", "{ctx}");
+            assert_eq!(&r["result"], res, "{ctx}");
+        } else {
+            assert_eq!(r["type"], "error", "{ctx}");
+            assert_eq!(r["code"], v["error"]["code"], "{ctx}");
+            assert_eq!(r["message"], v["error"]["message"], "{ctx}");
+        }
+    };
+    let mut batches = 0;
+    for ((_, r), v) in readings.iter().zip(&logged) {
+        let r = r.as_ref().unwrap_or_else(|| panic!("unread: {v}"));
+        let ctx = format!("{v} / {} / {}", r.text, r.json);
+        match v {
+            Value::Array(items) => {
+                batches += 1;
+                assert_eq!(r.json["type"], "batch", "{ctx}");
+                let got = r.json["items"].as_array().unwrap();
+                assert_eq!(got.len(), items.len(), "{ctx}");
+                for (g, i) in got.iter().zip(items) {
+                    check(g, i, &ctx);
+                }
+            }
+            _ => check(&r.json, v, &ctx),
+        }
+    }
+    assert_eq!(batches, 2);
+    assert!(
+        readings
+            .iter()
+            .any(|(_, r)| r.as_ref().unwrap().text == "call 1 subtract [42,23]")
+    );
+    assert!(
+        readings
+            .iter()
+            .any(|(_, r)| r.as_ref().unwrap().text == "error 4 -32601 Method not found")
+    );
+    // Four requests and the batch answered.
+    assert_eq!(check_pairing(c, &readings), 5);
 }
 
 /// How often MessagePack/CBOR decoding accepts payloads that are neither: every binary
