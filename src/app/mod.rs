@@ -518,6 +518,67 @@ mod tests {
         assert_eq!(p.response("a", 10), Some(5));
     }
 
+    /// Every reader on mutations of valid messages and on random bytes: no panic, bounded
+    /// output and memory.
+    #[test]
+    fn hostile_input_never_panics() {
+        let seeds: [&[u8]; 12] = [
+            br#"0{"sid":"abc","upgrades":[],"pingInterval":25000,"pingTimeout":20000}"#,
+            br#"451-/chat,12["upload",{"_placeholder":true,"num":0}]"#,
+            br#"{"id":"1","type":"subscribe","payload":{"query":"subscription S { a }"}}"#,
+            b"CONNECT\naccept-version:1.2\nhost:x\n\n\0SEND\ndestination:/q\ncontent-length:2\n\nab\0",
+            br#"a["MESSAGE\ndestination:/t\n\nhi\u0000"]"#,
+            &[0x10, 0x10, 0, 4, b'M', b'Q', b'T', b'T', 5, 2, 0, 60, 0, 0, 4, b'a', b'b', b'c'],
+            &[0x32, 0x0a, 0, 3, b'a', b'/', b'b', 0, 1, 0, b'h', b'i'],
+            br#"[{"jsonrpc":"2.0","method":"m","id":1},{"jsonrpc":"2.0","result":1,"id":2}]"#,
+            br#"{"type":"login","client_name":"n","room_id":1}"#,
+            &[0x82, 0xa1, b'a', 0x01, 0xa1, b'b', 0x92, 0x01, 0xc0],
+            &[0xbf, 0x61, b'a', 0x9f, 0x01, 0xff, 0xff],
+            b"c[3000,\"Go away!\"]",
+        ];
+        let mut x: u64 = 0x2545F4914F6CDD1D;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for name in NAMES {
+            let mut a = by_name(name).unwrap();
+            for i in 0..4000 {
+                let mut b: Vec<u8> = seeds[i % seeds.len()].to_vec();
+                match rnd() % 4 {
+                    0 => b.truncate((rnd() as usize) % (b.len() + 1)),
+                    1 => {
+                        for _ in 0..1 + rnd() % 4 {
+                            let j = (rnd() as usize) % b.len();
+                            b[j] = rnd() as u8;
+                        }
+                    }
+                    2 => b = (0..rnd() % 64).map(|_| rnd() as u8).collect(),
+                    _ => b.extend((0..rnd() % 16).map(|_| rnd() as u8)),
+                }
+                let side = if rnd() % 2 == 0 {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                let text = std::str::from_utf8(&b).ok();
+                let m = AppMessage {
+                    side,
+                    text: if rnd() % 3 == 0 { None } else { text },
+                    payload: &b,
+                    binary: text.is_none() || rnd() % 3 == 0,
+                };
+                if let Some(r) = a.read(&m) {
+                    assert!(r.text.len() <= TEXT_MAX + 4, "{name}: {}", r.text.len());
+                }
+                let _ = claim(None, "/", &m);
+                assert!(a.memory() <= 2 * 64 * 1024 + 16 * 1024, "{name}");
+            }
+        }
+    }
+
     #[test]
     fn clipping() {
         assert_eq!(clip("héllo", 2), "h…");
