@@ -81,7 +81,9 @@ fn connections(capture: &str) -> Vec<Conn> {
         };
         let c = &mut conns[i].1;
         match e["type"].as_str() {
-            Some("http_request") => c.path = e["path"].as_str().unwrap().to_string(),
+            Some("http_request") if e["websocket_upgrade"] == true => {
+                c.path = e["path"].as_str().unwrap().to_string();
+            }
             Some("http_response") => {
                 c.subprotocol = e["subprotocol"].as_str().map(str::to_string);
             }
@@ -115,6 +117,7 @@ fn connections(capture: &str) -> Vec<Conn> {
     conns
         .into_iter()
         .map(|(_, c)| c)
+        // Websocket connections only (SockJS asks for /info over plain HTTP first).
         .filter(|c| !c.path.is_empty())
         .collect()
 }
@@ -573,6 +576,60 @@ fn json_rpc_peers() {
     );
     // Four requests and the batch answered.
     assert_eq!(check_pairing(c, &readings), 5);
+}
+
+#[test]
+fn sockjs_peers() {
+    let conns = connections("samples/app/sockjs.pcap");
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    let (name, readings) = read_all(c);
+    assert_eq!(name, "sockjs");
+    let peers = log("sockjs");
+    for (side, sender) in [(Side::Client, "client"), (Side::Server, "server")] {
+        let got: Vec<&Reading> = readings
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .map(|(_, r)| r.as_ref().expect("every message is read"))
+            .collect();
+        let inner: Vec<&Value> = got
+            .iter()
+            .filter_map(|r| r.json["messages"].as_array())
+            .flatten()
+            .collect();
+        let want: Vec<&str> = peers
+            .iter()
+            .filter(|p| p["peer"] == sender && p["dir"] == "sent")
+            .map(|p| p["text"].as_str().unwrap())
+            .collect();
+        assert_eq!(inner.len(), want.len(), "{sender}");
+        for (g, w) in inner.iter().zip(&want) {
+            if w.starts_with("SEND\n") {
+                // A STOMP frame inside SockJS is read as STOMP.
+                assert_eq!(g["protocol"], "stomp", "{g}");
+                assert_eq!(g["command"], "SEND", "{g}");
+                assert_eq!(g["headers"]["destination"], "/queue/a", "{g}");
+                assert_eq!(g["body"], "\"hello queue a\"", "{g}");
+            } else {
+                assert_eq!(g.as_str(), Some(*w));
+            }
+        }
+        if side == Side::Server {
+            assert_eq!(got[0].json["type"], "open");
+            // sockjs-node heartbeats a websocket with websocket pings, not `h` frames.
+            let close = got.last().unwrap();
+            let logged = peers.iter().find(|p| p["event"] == "close").unwrap();
+            assert_eq!(close.json["type"], "close");
+            assert_eq!(close.json["code"], logged["code"]);
+            assert_eq!(close.json["reason"], logged["reason"]);
+            assert_eq!(close.text, "sockjs close 3000 Go away!");
+        }
+    }
+    assert!(
+        readings
+            .iter()
+            .any(|(_, r)| r.as_ref().unwrap().text == r#"SEND /queue/a "hello queue a""#)
+    );
 }
 
 /// How often MessagePack/CBOR decoding accepts payloads that are neither: every binary
