@@ -632,6 +632,126 @@ fn sockjs_peers() {
     );
 }
 
+/// The STOMP frames of readings (one reading may hold several), heart-beats left out.
+fn stomp_frames(readings: &[&Reading]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for r in readings {
+        match r.json.get("frames") {
+            Some(Value::Array(fs)) => out.extend(fs.iter().cloned()),
+            _ if r.heartbeat => {}
+            _ => out.push(r.json.clone()),
+        }
+    }
+    out
+}
+
+/// A body as the reading previews it: JSON-quoted text when it is UTF-8 (binary frames
+/// too), or hex.
+fn body_preview(body: &Value) -> String {
+    match body {
+        Value::String(t) => json!(t).to_string(),
+        _ => {
+            let b = b64(body["base64"].as_str().unwrap());
+            match String::from_utf8(b.clone()) {
+                Ok(t) => json!(t).to_string(),
+                Err(_) => {
+                    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+                    format!("0x{hex}")
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn stomp_rabbitmq_peers() {
+    let conns = connections("samples/app/stomp.pcap");
+    assert_eq!(conns.len(), 1);
+    let c = &conns[0];
+    assert_eq!(c.subprotocol.as_deref(), Some("v12.stomp"));
+    let (name, readings) = read_all(c);
+    assert_eq!(name, "stomp");
+    let peers = log("stomp");
+    // The capture's messages are what the client logged sending and receiving.
+    let raw: Vec<(&str, Vec<u8>)> = peers
+        .iter()
+        .filter(|p| p.get("frame").is_none())
+        .map(|p| {
+            let b = match (p["text"].as_str(), p["base64"].as_str()) {
+                (Some(t), _) => t.as_bytes().to_vec(),
+                (_, Some(b)) => b64(b),
+                _ => panic!("{p}"),
+            };
+            (p["dir"].as_str().unwrap(), b)
+        })
+        .collect();
+    for (side, dir) in [(Side::Client, "sent"), (Side::Server, "recv")] {
+        let want: Vec<&Vec<u8>> = raw.iter().filter(|r| r.0 == dir).map(|r| &r.1).collect();
+        let got: Vec<&Vec<u8>> = c
+            .msgs
+            .iter()
+            .filter(|m| m.side == side)
+            .map(|m| &m.bytes)
+            .collect();
+        assert_eq!(got, want, "{dir}");
+    }
+    for (side, dir) in [(Side::Client, "sent"), (Side::Server, "recv")] {
+        let rs: Vec<&Reading> = readings
+            .iter()
+            .filter(|(s, _)| *s == side)
+            .map(|(_, r)| r.as_ref().expect("every message is read"))
+            .collect();
+        // Heart-beats: the lone EOLs.
+        let beats = raw.iter().filter(|r| r.0 == dir && r.1 == b"\n").count();
+        assert!(beats >= 1, "{dir}");
+        assert_eq!(rs.iter().filter(|r| r.heartbeat).count(), beats, "{dir}");
+        let got = stomp_frames(&rs);
+        let want: Vec<&Value> = peers
+            .iter()
+            .filter(|p| p["dir"] == dir)
+            .filter_map(|p| p.get("frame"))
+            .collect();
+        assert_eq!(got.len(), want.len(), "{dir}");
+        for (g, w) in got.iter().zip(&want) {
+            let ctx = format!("{w} / {g}");
+            assert_eq!(g["command"], w["command"], "{ctx}");
+            let headers = w["headers"].as_object().unwrap();
+            for (k, v) in headers {
+                // Unescaped (\\c \\n \\\\) as stompjs unescaped them.
+                assert_eq!(&g["headers"][k], v, "{k}: {ctx}");
+            }
+            if dir == "recv" {
+                // Every header the client was handed, and no other.
+                assert_eq!(
+                    g["headers"].as_object().unwrap().len(),
+                    headers.len(),
+                    "{ctx}"
+                );
+            }
+            if w["body"] != "" {
+                assert_eq!(g["body"], body_preview(&w["body"]), "{ctx}");
+            } else {
+                assert_eq!(g["body_len"], 0, "{ctx}");
+            }
+        }
+    }
+    let texts: Vec<&str> = readings
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().map(|r| r.text.as_str()))
+        .collect();
+    let connect = readings[0].1.as_ref().unwrap();
+    assert_eq!(connect.names_connection.as_deref(), Some("guest"));
+    assert!(texts.iter().all(|t| !t.contains("passcode")));
+    assert!(
+        texts.contains(&"SEND /queue/wsdump-test receipt:r-1 \"hi, all !\""),
+        "{texts:#?}"
+    );
+    assert!(texts.contains(&"RECEIPT receipt-id:r-1"), "{texts:#?}");
+    assert!(texts.contains(&"BEGIN transaction:tx-1"), "{texts:#?}");
+    // The SEND's receipt, answered by the broker.
+    assert_eq!(check_pairing(c, &readings), 1);
+}
+
 /// How often MessagePack/CBOR decoding accepts payloads that are neither: every binary
 /// payload (and every text payload, as bytes) of every sample capture. None may pass.
 #[test]

@@ -286,9 +286,19 @@ fn stomp_reading(data: &[u8]) -> Option<Reading> {
         json["frames"] = frames.iter().map(Frame::json).collect();
     }
     let mut r = Reading::new(text.join(" | "), json);
-    if let Some(k) = first.header("receipt") {
+    // A client frame with `receipt` asks for a RECEIPT (or an ERROR) with that receipt-id.
+    // Brokers may pass a SEND's receipt header on in its MESSAGE (RabbitMQ does): that one
+    // asks nothing.
+    let server_frame = matches!(
+        first.command.as_str(),
+        "CONNECTED" | "MESSAGE" | "RECEIPT" | "ERROR"
+    );
+    if let Some(k) = first.header("receipt").filter(|_| !server_frame) {
         r = r.pair(format!("receipt {k}"), true);
-    } else if let Some(k) = first.header("receipt-id") {
+    } else if let Some(k) = first
+        .header("receipt-id")
+        .filter(|_| matches!(first.command.as_str(), "RECEIPT" | "ERROR"))
+    {
         r = r.pair(format!("receipt {k}"), false);
     }
     if matches!(first.command.as_str(), "CONNECT" | "STOMP")
@@ -487,6 +497,9 @@ mod tests {
             m.text,
             "MESSAGE /queue/a subscription:0 message-id:007 \"hello queue a\""
         );
+        assert_eq!(m.pairing, None);
+        let passed_on = rd(&mut a, "MESSAGE\nreceipt:77\ndestination:/queue/a\n\nx\0");
+        assert_eq!(passed_on.pairing, None);
         let e = rd(
             &mut a,
             "ERROR\nreceipt-id:message-12345\ncontent-type:text/plain\ncontent-length:170\nmessage:malformed frame received\n\nThe message:\n-----\nMESSAGE\ndestined:/queue/a\nreceipt:message-12345\n\nHello queue a!\n-----\nDid not contain a destination header, which is REQUIRED\nfor message propagation.\n\0",

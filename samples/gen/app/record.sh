@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Record the application-protocol samples on loopback, with the peers' logs as ground truth.
 #
-#   samples/gen/app/record.sh NAME    # NAME: socketio mqtt graphql jsonrpc sockjs
+#   samples/gen/app/record.sh NAME    # NAME: socketio mqtt graphql jsonrpc sockjs stomp
 #   samples/gen/app/record.sh all
 #
 # Writes samples/app/NAME.pcap and samples/app/NAME.peer.jsonl. Needs root (capture),
-# tcpdump, and node with this folder's node_modules (npm ci --prefix samples/gen/app, or
-# npm install with the versions of package.json).
+# tcpdump, node with this folder's node_modules (npm ci --prefix samples/gen/app), and for
+# stomp a RabbitMQ started by rabbitmq.sh.
 set -euo pipefail
 GEN=$(cd "$(dirname "$0")" && pwd)
 OUT=$(cd "$GEN/../.." && pwd)/app
 mkdir -p "$OUT"
-if [[ $# -ne 1 ]]; then sed -n '2,9p' "$0"; exit 2; fi
-if [[ $1 == all ]]; then for n in socketio mqtt graphql jsonrpc sockjs; do "$0" "$n"; done; exit 0; fi
+if [[ $# -ne 1 ]]; then sed -n '2,10p' "$0"; exit 2; fi
+if [[ $1 == all ]]; then for n in socketio mqtt graphql jsonrpc sockjs stomp; do "$0" "$n"; done; exit 0; fi
 NAME=$1
 case $NAME in
   socketio) PORT=9101 ;;
@@ -20,6 +20,8 @@ case $NAME in
   graphql) PORT=9103 ;;
   jsonrpc) PORT=9104 ;;
   sockjs) PORT=9105 ;;
+  # The broker is RabbitMQ's Web STOMP plugin: start it first with rabbitmq.sh.
+  stomp) PORT=15674 ;;
   *) echo "unknown sample $NAME" >&2; exit 2 ;;
 esac
 ERR=$(mktemp)
