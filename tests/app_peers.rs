@@ -752,6 +752,42 @@ fn stomp_rabbitmq_peers() {
     assert_eq!(check_pairing(c, &readings), 1);
 }
 
+/// The workerman-chat annotator reads samples/workerman-chat.pcap (Chromium ↔ workerman)
+/// exactly as today's chat view (`output::chat::Tracker`) does, and claims both
+/// connections from their first messages.
+#[test]
+fn workerman_chat_reads_as_the_chat_view() {
+    let conns = connections("samples/workerman-chat.pcap");
+    assert_eq!(conns.len(), 2);
+    let mut tracker = wsdump::output::chat::Tracker::default();
+    let mut names = Vec::new();
+    let mut read = 0;
+    for (id, c) in conns.iter().enumerate() {
+        let (name, readings) = read_all(c);
+        assert_eq!(name, "workerman-chat");
+        for (m, (_, r)) in c.msgs.iter().zip(&readings) {
+            let text = std::str::from_utf8(&m.bytes).unwrap();
+            let old = tracker.read(id as u64, m.side == Side::Client, text);
+            assert_eq!(
+                r.as_ref().map(|r| (&r.text, r.heartbeat)),
+                old.as_ref().map(|o| (&o.text, o.heartbeat)),
+                "{text}"
+            );
+            if let Some(r) = r {
+                read += 1;
+                assert_eq!(r.json["protocol"], "workerman-chat");
+                names.extend(r.names_connection.clone());
+            }
+        }
+    }
+    assert!(read >= 10, "{read}");
+    assert_eq!(
+        names.len(),
+        2,
+        "each connection's login names it: {names:?}"
+    );
+}
+
 /// How often MessagePack/CBOR decoding accepts payloads that are neither: every binary
 /// payload (and every text payload, as bytes) of every sample capture. None may pass.
 #[test]
