@@ -217,12 +217,26 @@ fn logged_json(c: &Conn, peers: &[Value]) -> Vec<Value> {
 
 #[test]
 fn socket_io_v4_peers() {
-    let conns = connections("samples/app/socketio.pcap");
+    socket_io_peers("socketio", 4);
+}
+
+/// Socket.IO 2 on Engine.IO 3: the client pings, binary messages start with a 4 byte, and
+/// a CONNECT's query rides in its namespace.
+#[test]
+fn socket_io_v2_peers() {
+    socket_io_peers("socketio2", 3);
+}
+
+fn socket_io_peers(sample: &str, eio: u8) {
+    let conns = connections(&format!("samples/app/{sample}.pcap"));
     assert_eq!(conns.len(), 1);
     let c = &conns[0];
+    assert!(c.path.contains(&format!("EIO={eio}")), "{}", c.path);
     let (name, readings) = read_all(c);
     assert_eq!(name, "socket.io");
-    let peers = log("socketio");
+    let peers = log(sample);
+    // v4: the server pings; v3: the client.
+    let pinger = if eio == 4 { Side::Server } else { Side::Client };
 
     // Every Engine.IO packet a peer received is one message from the other side, in order.
     for (side, receiver) in [(Side::Server, "client"), (Side::Client, "server")] {
@@ -255,7 +269,7 @@ fn socket_io_v4_peers() {
                     let nsp = d
                         .find('/')
                         .filter(|&i| i <= 3)
-                        .map_or("/", |i| &d[i..i + d[i..].find(',').unwrap()]);
+                        .map_or("/", |i| &d[i..i + d[i..].find([',', '?']).unwrap()]);
                     assert_eq!(r.json["namespace"], nsp, "{ctx}");
                 }
                 ("message", Value::Object(b)) => {
@@ -266,8 +280,7 @@ fn socket_io_v4_peers() {
                 _ => panic!("unexpected packet {ctx}"),
             }
         }
-        // Heartbeats: v4 pings from the server, pongs from the client.
-        let hb = if side == Side::Server { "ping" } else { "pong" };
+        let hb = if side == pinger { "ping" } else { "pong" };
         assert!(got.iter().any(|r| r.heartbeat && r.text == hb));
         assert!(!got.iter().any(|r| r.heartbeat && r.text != hb));
     }
@@ -323,8 +336,13 @@ fn socket_io_v4_peers() {
         .iter()
         .filter_map(|(_, r)| r.as_ref().map(|r| r.text.as_str()))
         .collect();
+    let connect = if eio == 4 {
+        r#"/chat connect {"token":"abc"}"#
+    } else {
+        "/chat connect ?token=abc"
+    };
     for t in [
-        r#"/chat connect {"token":"abc"}"#,
+        connect,
         r#"event "hello" ["world",42,{"nested":[true,null]}]"#,
         r#"/chat event "message" ["hi, all !"] ack 0"#,
         r#"/chat ack 0 ["got hi, all !"]"#,
@@ -337,7 +355,7 @@ fn socket_io_v4_peers() {
     // Two acks and every ping answered.
     let pings = readings
         .iter()
-        .filter(|(s, r)| *s == Side::Server && r.as_ref().is_some_and(|r| r.heartbeat))
+        .filter(|(s, r)| *s == pinger && r.as_ref().is_some_and(|r| r.heartbeat))
         .count();
     assert!(pings >= 2);
     assert_eq!(check_pairing(c, &readings), 2 + pings);

@@ -205,10 +205,18 @@ fn socket_io(rest: &str, side: Side, pending: &mut Option<Pending>) -> Option<Re
     let mut j = Map::new();
     j.insert("protocol".into(), "socket.io".into());
     j.insert("type".into(), name.into());
-    j.insert("namespace".into(), p.nsp.into());
+    // Socket.IO 2 carries a CONNECT's query in the namespace: `/chat?token=abc`.
+    let (nsp, query) = match p.nsp.split_once('?') {
+        Some((n, q)) => (n, Some(q)),
+        None => (p.nsp, None),
+    };
+    j.insert("namespace".into(), nsp.into());
+    if let Some(q) = query {
+        j.insert("query".into(), clip(q, PREVIEW).into());
+    }
     let mut t = String::new();
-    if p.nsp != "/" {
-        t.push_str(p.nsp);
+    if nsp != "/" {
+        t.push_str(nsp);
         t.push(' ');
     }
     match p.kind {
@@ -243,6 +251,9 @@ fn socket_io(rest: &str, side: Side, pending: &mut Option<Pending>) -> Option<Re
         }
         _ => {
             t.push_str(name);
+            if let Some(q) = query {
+                t.push_str(&format!(" ?{}", clip(q, PREVIEW)));
+            }
             if let Some(d) = &p.data {
                 if let Some(m) = d.get("message").and_then(Value::as_str) {
                     t.push_str(&format!(": {}", clip(m, PREVIEW)));
@@ -277,7 +288,7 @@ fn socket_io(rest: &str, side: Side, pending: &mut Option<Pending>) -> Option<Re
             other(side)
         };
         let who = if asker == Side::Client { "c" } else { "s" };
-        r = r.pair(format!("{who}{} {id}", p.nsp), matches!(p.kind, 2 | 5));
+        r = r.pair(format!("{who}{nsp} {id}"), matches!(p.kind, 2 | 5));
     }
     r.text = t;
     r.json = Value::Object(j);
@@ -447,6 +458,13 @@ mod tests {
             "connect_error: Not authorized"
         );
         assert_eq!(c(&mut a, "41/admin,"), "/admin disconnect");
+        // Socket.IO 2: the CONNECT's query rides in the namespace.
+        let q = read(&mut a, Side::Client, "40/chat?token=abc,").unwrap();
+        assert_eq!(q.text, "/chat connect ?token=abc");
+        assert_eq!(
+            (&q.json["namespace"], &q.json["query"]),
+            (&json!("/chat"), &json!("token=abc"))
+        );
         let ev = read(&mut a, Side::Client, r#"42["hello",1]"#).unwrap();
         assert_eq!(ev.text, r#"event "hello" [1]"#);
         assert_eq!(
