@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Record the application-protocol samples on loopback, with the peers' logs as ground truth.
 #
-#   samples/gen/app/record.sh NAME    # NAME: socketio socketio2 mqtt graphql jsonrpc sockjs stomp binary
+#   samples/gen/app/record.sh NAME    # NAME: socketio socketio2 mqtt graphql graphql-legacy jsonrpc sockjs stomp binary
 #   samples/gen/app/record.sh all
 #
 # Writes samples/app/NAME.pcap and samples/app/NAME.peer.jsonl. Needs root (capture),
@@ -12,13 +12,14 @@ GEN=$(cd "$(dirname "$0")" && pwd)
 OUT=$(cd "$GEN/../.." && pwd)/app
 mkdir -p "$OUT"
 if [[ $# -ne 1 ]]; then sed -n '2,10p' "$0"; exit 2; fi
-if [[ $1 == all ]]; then for n in socketio socketio2 mqtt graphql jsonrpc sockjs stomp binary; do "$0" "$n"; done; exit 0; fi
+if [[ $1 == all ]]; then for n in socketio socketio2 mqtt graphql graphql-legacy jsonrpc sockjs stomp binary; do "$0" "$n"; done; exit 0; fi
 NAME=$1
 case $NAME in
   socketio) PORT=9101 ;;
   socketio2) PORT=9106 ;;
   mqtt) PORT=9102 ;;
   graphql) PORT=9103 ;;
+  graphql-legacy) PORT=9108 ;;
   jsonrpc) PORT=9104 ;;
   sockjs) PORT=9105 ;;
   binary) PORT=9107 ;;
