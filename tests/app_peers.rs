@@ -379,15 +379,26 @@ fn mqtt_packets(readings: &[(Side, Option<Reading>)], side: Side) -> Vec<(Value,
 
 #[test]
 fn mqtt_311_peers() {
-    let conns = connections("samples/app/mqtt.pcap");
+    mqtt_peers("mqtt", "3.1.1", "wsdump-peer", 10);
+}
+
+/// MQTT 5.0: mqttools' broker and mqtt.js; v5 properties (content type, response topic,
+/// correlation data, user properties) skipped exactly, reason codes read.
+#[test]
+fn mqtt_5_peers() {
+    mqtt_peers("mqtt5", "5.0", "wsdump-v5", 7);
+}
+
+fn mqtt_peers(sample: &str, version: &str, client_id: &str, publishes_seen: usize) {
+    let conns = connections(&format!("samples/app/{sample}.pcap"));
     assert_eq!(conns.len(), 1);
     let c = &conns[0];
     assert_eq!(c.subprotocol.as_deref(), Some("mqtt"));
     let (name, readings) = read_all(c);
     assert_eq!(name, "mqtt");
-    let peers = log("mqtt");
+    let peers = log(sample);
     // mqtt.js writes a packet's fields as separate websocket messages: most are parts.
-    assert!(c.msgs.len() > 100, "{}", c.msgs.len());
+    assert!(c.msgs.len() > 40, "{}", c.msgs.len());
     for (r, m) in readings.iter().zip(&c.msgs) {
         assert!(r.1.is_some(), "every message is read: {:02x?}", &m.bytes);
     }
@@ -395,7 +406,7 @@ fn mqtt_311_peers() {
         .iter()
         .filter_map(|(_, r)| r.as_ref()?.names_connection.as_deref())
         .collect();
-    assert_eq!(names, ["wsdump-peer"]);
+    assert_eq!(names, [client_id]);
     for (_, r) in readings.iter().filter_map(|(s, r)| Some((s, r.as_ref()?))) {
         assert!(!r.text.contains("not-shown") && !r.json.to_string().contains("not-shown"));
     }
@@ -437,13 +448,14 @@ fn mqtt_311_peers() {
             match p["cmd"].as_str().unwrap() {
                 "connect" => {
                     assert_eq!(g["client_id"], p["clientId"], "{ctx}");
-                    assert_eq!(g["username"], p["username"], "{ctx}");
+                    assert_eq!(g.get("username"), p.get("username"), "{ctx}");
                     assert_eq!(g["keep_alive"], p["keepalive"], "{ctx}");
                     assert_eq!(g["clean_session"], p["clean"], "{ctx}");
-                    assert_eq!(g["version"], "3.1.1", "{ctx}");
+                    assert_eq!(g["version"], version, "{ctx}");
                 }
                 "connack" => {
-                    assert_eq!(g["code"], p["returnCode"], "{ctx}");
+                    let code = p.get("returnCode").or(p.get("reasonCode")).unwrap();
+                    assert_eq!(&g["code"], code, "{ctx}");
                     assert_eq!(g["session_present"], p["sessionPresent"], "{ctx}");
                 }
                 "publish" => {
@@ -451,6 +463,9 @@ fn mqtt_311_peers() {
                     assert_eq!(g["topic"], p["topic"], "{ctx}");
                     assert_eq!(g["qos"], p["qos"], "{ctx}");
                     assert_eq!(g["retain"], p["retain"], "{ctx}");
+                    if let Some(u) = p["properties"].get("userProperties") {
+                        assert_eq!(&g["user_properties"], u, "{ctx}");
+                    }
                     // mqtt.js writes the payload as one websocket message: even the 100 KB
                     // one is whole (a packet cut over messages past 64 KiB would be read
                     // from its first part).
@@ -466,15 +481,44 @@ fn mqtt_311_peers() {
                 "subscribe" => assert_eq!(g["topics"], p["subscriptions"], "{ctx}"),
                 "suback" => assert_eq!(g["codes"], p["granted"], "{ctx}"),
                 "unsubscribe" => assert_eq!(g["topics"], p["unsubscriptions"], "{ctx}"),
+                // v5: a reason code per topic filter (mqtt.js calls them granted).
+                "unsuback" if version == "5.0" => assert_eq!(g["codes"], p["granted"], "{ctx}"),
+                "disconnect" => {
+                    if let Some(code) = p.get("reasonCode") {
+                        assert_eq!(&g["code"], code, "{ctx}");
+                    }
+                }
                 _ => {}
             }
         }
     }
-    assert_eq!(publishes, 10);
+    assert_eq!(publishes, publishes_seen);
+    if version == "5.0" {
+        let texts: Vec<&str> = readings
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().map(|r| r.text.as_str()))
+            .collect();
+        for t in [
+            "DISCONNECT malformed packet",
+            r#"PUBLISH v5/bin qos0 [unit=C, room=lab] "with user properties""#,
+            r#"PUBLISH v5/props qos0 "{\"t\":21.5}""#,
+        ] {
+            assert!(texts.iter().any(|x| x.contains(t)), "{t} not in {texts:#?}");
+        }
+    }
     // PUBACK/PUBREC/PUBCOMP (both ways), SUBACK, UNSUBACK and PINGRESPs find their requests.
     let pings = peers.iter().filter(|p| p["cmd"] == "pingresp").count();
     assert!(pings >= 1);
-    assert_eq!(check_pairing(c, &readings), 2 + 2 + 2 + 2 + 1 + 1 + pings);
+    let acks = peers
+        .iter()
+        .filter(|p| {
+            matches!(
+                p["cmd"].as_str(),
+                Some("puback" | "pubrec" | "pubcomp" | "suback" | "unsuback")
+            )
+        })
+        .count();
+    assert_eq!(check_pairing(c, &readings), acks + pings);
 }
 
 #[test]
