@@ -5,7 +5,10 @@
 //! connection_terminate). Both are JSON objects `{"type", "id"?, "payload"?}`; a reader takes
 //! either vocabulary, since peers are not always true to the subprotocol they name.
 
-use super::{Annotator, AppMessage, PREVIEW, Reading, Side, clip, finish, json_clipped, json_text};
+use super::{
+    Annotator, AppMessage, PREVIEW, Reading, Side, clip, finish, json_clipped, json_text, raw_get,
+    raw_text,
+};
 use serde_json::{Map, Value};
 
 /// A client's `connection_init`, which both protocols open with.
@@ -134,6 +137,15 @@ impl Annotator for Graphql {
             other => json_text(other, 100),
         });
         let payload = v.get("payload").filter(|p| !p.is_null());
+        // The text shows values as sent (member order kept): from the raw JSON.
+        let raw_payload = raw_get(t, "payload");
+        let shown = |path: &[&str], v: &Value| {
+            let mut raw = raw_payload;
+            for k in path {
+                raw = raw.and_then(|r| raw_get(r, k));
+            }
+            raw.map_or_else(|| json_text(v, PREVIEW), |r| raw_text(r, PREVIEW))
+        };
         let mut j = Map::new();
         j.insert("protocol".into(), self.name().into());
         j.insert("type".into(), clip(ty, 50).into());
@@ -151,7 +163,7 @@ impl Annotator for Graphql {
             "connection_init" | "connection_ack" | "connection_error" | "connection_terminate" => {
                 if let Some(p) = payload {
                     text.push(' ');
-                    text.push_str(&json_text(p, PREVIEW));
+                    text.push_str(&shown(&[], p));
                     j.insert("payload".into(), json_clipped(p, 2000));
                 }
             }
@@ -159,7 +171,7 @@ impl Annotator for Graphql {
                 heartbeat = true;
                 if let Some(p) = payload {
                     text.push(' ');
-                    text.push_str(&json_text(p, PREVIEW));
+                    text.push_str(&shown(&[], p));
                 }
             }
             "subscribe" | "start" => {
@@ -180,7 +192,7 @@ impl Annotator for Graphql {
                 if let Some(vars) = p.get("variables").filter(|x| !x.is_null()) {
                     if !vars.as_object().is_some_and(Map::is_empty) {
                         text.push(' ');
-                        text.push_str(&json_text(vars, PREVIEW));
+                        text.push_str(&shown(&["variables"], vars));
                     }
                     j.insert("variables".into(), json_clipped(vars, 2000));
                 }
@@ -212,11 +224,11 @@ impl Annotator for Graphql {
                             text.push_str(&format!(": {}", clip(&msgs.join("; "), PREVIEW)));
                         } else {
                             text.push(' ');
-                            text.push_str(&json_text(p, PREVIEW));
+                            text.push_str(&shown(&[], p));
                         }
                     } else {
                         text.push(' ');
-                        text.push_str(&json_text(&p["data"], PREVIEW));
+                        text.push_str(&shown(&["data"], &p["data"]));
                         if !msgs.is_empty() {
                             text.push_str(&format!(" errors: {}", clip(&msgs.join("; "), PREVIEW)));
                         }
@@ -317,6 +329,13 @@ mod tests {
             r#"{"id":"1","type":"next","payload":{"data":{"message":{"text":"hi"}}}}"#,
         );
         assert_eq!(next.text, r#"next 1 {"message":{"text":"hi"}}"#);
+        // Values as sent: member order kept.
+        let order = rd(
+            &mut a,
+            Side::Server,
+            r#"{"id":"1","type":"next","payload":{"data":{"z":1, "a":2}}}"#,
+        );
+        assert_eq!(order.text, r#"next 1 {"z":1,"a":2}"#);
         assert_eq!(next.pairing, Some(("1".into(), false)));
         let err = rd(
             &mut a,

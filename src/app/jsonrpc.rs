@@ -1,7 +1,10 @@
 //! JSON-RPC 2.0: requests (`call`), notifications (`notify`), responses (`result` / `error`)
 //! and batches of them. A request pairs with its response by id.
 
-use super::{Annotator, AppMessage, PREVIEW, Reading, finish, json_clipped, json_text};
+use super::{
+    Annotator, AppMessage, PREVIEW, Reading, finish, json_clipped, json_text, raw_get, raw_items,
+    raw_text,
+};
 use serde_json::{Map, Value, json};
 
 /// A JSON-RPC 2.0 message: an object with `"jsonrpc": "2.0"` and a method, result or error,
@@ -25,10 +28,12 @@ pub struct JsonRpc;
 /// One request, notification or response: its text, JSON and pairing.
 type One = (String, Value, Option<(String, bool)>);
 
-fn one(v: &Value) -> Option<One> {
+/// `raw` is the message's JSON as sent: the text shows values from it, in their order.
+fn one(v: &Value, raw: &str) -> Option<One> {
     if !is_one(v) {
         return None;
     }
+    let shown = |key: &str, max: usize| raw_get(raw, key).map(|r| raw_text(r, max));
     let id = v.get("id").filter(|i| !i.is_null());
     let idt = id.map(|i| json_text(i, 100));
     let mut j = Map::new();
@@ -50,7 +55,7 @@ fn one(v: &Value) -> Option<One> {
         };
         if let Some(p) = v.get("params") {
             t.push(' ');
-            t.push_str(&json_text(p, PREVIEW));
+            t.push_str(&shown("params", PREVIEW).unwrap_or_else(|| json_text(p, PREVIEW)));
             j.insert("params".into(), json_clipped(p, 2000));
         }
         (t, idt.clone().map(|i| (i, true)))
@@ -68,7 +73,9 @@ fn one(v: &Value) -> Option<One> {
             j.insert("message".into(), super::clip(m, PREVIEW).into());
         }
         if let Some(d) = e.get("data") {
-            t.push_str(&format!(" {}", json_text(d, PREVIEW)));
+            let raw_data = raw_get(raw, "error").and_then(|e| raw_get(e, "data"));
+            let d_text = raw_data.map_or_else(|| json_text(d, PREVIEW), |r| raw_text(r, PREVIEW));
+            t.push_str(&format!(" {d_text}"));
             j.insert("data".into(), json_clipped(d, 2000));
         }
         (t, idt.clone().map(|i| (i, false)))
@@ -79,7 +86,7 @@ fn one(v: &Value) -> Option<One> {
         let t = format!(
             "result {} {}",
             idt.as_deref().unwrap_or("null"),
-            json_text(r, PREVIEW)
+            shown("result", PREVIEW).unwrap_or_else(|| json_text(r, PREVIEW))
         );
         (t, idt.clone().map(|i| (i, false)))
     };
@@ -98,7 +105,12 @@ impl Annotator for JsonRpc {
         }
         let v: Value = serde_json::from_str(t).ok()?;
         if let Value::Array(items) = &v {
-            let parts: Vec<_> = items.iter().map(one).collect::<Option<_>>()?;
+            let raws = raw_items(t).unwrap_or_default();
+            let parts: Vec<_> = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| one(v, raws.get(i).copied().unwrap_or("")))
+                .collect::<Option<_>>()?;
             if parts.is_empty() {
                 return None;
             }
@@ -120,7 +132,7 @@ impl Annotator for JsonRpc {
             }
             return Some(finish(r));
         }
-        let (text, json, pairing) = one(&v)?;
+        let (text, json, pairing) = one(&v, t)?;
         let mut r = Reading::new(text, json);
         r.pairing = pairing;
         Some(finish(r))
@@ -155,7 +167,7 @@ mod tests {
         assert_eq!(r.text, "result 1 19");
         assert_eq!(r.pairing, Some(("1".into(), false)));
         let r = read(r#"{"jsonrpc": "2.0", "method": "subtract", "params": {"subtrahend": 23, "minuend": 42}, "id": 3}"#).unwrap();
-        assert_eq!(r.text, r#"call 3 subtract {"minuend":42,"subtrahend":23}"#);
+        assert_eq!(r.text, r#"call 3 subtract {"subtrahend":23,"minuend":42}"#);
         let r = read(r#"{"jsonrpc": "2.0", "method": "update", "params": [1,2,3,4,5]}"#).unwrap();
         assert_eq!(r.text, "notify update [1,2,3,4,5]");
         assert_eq!(r.pairing, None);

@@ -378,6 +378,47 @@ fn json_clipped(v: &Value, max: usize) -> Value {
     }
 }
 
+/// Raw JSON text as it was sent (member order and escapes kept), with the whitespace
+/// outside strings dropped, at most `max` bytes (then `…`): what the human line shows of a
+/// value. (serde_json's `Value` sorts object members.)
+fn raw_text(raw: &str, max: usize) -> String {
+    let mut out = String::with_capacity(raw.len().min(max + 4));
+    let (mut in_str, mut escaped) = (false, false);
+    for c in raw.chars() {
+        if out.len() > max {
+            break;
+        }
+        if in_str {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_str = false;
+            }
+        } else if c == '"' {
+            in_str = true;
+            out.push(c);
+        } else if !c.is_ascii_whitespace() {
+            out.push(c);
+        }
+    }
+    clip(&out, max)
+}
+
+/// The raw JSON text of member `key` of the raw JSON object `obj`.
+fn raw_get<'a>(obj: &'a str, key: &str) -> Option<&'a str> {
+    let m: HashMap<String, &'a serde_json::value::RawValue> = serde_json::from_str(obj).ok()?;
+    m.get(key).map(|r| r.get())
+}
+
+/// The raw JSON texts of the items of the raw JSON array `arr`.
+fn raw_items(arr: &str) -> Option<Vec<&str>> {
+    let v: Vec<&serde_json::value::RawValue> = serde_json::from_str(arr).ok()?;
+    Some(v.into_iter().map(|r| r.get()).collect())
+}
+
 /// A quoted, clipped preview of a payload: text when it is UTF-8, else hex.
 fn preview_bytes(b: &[u8], max: usize) -> String {
     match std::str::from_utf8(b) {
@@ -590,5 +631,15 @@ mod tests {
         assert_eq!(json_text(&serde_json::json!("ééé"), 4), "\"é…");
         assert_eq!(preview_bytes(&[0xff, 0, 1], 100), "0xff0001");
         assert_eq!(preview_bytes(b"hi", 100), "\"hi\"");
+        // Raw JSON keeps its member order and escapes, loses its whitespace.
+        let raw = "{ \"b\": [1, 2],\n  \"a\": \"x \\\" y\" }";
+        assert_eq!(raw_text(raw, 100), r#"{"b":[1,2],"a":"x \" y"}"#);
+        assert_eq!(raw_text(raw, 5), "{\"b\":…");
+        assert_eq!(raw_get(raw, "a"), Some(r#""x \" y""#));
+        assert_eq!(raw_get(raw, "c"), None);
+        assert_eq!(
+            raw_items("[1, {\"z\":1,\"a\":2}]"),
+            Some(vec!["1", r#"{"z":1,"a":2}"#])
+        );
     }
 }

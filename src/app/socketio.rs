@@ -11,7 +11,10 @@
 //! binary packet's attachments follow it as binary messages, each standing for one
 //! `{"_placeholder":true,"num":N}` of the JSON.
 
-use super::{Annotator, AppMessage, PREVIEW, Reading, Side, clip, finish, json_clipped, json_text};
+use super::{
+    Annotator, AppMessage, PREVIEW, Reading, Side, clip, finish, json_clipped, json_text,
+    raw_items, raw_text,
+};
 use serde_json::{Map, Value, json};
 
 /// Most attachments one binary packet may announce and still be followed.
@@ -224,17 +227,24 @@ fn socket_io(rest: &str, side: Side, pending: &mut Option<Pending>) -> Option<Re
             t.push_str("event");
             let args = p.data.as_ref().and_then(Value::as_array);
             let mut args: &[Value] = args.map_or(&[], |a| a.as_slice());
+            // The text shows the arguments as sent: raw JSON, member order kept.
+            let raw = raw_items(p.raw).unwrap_or_default();
+            let mut raw: &[&str] = &raw;
             if let Some(Value::String(ev)) = args.first() {
                 t.push(' ');
                 t.push_str(&json_text(&Value::String(ev.clone()), 200));
                 j.insert("event".into(), clip(ev, 200).into());
                 args = &args[1..];
+                raw = raw.get(1..).unwrap_or_default();
+            }
+            if !raw.is_empty() {
+                t.push(' ');
+                t.push_str(&placeholders(&raw_text(
+                    &format!("[{}]", raw.join(",")),
+                    PREVIEW,
+                )));
             }
             let args = Value::Array(args.to_vec());
-            if !args.as_array().is_some_and(Vec::is_empty) {
-                t.push(' ');
-                t.push_str(&json_text(&placeholders(&args), PREVIEW));
-            }
             j.insert("args".into(), json_clipped(&args, 2000));
             if let Some(id) = p.ack {
                 t.push_str(&format!(" ack {id}"));
@@ -245,7 +255,7 @@ fn socket_io(rest: &str, side: Side, pending: &mut Option<Pending>) -> Option<Re
             t.push_str(&format!("ack {id}"));
             if let Some(d) = &p.data {
                 t.push(' ');
-                t.push_str(&json_text(&placeholders(d), PREVIEW));
+                t.push_str(&placeholders(&raw_text(p.raw, PREVIEW)));
                 j.insert("args".into(), json_clipped(d, 2000));
             }
         }
@@ -259,7 +269,7 @@ fn socket_io(rest: &str, side: Side, pending: &mut Option<Pending>) -> Option<Re
                     t.push_str(&format!(": {}", clip(m, PREVIEW)));
                 } else {
                     t.push(' ');
-                    t.push_str(&json_text(d, PREVIEW));
+                    t.push_str(&raw_text(p.raw, PREVIEW));
                 }
                 j.insert("data".into(), json_clipped(d, 2000));
             }
@@ -295,30 +305,32 @@ fn socket_io(rest: &str, side: Side, pending: &mut Option<Pending>) -> Option<Re
     Some(r)
 }
 
-/// Binary placeholders shown as `<binary N>` in the text.
-fn placeholders(v: &Value) -> Value {
-    fn walk(v: &Value, depth: usize) -> Value {
-        match v {
-            Value::Object(o)
-                if o.get("_placeholder") == Some(&Value::Bool(true)) && o.contains_key("num") =>
-            {
-                Value::String(format!("<binary {}>", o["num"]))
-            }
-            _ if depth > 32 => v.clone(),
-            Value::Array(a) => Value::Array(a.iter().map(|x| walk(x, depth + 1)).collect()),
-            Value::Object(o) => Value::Object(
-                o.iter()
-                    .map(|(k, x)| (k.clone(), walk(x, depth + 1)))
-                    .collect(),
-            ),
-            _ => v.clone(),
+/// Binary placeholders shown as `<binary N>` in the (compact, raw) text: socket.io-parser
+/// writes each as `{"_placeholder":true,"num":N}`.
+fn placeholders(text: &str) -> String {
+    const P: &str = r#"{"_placeholder":true,"num":"#;
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(P) {
+        let after = &rest[i + P.len()..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..i]);
+        if digits > 0 && after[digits..].starts_with('}') {
+            out.push_str(&format!("\"<binary {}>\"", &after[..digits]));
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(P);
+            rest = after;
         }
     }
-    walk(v, 0)
+    out.push_str(rest);
+    out
 }
 
 struct Packet<'a> {
     kind: u8,
+    /// The JSON as sent ("" when there is none).
+    raw: &'a str,
     attachments: Option<usize>,
     nsp: &'a str,
     ack: Option<u64>,
@@ -378,6 +390,7 @@ impl<'a> Packet<'a> {
         }
         Some(Packet {
             kind,
+            raw: rest,
             attachments,
             nsp,
             ack,
@@ -480,6 +493,14 @@ mod tests {
         assert_eq!(ack.text, r#"/chat ack 12 ["bar"]"#);
         assert_eq!(ack.pairing, Some(("c/chat 12".into(), false)));
         assert_eq!(c(&mut a, r#"42["ping"]"#), r#"event "ping""#);
+        // Arguments as sent: member order and escapes kept, whitespace dropped.
+        assert_eq!(
+            c(
+                &mut a,
+                r#"42["news", {"title": "welcome", "n": [1, 2], "q": "a\"b"}]"#
+            ),
+            r#"event "news" [{"title":"welcome","n":[1,2],"q":"a\"b"}]"#
+        );
         // v4-protocol (Socket.IO 2) error packet with a string.
         assert_eq!(
             c(&mut a, r#"44"Not authorized""#),
