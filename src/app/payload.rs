@@ -7,7 +7,7 @@
 //! only when they hold a string (random short payloads are often arrays of small numbers).
 //! A payload that is itself plain UTF-8 text is text: a CBOR text string starts with an
 //! ASCII letter (`hi, all !` is the CBOR string "i, all !"). The text is cut
-//! at [`MAX_TEXT`] bytes (then `…`).
+//! at [`MAX_TEXT`] bytes (then `…`); payloads over [`MAX_PAYLOAD`] are not decoded.
 
 use super::{Annotator, AppMessage, Reading};
 use serde_json::json;
@@ -26,6 +26,10 @@ fn plain(s: &str) -> bool {
 
 /// Shortest payload read: two-byte payloads pass by chance too often (0.5% of random ones).
 const MIN_LEN: usize = 3;
+
+/// Longest payload decoded: a decoded value can take 30 times its encoding in memory (a
+/// 1-byte nil becomes a 32-byte value), so larger payloads are left alone.
+pub const MAX_PAYLOAD: usize = 1 << 20;
 
 /// Short payloads that hold no string are not read.
 const SHORT: usize = 8;
@@ -103,7 +107,9 @@ fn float(f: f64) -> String {
 /// MessagePack: the text of the payload, when it is one acceptable value.
 pub fn msgpack(b: &[u8]) -> Option<String> {
     use rmpv::Value as V;
-    if b.len() < MIN_LEN || !matches!(b.first()?, 0x80..=0xbf | 0xd9..=0xdf) {
+    if !(MIN_LEN..=MAX_PAYLOAD).contains(&b.len())
+        || !matches!(b.first()?, 0x80..=0xbf | 0xd9..=0xdf)
+    {
         return None;
     }
     let mut rd = b;
@@ -210,7 +216,7 @@ pub fn cbor(b: &[u8]) -> Option<String> {
     } else {
         *b.first()?
     };
-    if b.len() < MIN_LEN || !matches!(top >> 5, 3..=5) {
+    if !(MIN_LEN..=MAX_PAYLOAD).contains(&b.len()) || !matches!(top >> 5, 3..=5) {
         return None;
     }
     let mut rd = b;
@@ -524,6 +530,10 @@ mod tests {
         }
         let t = cbor(&b).unwrap();
         assert!(t.len() <= MAX_TEXT + 3 && t.ends_with('…'));
+        // Past 1 MiB, nothing is decoded.
+        let mut big = vec![0xdd, 0, 0x10, 0, 0];
+        big.extend(std::iter::repeat_n(0xc0, 0x100000));
+        assert_eq!(msgpack(&big), None);
         let r = reading(&[0x93, 1, 2, 0xa1, b'x']).unwrap();
         assert_eq!(r.text, "msgpack [1,2,\"x\"]");
         assert_eq!(r.json["protocol"], "msgpack");
