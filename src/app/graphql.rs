@@ -20,17 +20,35 @@ pub fn is_init(v: &Value) -> bool {
 
 pub struct Graphql {
     legacy: bool,
+    /// Which of the two it is was guessed (claimed by content, not by subprotocol): the
+    /// first message only one of them sends settles it.
+    guessed: bool,
 }
 
 impl Graphql {
     /// `graphql-transport-ws`.
     pub fn transport() -> Graphql {
-        Graphql { legacy: false }
+        Graphql {
+            legacy: false,
+            guessed: false,
+        }
     }
 
     /// `graphql-ws`, the legacy subscriptions-transport-ws protocol.
     pub fn legacy() -> Graphql {
-        Graphql { legacy: true }
+        Graphql {
+            legacy: true,
+            guessed: false,
+        }
+    }
+
+    /// Either, told apart by the messages (for a connection claimed by its
+    /// `connection_init`, which both send).
+    pub fn guess() -> Graphql {
+        Graphql {
+            legacy: false,
+            guessed: true,
+        }
     }
 }
 
@@ -132,6 +150,16 @@ impl Annotator for Graphql {
         }
         let v: Value = serde_json::from_str(t).ok()?;
         let ty = v.get("type")?.as_str()?;
+        if self.guessed {
+            match ty {
+                "ka" | "start" | "data" | "stop" | "connection_error" | "connection_terminate" => {
+                    self.legacy = true;
+                    self.guessed = false;
+                }
+                "ping" | "pong" | "subscribe" | "next" => self.guessed = false,
+                _ => {}
+            }
+        }
         let id = v.get("id").map(|i| match i {
             Value::String(s) => clip(s, 100),
             other => json_text(other, 100),
@@ -424,6 +452,29 @@ mod tests {
             "connection_terminate"
         );
         assert!(is_init(&json!({"type":"connection_init"})));
+        // Claimed by content: the first message only one protocol sends tells which.
+        let mut g = Graphql::guess();
+        assert_eq!(g.name(), "graphql-transport-ws");
+        rd(
+            &mut g,
+            Side::Client,
+            r#"{"type":"connection_init","payload":{}}"#,
+        );
+        assert_eq!(
+            rd(&mut g, Side::Server, r#"{"type":"ka"}"#).json["protocol"],
+            "graphql-ws"
+        );
+        assert_eq!(g.name(), "graphql-ws");
+        rd(&mut g, Side::Server, r#"{"type":"ping"}"#);
+        assert_eq!(g.name(), "graphql-ws", "settled");
+        let mut g = Graphql::guess();
+        rd(
+            &mut g,
+            Side::Client,
+            r#"{"id":"1","type":"subscribe","payload":{"query":"{a}"}}"#,
+        );
+        rd(&mut g, Side::Server, r#"{"type":"ka"}"#);
+        assert_eq!(g.name(), "graphql-transport-ws", "settled");
         assert!(!is_init(&json!({"type":"connection_init","other":1})));
     }
 }

@@ -220,7 +220,7 @@ pub fn claim(
             return by_name("json-rpc");
         }
         if graphql::is_init(&v) {
-            return by_name("graphql-transport-ws");
+            return Some(Box::new(graphql::Graphql::guess()));
         }
         if workerman::is_workerman(&v) {
             return by_name("workerman-chat");
