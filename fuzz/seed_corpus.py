@@ -6,7 +6,9 @@ for the targets whose input is not a capture file). Run from anywhere:
 
 corpus/ is git-ignored: fuzzing grows it.
 """
+import base64
 import hashlib
+import json
 import os
 import shutil
 import struct
@@ -161,6 +163,22 @@ def main():
         put("ws_decoder", s)
     # reassembly: per-stream limit, ISN, SYN flag, then segments (op, mode, offset, len).
     put("reassembly", bytes([2, 0, 0, 0, 100, 1]) + bytes([0, 0, 0, 10, 20, 0, 0, 0, 0, 10, 4, 0, 0, 30, 2]))
+    # app_readers: a reader (index into wsdump::app::NAMES), then messages [flags][len][bytes]
+    # from the peers' logs of samples/app/ (flags bit 0: server; bit 1: binary).
+    app_index = {"graphql": 2, "graphql-legacy": 1, "jsonrpc": 6, "stomp": 3, "sockjs": 4, "binary": 8}
+    for name, index in app_index.items():
+        log = SAMPLES / "app" / f"{name}.peer.jsonl"
+        if not log.exists():
+            continue
+        seed = bytearray([index])
+        for line in log.read_text().splitlines():
+            e = json.loads(line)
+            if e.get("dir") != "sent" or not ("text" in e or "base64" in e):
+                continue
+            b = e["text"].encode() if "text" in e else base64.b64decode(e["base64"])
+            flags = (1 if e.get("peer") == "server" else 0) | (2 if "base64" in e else 0)
+            seed += bytes([flags]) + struct.pack(">H", min(len(b), 65535)) + b[:65535]
+        put("app_readers", bytes(seed))
     for t in sorted(os.listdir(CORPUS)):
         print(f"{t}: {len(os.listdir(CORPUS / t))} seeds")
 

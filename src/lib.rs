@@ -23,6 +23,7 @@
 pub mod analyzer;
 #[warn(missing_docs)]
 pub mod annotate;
+pub mod app;
 pub mod capfilter;
 pub mod capture;
 pub mod conversation;
