@@ -189,29 +189,43 @@ fn message_label(m: &Message<'_>) -> String {
 }
 
 /// One row body between the lifelines, `width` terminal columns: `── label ──▶` or
-/// `◀── label ──`. Widths are display widths: CJK and emoji take two columns.
+/// `◀── label ──`. Widths are display widths (CJK and emoji take two columns), always of
+/// whole strings: `unicode-width` measures some sequences differently from the sum of their
+/// characters ("❤️" is U+2764 U+FE0F, 1 + 0 as characters but 2 as a string), so what is cut
+/// is measured the same way as what is printed.
 fn arrow(g: &Glyphs, dir: Option<Dir>, label: &str, width: usize) -> String {
-    use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
-    let max_label = width - 6;
-    let mut text = String::new();
-    if label.width() <= max_label {
-        text.push_str(label);
-    } else {
-        let budget = max_label - g.ellipsis.width();
-        let mut used = 0;
-        for c in label.chars() {
-            let w = c.width().unwrap_or(0);
-            if used + w > budget {
-                break;
+    use unicode_width::UnicodeWidthStr;
+    // At least one line character on each side and the arrow head.
+    let max_text = width.saturating_sub(4);
+    let mut text = format!(" {label} ");
+    if text.width() > max_text {
+        // The longest prefix that fits with the ellipsis, by binary search over character
+        // boundaries. Width is not monotonic in the prefix (a variation selector can widen or
+        // narrow the character before it): the search may settle on a shorter prefix than
+        // the longest, but what it returns always fits, because it is measured whole.
+        let cuts: Vec<usize> = label
+            .char_indices()
+            .map(|(i, _)| i)
+            .chain(std::iter::once(label.len()))
+            .collect();
+        let make = |k: usize| format!(" {}{} ", &label[..cuts[k]], g.ellipsis);
+        let (mut lo, mut hi) = (0, cuts.len() - 1);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            if make(mid).width() <= max_text {
+                lo = mid;
+            } else {
+                hi = mid - 1;
             }
-            used += w;
-            text.push(c);
         }
-        text.push_str(g.ellipsis);
+        text = make(lo);
+        if text.width() > max_text {
+            // Even the bare ellipsis does not fit (a width too small for any label).
+            text = " ".repeat(max_text);
+        }
     }
-    let text = format!(" {text} ");
     let n = text.width();
-    let fill = width - n - 1;
+    let fill = width.saturating_sub(n + 1);
     let left = fill / 2;
     let right = fill - left;
     let line = |k: usize| g.line.to_string().repeat(k);
@@ -287,6 +301,66 @@ mod tests {
                         "{a}"
                     );
                 }
+            }
+        }
+    }
+    /// Labels whose width as a string differs from the sum of their characters' widths, or
+    /// that are mostly zero-width: each cut must still leave a row of exactly 80 columns,
+    /// measured the way a test (and a terminal, roughly) measures the whole row.
+    #[test]
+    fn tricky_labels_are_cut_to_exactly_80_columns() {
+        use unicode_width::UnicodeWidthStr;
+        let heart = "\u{2764}\u{fe0f}";
+        let family = "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}\u{200d}\u{1f466}";
+        let mut labels: Vec<String> = Vec::new();
+        // The crash: 28 or more hearts (width 2 each as a string, 1 + 0 by characters).
+        for n in [27, 28, 29, 33, 40, 100, 500] {
+            labels.push(format!("text \"{}\"", heart.repeat(n)));
+            labels.push(heart.repeat(n));
+        }
+        for n in [10, 20, 40] {
+            labels.push(format!("text \"{}\"", family.repeat(n)));
+            // Combining marks: many characters, few columns.
+            labels.push("e\u{301}\u{302}\u{303}".repeat(n * 3));
+            // CJK: two columns each, so an odd budget leaves one column to fill.
+            labels.push(format!("text \"{}\"", "你好世界".repeat(n)));
+            labels.push(format!("x{}", "漢".repeat(n)));
+            // Text presentation selector narrows an emoji; a lone selector; mixtures.
+            labels.push("\u{1f600}\u{fe0e}".repeat(n));
+            labels.push(format!("\u{fe0f}{}", "a\u{fe0f}\u{2764}".repeat(n)));
+            labels.push(format!("{}{}", heart.repeat(n), "你".repeat(n)));
+            labels.push("\u{1f1fa}\u{1f1f8}".repeat(n)); // flags: regional indicator pairs
+            labels.push("\u{1f44b}\u{1f3fd}".repeat(n)); // skin tone modifier
+        }
+        // Control characters as the printers show them, after escaping.
+        let mut esc = String::new();
+        escape::text(&"\u{1}\u{1b}[31m\u{7f}\u{202e}\r\n\t".repeat(20), &mut esc);
+        labels.push(esc);
+        labels.push(String::new());
+        for g in [&UNICODE, &ASCII] {
+            for dir in [Some(Dir::C2S), Some(Dir::S2C), None] {
+                for label in &labels {
+                    let a = arrow(g, dir, label, WIDTH - TIME_COL - 2);
+                    let row = format!("{:>11} {}{a}{}", "+0.000000", g.bar, g.bar);
+                    assert_eq!(row.width(), WIDTH, "{row}");
+                    // Whatever was kept is a prefix of the label.
+                    let body = a.trim_matches(|c| c == g.line || c == g.left || c == g.right);
+                    let kept = body.trim().trim_end_matches(g.ellipsis);
+                    assert!(
+                        label.starts_with(kept),
+                        "{kept:?} not a prefix of {label:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Narrow widths (not used by the printer, but `arrow` must not underflow on them).
+    #[test]
+    fn narrow_rows_do_not_underflow() {
+        for w in 0..12 {
+            for dir in [Some(Dir::C2S), Some(Dir::S2C), None] {
+                let _ = arrow(&UNICODE, dir, &"\u{2764}\u{fe0f}".repeat(30), w);
             }
         }
     }
