@@ -64,6 +64,8 @@ pub struct Conversation {
     port_hint: bool,
     limits: Limits,
     pub websocket: bool,
+    /// A direction started with TLS records: nothing on this connection is hunted.
+    tls: bool,
 }
 
 impl Conversation {
@@ -76,6 +78,7 @@ impl Conversation {
             port_hint,
             limits,
             websocket: false,
+            tls: false,
         }
     }
 
@@ -126,7 +129,20 @@ impl Conversation {
         }
         if let Some(detail) = tls_hint(first) {
             self.sides[i].mode = Mode::Opaque;
+            // A connection that has shown TLS is TLS both ways: the other direction, if it
+            // is still hunting for frames in what is ciphertext, stops.
+            self.tls = true;
+            let other = &mut self.sides[dir.flip().index()];
+            if let Mode::Ws(d) = &other.mode
+                && !d.synced()
+            {
+                other.set_mode(Mode::Opaque, mem);
+            }
             return em.emit(dir, EventKind::Notice(&Notice::Tls { detail }));
+        }
+        if self.tls {
+            self.sides[i].mode = Mode::Opaque;
+            return Ok(());
         }
         if self.mid_stream || self.port_hint || self.websocket {
             if self.mid_stream && !self.sides[dir.flip().index()].is_ws() {
@@ -485,6 +501,20 @@ fn starts_like_request(d: &[u8]) -> bool {
 
 /// A TLS record header: content type handshake (22), version 3.x.
 fn tls_hint(d: &[u8]) -> Option<String> {
+    // Joined after the handshake: a record of another type (change_cipher_spec, alert,
+    // application_data) with a length a record may have (RFC 8446 5.2).
+    if d.len() >= 5
+        && (0x14..=0x17).contains(&d[0])
+        && d[0] != 0x16
+        && d[1] == 0x03
+        && d[2] <= 0x04
+        && u16::from_be_bytes([d[3], d[4]]) as usize <= (1 << 14) + 2048
+    {
+        return Some(format!(
+            "TLS records (record version 3.{}, the capture began after the handshake): encrypted; wsdump cannot decode them without the session keys",
+            d[2]
+        ));
+    }
     if d.len() >= 6 && d[0] == 0x16 && d[1] == 0x03 && d[2] <= 0x04 {
         let what = if d[5] == 1 {
             "ClientHello"

@@ -1098,6 +1098,7 @@ impl WsDecoder {
     fn chains_to(&self, buf: &[u8], from: usize, to: usize) -> bool {
         let mut at = from;
         let mut masked = None;
+        let mut open = None;
         for _ in 0..6 {
             if at == to {
                 return true;
@@ -1106,6 +1107,7 @@ impl WsDecoder {
                 return false;
             };
             if !self.plausible(&h)
+                || !sequence_makes_sense(&mut open, Opcode::from_u8(h.opcode), h.fin)
                 || masked.is_some_and(|m| m != h.mask.is_some())
                 || !content_plausible(&h, &buf[at + h.header_len as usize..])
             {
@@ -1166,6 +1168,11 @@ impl WsDecoder {
         // Continuation frames (first byte 0x00 or 0x80, common in any binary protocol) are
         // no evidence alone: a chain must hold a frame with an opcode of its own.
         let mut opcoded = false;
+        // Whether a fragmented message is open at this point of the chain (`None`: unknown,
+        // the chain may start inside one).
+        let mut open: Option<bool> = None;
+        // The chain's first frame and where its payload starts: it may prove itself.
+        let mut first: Option<(Header, usize)> = None;
         for _ in 0..CHAIN {
             let d = &buf[at..];
             let Some(h) = Header::parse(d) else {
@@ -1199,7 +1206,11 @@ impl WsDecoder {
             if frames == 0 && h.payload_len == 0 && !op.is_control() {
                 return Candidate::No;
             }
+            if !sequence_makes_sense(&mut open, op, h.fin) {
+                return Candidate::No;
+            }
             frames += 1;
+            first.get_or_insert((h, at + h.header_len as usize));
             opcoded |= op != Opcode::Continuation;
             let end = at as u64 + h.header_len as u64 + h.payload_len;
             if end > buf.len() as u64 {
@@ -1213,10 +1224,19 @@ impl WsDecoder {
             if end == buf.len() || starts.binary_search(&end).is_ok() {
                 boundaries += 1;
                 let alone = || {
-                    let body = &d[h.header_len as usize..];
-                    frames == 1 && (reads_as_text(&h, body) || inflates_cleanly(&h, body))
+                    first.is_some_and(|(h, body)| {
+                        reads_as_text(&h, &buf[body..]) || inflates_cleanly(&h, &buf[body..])
+                    })
                 };
-                if opcoded && (boundaries >= 2 || frames >= 3 || alone()) {
+                // A chain that starts inside a segment (where any offset may be tried) needs
+                // one frame more: starting at a segment start is itself evidence.
+                let at_start = starts.binary_search(&i).is_ok();
+                let chained = if at_start {
+                    boundaries >= 2 || frames >= 3
+                } else {
+                    boundaries >= 2 && frames >= 3
+                };
+                if opcoded && (chained || alone()) {
                     return Candidate::Confirmed;
                 }
                 if end == buf.len() {
@@ -1236,6 +1256,28 @@ impl WsDecoder {
             Candidate::No
         }
     }
+}
+
+/// Whether a frame with `op` and `fin` may follow in a chain where a fragmented message is
+/// `open` (RFC 6455 5.4: continuations only inside a message, a new data frame only outside
+/// one, control frames anywhere); moves `open` on.
+fn sequence_makes_sense(open: &mut Option<bool>, op: Opcode, fin: bool) -> bool {
+    match op {
+        Opcode::Continuation => {
+            if *open == Some(false) {
+                return false;
+            }
+            *open = Some(!fin);
+        }
+        Opcode::Text | Opcode::Binary => {
+            if *open == Some(true) {
+                return false;
+            }
+            *open = Some(!fin);
+        }
+        _ => {}
+    }
+    true
 }
 
 /// A frame that is evidence on its own: an uncompressed text frame, final, whose payload (at
