@@ -382,7 +382,14 @@ fn json_clipped(v: &Value, max: usize) -> Value {
 /// outside strings dropped, at most `max` bytes (then `…`): what the human line shows of a
 /// value. (serde_json's `Value` sorts object members.)
 fn raw_text(raw: &str, max: usize) -> String {
-    let mut out = String::with_capacity(raw.len().min(max + 4));
+    clip(&json_without_whitespace(raw, max), max)
+}
+
+/// JSON text with the whitespace outside strings dropped (member order, escapes and string
+/// contents as sent), stopping once more than `max` bytes are written. Not a validation:
+/// callers that need valid JSON check it.
+pub(crate) fn json_without_whitespace(raw: &str, max: usize) -> String {
+    let mut out = String::with_capacity(raw.len().min(max.saturating_add(4)));
     let (mut in_str, mut escaped) = (false, false);
     for c in raw.chars() {
         if out.len() > max {
@@ -400,11 +407,11 @@ fn raw_text(raw: &str, max: usize) -> String {
         } else if c == '"' {
             in_str = true;
             out.push(c);
-        } else if !c.is_ascii_whitespace() {
+        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
             out.push(c);
         }
     }
-    clip(&out, max)
+    out
 }
 
 /// The raw JSON text of member `key` of the raw JSON object `obj`.

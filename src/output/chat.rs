@@ -10,25 +10,7 @@ pub fn compact_json(text: &str) -> Option<String> {
     if !(t.starts_with('{') || t.starts_with('[')) || !text.contains('\n') {
         return None;
     }
-    let mut out = String::with_capacity(text.len());
-    let (mut in_str, mut escaped) = (false, false);
-    for c in text.chars() {
-        if in_str {
-            out.push(c);
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == '"' {
-                in_str = false;
-            }
-        } else if c == '"' {
-            in_str = true;
-            out.push(c);
-        } else if !matches!(c, ' ' | '\n' | '\r' | '\t') {
-            out.push(c);
-        }
-    }
+    let out = crate::app::json_without_whitespace(text, usize::MAX);
     if out.len() == text.len() || serde_json::from_str::<serde::de::IgnoredAny>(&out).is_err() {
         return None;
     }
