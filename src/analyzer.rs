@@ -7,8 +7,8 @@ use crate::annotate::ConnAnnotator;
 use crate::capture::{RawPacket, Timestamp};
 use crate::conversation::Conversation;
 use crate::event::{
-    AddrText, Annotation, ConnInfo, Dir, Emit, Event, EventKind, Gap, Notice, Sink, TcpEvent,
-    TcpRole, Violation, ViolationKind,
+    Annotation, ConnInfo, Dir, Emit, Event, EventKind, Gap, Notice, Sink, TcpEvent, TcpRole,
+    Violation, ViolationKind,
 };
 use crate::memory::{Memory, Pool};
 use crate::packet::{self, PacketError, Segment};
@@ -214,7 +214,6 @@ impl Conn {
     fn swap_roles(&mut self) {
         let i = &mut self.info;
         std::mem::swap(&mut i.client, &mut i.server);
-        std::mem::swap(&mut i.client_str, &mut i.server_str);
         if let Some(w) = &mut self.work {
             w.streams.swap(0, 1);
         }
@@ -712,8 +711,6 @@ impl Analyzer {
                 id: self.next_id,
                 client,
                 server,
-                client_str: AddrText::new(&client),
-                server_str: AddrText::new(&server),
             },
             work,
             state: TcpState::Opening {
@@ -996,8 +993,8 @@ mod tests {
             "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535",
         ] {
             let s: SocketAddr = a.parse().unwrap();
-            assert_eq!(AddrText::new(&s).as_str(), a);
-            assert_eq!(AddrText::new(&s).as_str(), crate::packet::fmt_addr(&s));
+            assert_eq!(crate::event::AddrText::new(&s).as_str(), a);
+            assert_eq!(crate::event::AddrText::new(&s).as_str(), crate::packet::fmt_addr(&s));
         }
     }
 }

@@ -32,16 +32,27 @@ impl Dir {
     }
 }
 
-/// One TCP connection as the printers name it. Addresses are formatted once, here, because
-/// every line printed carries them.
+/// One TCP connection as the printers name it. Small on purpose: the flow table holds one
+/// per connection it follows (100,000 on a busy server, on every decoding thread), so the
+/// printed forms of the addresses are made when a line needs them, on the stack.
 #[derive(Clone, Debug)]
 pub struct ConnInfo {
     /// Sequence number of the connection in the capture, from 1.
     pub id: u64,
     pub client: SocketAddr,
     pub server: SocketAddr,
-    pub client_str: AddrText,
-    pub server_str: AddrText,
+}
+
+impl ConnInfo {
+    /// The client's address as printed (`ip:port`, IPv6 in brackets).
+    pub fn client_str(&self) -> AddrText {
+        AddrText::new(&self.client)
+    }
+
+    /// The server's address as printed.
+    pub fn server_str(&self) -> AddrText {
+        AddrText::new(&self.server)
+    }
 }
 
 /// An address as printed (`ip:port`, IPv6 in brackets: at most 47 bytes), kept inline: a

@@ -133,8 +133,8 @@ impl<W: Write> ExplainPrinter<W> {
                     "conn",
                     &[
                         ("id", &c.id.to_string()),
-                        ("client", &c.client_str),
-                        ("server", &c.server_str),
+                        ("client", &c.client_str()),
+                        ("server", &c.server_str()),
                     ],
                 ));
                 comments.push(lang.fill(

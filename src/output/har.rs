@@ -479,12 +479,13 @@ fn head_size(wire: usize, first_line: usize, h: &[(String, String)]) -> usize {
 /// the request target.
 fn url(scheme: &str, info: &ConnInfo, req: Option<&HttpRequest>) -> String {
     let Some(req) = req else {
-        return format!("{scheme}://{}/", info.server_str);
+        return format!("{scheme}://{}/", info.server_str());
     };
     if req.path.contains("://") {
         return req.path.clone();
     }
-    let host = req.header("host").unwrap_or(&info.server_str);
+    let server = info.server_str();
+    let host = req.header("host").unwrap_or(&server);
     let path = if req.path.starts_with('/') {
         &req.path[..]
     } else {
@@ -749,18 +750,12 @@ fn message_json(ts: Timestamp, dir: Dir, m: &Message<'_>, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{AddrText, Incomplete};
+    use crate::event::Incomplete;
 
     fn conn(id: u64) -> ConnInfo {
         let client = format!("127.0.0.1:{}", 40000 + id).parse().unwrap();
         let server = "127.0.0.1:8080".parse().unwrap();
-        ConnInfo {
-            id,
-            client,
-            server,
-            client_str: AddrText::new(&client),
-            server_str: AddrText::new(&server),
-        }
+        ConnInfo { id, client, server }
     }
 
     fn msg(payload: &[u8], opcode: Opcode) -> Message<'_> {

@@ -68,12 +68,12 @@ impl<W: Write> HumanPrinter<W> {
             self.line.push(' ');
         }
         if let Some(c) = ev.conn {
-            p.paint(p.addr, &c.client_str, &mut self.line);
+            p.paint(p.addr, &c.client_str(), &mut self.line);
             match ev.dir {
                 Dir::C2S => p.paint(p.c2s, " → ", &mut self.line),
                 Dir::S2C => p.paint(p.s2c, " ← ", &mut self.line),
             }
-            p.paint(p.addr, &c.server_str, &mut self.line);
+            p.paint(p.addr, &c.server_str(), &mut self.line);
             self.line.push(' ');
         }
     }

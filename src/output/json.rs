@@ -183,8 +183,8 @@ impl<W: Write> JsonPrinter<W> {
         l.push('"');
         let mut o = Obj(l);
         if let Some(c) = ev.conn {
-            o.str("client", &c.client_str);
-            o.str("server", &c.server_str);
+            o.str("client", &c.client_str());
+            o.str("server", &c.server_str());
             o.str("dir", ev.dir.as_str());
             o.num("conn", c.id);
         }

@@ -259,7 +259,9 @@ impl<W: Write> Sink for LadderPrinter<W> {
             Diagram {
                 title: format!(
                     "connection {}: client {} (left), server {} (right)",
-                    c.id, c.client_str, c.server_str
+                    c.id,
+                    c.client_str(),
+                    c.server_str()
                 ),
                 start: ev.ts,
                 rows: Vec::new(),

@@ -51,8 +51,8 @@ impl Summary {
                 }
                 self.rows.push(ConnSummary {
                     id: c.id,
-                    client: c.client_str.to_string(),
-                    server: c.server_str.to_string(),
+                    client: c.client_str().to_string(),
+                    server: c.server_str().to_string(),
                     first: ev.ts,
                     ..Default::default()
                 });
