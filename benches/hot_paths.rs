@@ -11,7 +11,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use wsdump::capture::Timestamp;
-use wsdump::event::{AddrText, ConnInfo, Dir, Event, EventKind, Message, Opcode, Sink};
+use wsdump::event::{ConnInfo, Dir, Event, EventKind, Message, Opcode, Sink};
 use wsdump::memory::Memory;
 use wsdump::output::escape;
 use wsdump::output::json::{JsonOptions, JsonPrinter};
@@ -290,8 +290,6 @@ fn main() {
             id: 7,
             client,
             server,
-            client_str: AddrText::new(&client),
-            server_str: AddrText::new(&server),
         };
         let doc = json_doc(8 * 1024, &mut rng);
         let chat = prose(150, &mut rng);

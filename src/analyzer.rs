@@ -14,7 +14,8 @@ use crate::memory::{Memory, Pool};
 use crate::packet::{self, PacketError, Segment};
 use crate::reassembly::{Chunk, Stream};
 use crate::ws::Limits;
-use std::collections::HashMap;
+use hashbrown::HashTable;
+use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::net::SocketAddr;
 
@@ -155,6 +156,12 @@ fn key(a: SocketAddr, b: SocketAddr) -> Key {
     if a <= b { (a, b) } else { (b, a) }
 }
 
+/// The key of an occupied slot (the index only points at occupied slots).
+fn slot_key(c: &Option<Conn>) -> Key {
+    let c = c.as_ref().expect("indexed slot is live");
+    key(c.info.client, c.info.server)
+}
+
 /// Where a connection is in its TCP life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TcpState {
@@ -205,9 +212,9 @@ const CONN_COST: usize = std::mem::size_of::<Work>() + 16 + SWEEP_ENTRY;
 const SHADOW_COST: usize = SWEEP_ENTRY;
 /// What the sweep lists per connection while it runs.
 const SWEEP_ENTRY: usize = 40;
-/// One slot of the connection table, and one bucket of its map (key, index, control byte).
+/// One slot of the connection table, and one bucket of its index (slot number, control byte).
 const SLOT_BYTES: usize = std::mem::size_of::<Option<Conn>>();
-const BUCKET_BYTES: usize = std::mem::size_of::<(Key, usize)>() + 1;
+const BUCKET_BYTES: usize = std::mem::size_of::<u32>() + 1;
 
 impl Conn {
     /// Client becomes server and server client. Only before any payload was delivered.
@@ -234,7 +241,11 @@ impl Conn {
 
 pub struct Analyzer {
     cfg: Config,
-    map: HashMap<Key, usize>,
+    /// Slot numbers by 4-tuple. Only the number is stored: the key is the slot's own
+    /// addresses, so a connection's 64 bytes of addresses are held once, not twice (every
+    /// decoding thread has a table of every connection).
+    map: HashTable<u32>,
+    hasher: RandomState,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     mem: Memory,
@@ -352,7 +363,8 @@ impl Analyzer {
         let mem = Memory::new(cfg.max_memory);
         Analyzer {
             cfg,
-            map: HashMap::new(),
+            map: HashTable::new(),
+            hasher: RandomState::new(),
             conns: Vec::new(),
             free: Vec::new(),
             mem,
@@ -489,7 +501,7 @@ impl Analyzer {
     ) -> io::Result<usize> {
         let k = key(seg.src, seg.dst);
         let fresh_syn = seg.flags.syn() && !seg.flags.ack();
-        Ok(match self.map.get(&k).copied() {
+        Ok(match self.find(&k) {
             Some(i) => {
                 let c = self.conns[i].as_ref().expect("mapped slot is live");
                 // A SYN with the ISN already seen is a retransmission, or the same packet
@@ -738,9 +750,24 @@ impl Analyzer {
                 self.conns.len() - 1
             }
         };
-        self.map.insert(k, idx);
+        let hasher = &self.hasher;
+        let conns = &self.conns;
+        self.map
+            .insert_unique(hasher.hash_one(k), idx as u32, |&i| {
+                hasher.hash_one(slot_key(&conns[i as usize]))
+            });
         self.charge_table();
         idx
+    }
+
+    /// The slot of the connection with key `k`.
+    fn find(&self, k: &Key) -> Option<usize> {
+        let conns = &self.conns;
+        self.map
+            .find(self.hasher.hash_one(k), |&i| {
+                slot_key(&conns[i as usize]) == *k
+            })
+            .map(|&i| i as usize)
     }
 
     /// Charges the table's slots and map as they are allocated: by capacity (they grow by
@@ -830,7 +857,10 @@ impl Analyzer {
                 self.mem.refund(Pool::Views, w.app_charged);
             }
             self.mem.refund(Pool::Connections, c.cost());
-            self.map.remove(&key(c.info.client, c.info.server));
+            let h = self.hasher.hash_one(key(c.info.client, c.info.server));
+            if let Ok(e) = self.map.find_entry(h, |&i| i as usize == idx) {
+                e.remove();
+            }
             self.free.push(idx);
         }
         Ok(())
@@ -916,7 +946,7 @@ impl Analyzer {
             self.close(i, ts, sink)?;
         }
         // The table is empty: give back its slots and map too.
-        self.map = HashMap::new();
+        self.map = HashTable::new();
         self.conns = Vec::new();
         self.free = Vec::new();
         self.charge_table();
@@ -994,7 +1024,10 @@ mod tests {
         ] {
             let s: SocketAddr = a.parse().unwrap();
             assert_eq!(crate::event::AddrText::new(&s).as_str(), a);
-            assert_eq!(crate::event::AddrText::new(&s).as_str(), crate::packet::fmt_addr(&s));
+            assert_eq!(
+                crate::event::AddrText::new(&s).as_str(),
+                crate::packet::fmt_addr(&s)
+            );
         }
     }
 }
