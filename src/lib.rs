@@ -34,6 +34,7 @@ pub mod http;
 #[warn(missing_docs)]
 pub mod memory;
 pub mod output;
+#[warn(missing_docs)]
 pub mod packet;
 pub mod reassembly;
 pub mod shard;
