@@ -25,6 +25,7 @@ pub mod analyzer;
 pub mod annotate;
 pub mod app;
 pub mod capfilter;
+#[warn(missing_docs)]
 pub mod capture;
 pub mod conversation;
 #[warn(missing_docs)]
