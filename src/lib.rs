@@ -40,4 +40,5 @@ pub mod packet;
 pub mod reassembly;
 pub mod shard;
 pub mod tls;
+#[warn(missing_docs)]
 pub mod ws;
