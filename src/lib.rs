@@ -37,6 +37,7 @@ pub mod memory;
 pub mod output;
 #[warn(missing_docs)]
 pub mod packet;
+#[warn(missing_docs)]
 pub mod reassembly;
 pub mod shard;
 pub mod tls;
