@@ -24,6 +24,7 @@ pub mod analyzer;
 #[warn(missing_docs)]
 pub mod annotate;
 pub mod app;
+#[warn(missing_docs)]
 pub mod capfilter;
 #[warn(missing_docs)]
 pub mod capture;
