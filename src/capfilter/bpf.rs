@@ -41,7 +41,8 @@ pub const BPF_ST: u16 = 0x02;
 pub const BPF_STX: u16 = 0x03;
 /// Instruction class: arithmetic on A, with `k` or X as the operand.
 pub const BPF_ALU: u16 = 0x04;
-/// Instruction class: jump, by `k` or (conditional) by `jt`/`jf`, counted from the next instruction.
+/// Instruction class: jump, by `k` or (conditional) by `jt`/`jf`, counted from the next
+/// instruction.
 pub const BPF_JMP: u16 = 0x05;
 /// Instruction class: end the program, keeping that many bytes of the packet (0 drops it).
 pub const BPF_RET: u16 = 0x06;

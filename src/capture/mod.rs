@@ -19,10 +19,11 @@ pub struct LinkType(pub u32);
 impl LinkType {
     /// BSD loopback: a 4-byte address family in the capturing host's byte order, then IP.
     pub const NULL: LinkType = LinkType(0);
-    /// Ethernet II (and 802.1Q/802.1ad tagged frames): 14-byte header, then the ethertype's payload.
+    /// Ethernet II (and 802.1Q/802.1ad tagged frames): a 14-byte header, then the ethertype's
+    /// payload.
     pub const ETHERNET: LinkType = LinkType(1);
-    /// Raw IP, version told by the first nibble. DLT_RAW has three numbers on the wire:
-    /// 101 (LINKTYPE_RAW) and the platform DLT values 12 and 14 that some BSD writers leave in files.
+    /// Raw IP, version told by the first nibble. DLT_RAW has three numbers in files: 101
+    /// (LINKTYPE_RAW) and the platform DLT values 12 and 14 that some BSD writers leave there.
     pub const RAW: LinkType = LinkType(101);
     /// Raw IP as DLT_RAW 12 (most BSDs).
     pub const RAW_BSD12: LinkType = LinkType(12);
@@ -30,13 +31,14 @@ impl LinkType {
     pub const RAW_BSD14: LinkType = LinkType(14);
     /// OpenBSD loopback: like [`LinkType::NULL`], but the family is in network byte order.
     pub const LOOP: LinkType = LinkType(108);
-    /// Linux cooked capture v1 (`tcpdump -i any`): a 16-byte pseudo-header ending in the ethertype.
+    /// Linux cooked capture v1: a 16-byte pseudo-header ending in the ethertype.
     pub const LINUX_SLL: LinkType = LinkType(113);
     /// Raw IPv4 only.
     pub const IPV4: LinkType = LinkType(228);
     /// Raw IPv6 only.
     pub const IPV6: LinkType = LinkType(229);
-    /// Linux cooked capture v2: a 20-byte pseudo-header starting with the ethertype, carrying the ifindex.
+    /// Linux cooked capture v2: a 20-byte pseudo-header starting with the ethertype and
+    /// carrying the interface index.
     pub const LINUX_SLL2: LinkType = LinkType(276);
 
     /// The name tcpdump gives the type (`tcpdump -L`, `-y`): `EN10MB`, `LINUX_SLL`, ...;
@@ -93,7 +95,8 @@ impl Timestamp {
             nano_precision: false,
         }
     }
-    /// A nanosecond-precision time; an out-of-range `nanos` is clamped like [`Timestamp::from_micros`]'s.
+    /// A nanosecond-precision time; an out-of-range `nanos` is clamped as in
+    /// [`Timestamp::from_micros`].
     pub fn from_nanos(secs: i64, nanos: u32) -> Self {
         Timestamp {
             secs,
