@@ -24,7 +24,9 @@ pub mod analyzer;
 #[warn(missing_docs)]
 pub mod annotate;
 pub mod app;
+#[warn(missing_docs)]
 pub mod capfilter;
+#[warn(missing_docs)]
 pub mod capture;
 pub mod conversation;
 #[warn(missing_docs)]
@@ -34,8 +36,11 @@ pub mod http;
 #[warn(missing_docs)]
 pub mod memory;
 pub mod output;
+#[warn(missing_docs)]
 pub mod packet;
+#[warn(missing_docs)]
 pub mod reassembly;
 pub mod shard;
 pub mod tls;
+#[warn(missing_docs)]
 pub mod ws;

@@ -20,18 +20,34 @@ use std::collections::{BTreeMap, VecDeque};
 pub enum Chunk<'a> {
     /// In-order bytes. Each one starts where a TCP segment's new bytes start (resynchronisation
     /// relies on that: senders start frames at segment boundaries).
-    Data { at: u64, bytes: &'a [u8] },
+    Data {
+        /// Stream offset of `bytes[0]`.
+        at: u64,
+        /// The bytes, borrowed from the packet or from the out-of-order buffer.
+        bytes: &'a [u8],
+    },
     /// Bytes that will never arrive.
     Gap {
+        /// Stream offset of the first missing byte.
         at: u64,
+        /// How many bytes are missing.
         len: u64,
+        /// Why they will not arrive.
         reason: GapReason,
     },
     /// The sender's FIN, after its last byte.
-    Fin { at: u64 },
+    Fin {
+        /// Stream offset just past the last byte: the length of the stream.
+        at: u64,
+    },
     /// Not data: a retransmission carried bytes that differ from the ones first delivered,
     /// somewhere in `at..at + len` (the range compared).
-    Differs { at: u64, len: u64 },
+    Differs {
+        /// Stream offset where the compared range starts.
+        at: u64,
+        /// Length of the compared range in bytes.
+        len: u64,
+    },
 }
 
 /// Most unacknowledged delivered bytes remembered to check retransmissions against.
@@ -57,10 +73,15 @@ enum Base {
     Known(u32),
 }
 
+/// One direction of a connection: maps its sequence numbers to stream offsets, holds the
+/// out-of-order segments and the retransmission-compare history, and delivers [`Chunk`]s.
+/// A new stream allocates nothing.
 #[derive(Default)]
 pub struct Stream {
     /// Sequence number of stream offset 0.
     base: Base,
+    /// The initial sequence number of this direction's SYN; `None` while no SYN was seen (a
+    /// connection the capture joined mid-way).
     pub isn: Option<u32>,
     /// Next offset to deliver.
     next: u64,
@@ -99,23 +120,30 @@ impl Stream {
     }
 
     /// A segment without payload: its sequence number is where data continues, unless it is
-    /// a keep-alive probe (one below); see [`Base::Weak`].
+    /// a keep-alive probe (one below), which is why the first data segment may move the base
+    /// by one.
     pub fn empty_segment(&mut self, seq: u32) {
         if self.base == Base::Unknown {
             self.base = Base::Weak(seq);
         }
     }
 
+    /// Stream offset of the next byte to deliver: how many bytes (gaps included) have been
+    /// handed on.
     pub fn next_offset(&self) -> u64 {
         self.next
     }
+    /// Whether a sequence number has been tied to offset 0 yet (a SYN, an acknowledgment from
+    /// the peer, any segment of this direction).
     pub fn has_base(&self) -> bool {
         self.base != Base::Unknown
     }
+    /// Whether the sender's FIN has been delivered: nothing more will come in this direction.
     pub fn is_finished(&self) -> bool {
         self.fin_delivered
     }
-    /// Memory held by out-of-order segments: their bytes plus [`SEGMENT_COST`] each.
+    /// Memory held by out-of-order segments: their bytes plus a fixed 128-byte overhead each
+    /// (what is charged to [`Pool::Reorder`]).
     pub fn buffered(&self) -> usize {
         self.ooo_bytes
     }

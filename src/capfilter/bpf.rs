@@ -30,43 +30,83 @@ use crate::capture::LinkType;
 use std::fmt;
 use std::net::IpAddr;
 
+// The fields of `sock_filter::code`, as linux/bpf_common.h and linux/filter.h name them.
+/// Instruction class (`code & 0x07`): load into the accumulator A.
 pub const BPF_LD: u16 = 0x00;
+/// Instruction class: load into the index register X.
 pub const BPF_LDX: u16 = 0x01;
+/// Instruction class: store A into scratch word `M[k]`.
 pub const BPF_ST: u16 = 0x02;
+/// Instruction class: store X into scratch word `M[k]`.
 pub const BPF_STX: u16 = 0x03;
+/// Instruction class: arithmetic on A, with `k` or X as the operand.
 pub const BPF_ALU: u16 = 0x04;
+/// Instruction class: jump, by `k` or (conditional) by `jt`/`jf`, counted from the next
+/// instruction.
 pub const BPF_JMP: u16 = 0x05;
+/// Instruction class: end the program, keeping that many bytes of the packet (0 drops it).
 pub const BPF_RET: u16 = 0x06;
+/// Instruction class: move between A and X.
 pub const BPF_MISC: u16 = 0x07;
+/// Load size (`code & 0x18`): a 32-bit word. Packet loads read big-endian (network order).
 pub const BPF_W: u16 = 0x00;
+/// Load size: a 16-bit halfword.
 pub const BPF_H: u16 = 0x08;
+/// Load size: one byte.
 pub const BPF_B: u16 = 0x10;
+/// Load mode (`code & 0xe0`): the constant `k` itself.
 pub const BPF_IMM: u16 = 0x00;
+/// Load mode: packet bytes at offset `k`.
 pub const BPF_ABS: u16 = 0x20;
+/// Load mode: packet bytes at offset X + `k`.
 pub const BPF_IND: u16 = 0x40;
+/// Load mode: scratch word `M[k]`.
 pub const BPF_MEM: u16 = 0x60;
+/// Load mode: the packet's length in bytes.
 pub const BPF_LEN: u16 = 0x80;
+/// Load mode (LDX byte only): X = 4 * (packet byte `k` & 0xf), an IPv4 header's length.
 pub const BPF_MSH: u16 = 0xa0;
+/// ALU operation (`code & 0xf0`): A + operand.
 pub const BPF_ADD: u16 = 0x00;
+/// ALU operation: A - operand.
 pub const BPF_SUB: u16 = 0x10;
+/// ALU operation: A * operand.
 pub const BPF_MUL: u16 = 0x20;
+/// ALU operation: A / operand (division by zero ends the program with 0).
 pub const BPF_DIV: u16 = 0x30;
+/// ALU operation: A | operand.
 pub const BPF_OR: u16 = 0x40;
+/// ALU operation: A & operand.
 pub const BPF_AND: u16 = 0x50;
+/// ALU operation: A << operand.
 pub const BPF_LSH: u16 = 0x60;
+/// ALU operation: A >> operand.
 pub const BPF_RSH: u16 = 0x70;
+/// ALU operation: -A (no operand).
 pub const BPF_NEG: u16 = 0x80;
+/// ALU operation: A % operand (modulo zero ends the program with 0).
 pub const BPF_MOD: u16 = 0x90;
+/// ALU operation: A ^ operand.
 pub const BPF_XOR: u16 = 0xa0;
+/// Jump operation (`code & 0xf0`): always, by `k`.
 pub const BPF_JA: u16 = 0x00;
+/// Jump operation: to `jt` if A == operand, else to `jf`.
 pub const BPF_JEQ: u16 = 0x10;
+/// Jump operation: to `jt` if A > operand, else to `jf`.
 pub const BPF_JGT: u16 = 0x20;
+/// Jump operation: to `jt` if A >= operand, else to `jf`.
 pub const BPF_JGE: u16 = 0x30;
+/// Jump operation: to `jt` if A & operand != 0, else to `jf`.
 pub const BPF_JSET: u16 = 0x40;
+/// Operand source (`code & 0x08`; for RET `code & 0x18`): the constant `k`.
 pub const BPF_K: u16 = 0x00;
+/// Operand source: the index register X.
 pub const BPF_X: u16 = 0x08;
+/// RET value source: the accumulator A.
 pub const BPF_A: u16 = 0x10;
+/// MISC operation (`code & 0xf8`): X = A.
 pub const BPF_TAX: u16 = 0x00;
+/// MISC operation: A = X.
 pub const BPF_TXA: u16 = 0x80;
 /// The kernel refuses longer classic BPF programs.
 pub const BPF_MAXINSNS: usize = 4096;
@@ -75,9 +115,13 @@ const BPF_MEMWORDS: u32 = 16;
 /// Why no program could be made.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CompileError {
+    /// A link type whose frames the program cannot find the IP header in (see the module
+    /// documentation for the ones it can).
     UnsupportedLinkType(LinkType),
     /// The program would be longer than the kernel accepts.
     TooLong {
+        /// Instructions the program would have (on Ethernet, the version with the 802.1Q
+        /// branch: the one the kernel would have been given).
         len: usize,
     },
 }

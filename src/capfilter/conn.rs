@@ -19,20 +19,28 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
+/// One `--conn` value, parsed (the module documentation lists the forms).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ConnSelector {
+    /// A TCP port on either side (never 0).
     Port(u16),
+    /// An address on either side, compared in canonical form (an IPv4-mapped IPv6 address
+    /// equals its IPv4 address).
     Addr(IpAddr),
+    /// An address and port on one side, either one.
     Endpoint(SocketAddr),
     /// The connection's sequence number in the capture (`ConnInfo::id`, from 1).
     Id(u64),
+    /// A word matched exactly against the label the caller passes to [`ConnSelector::matches`].
     Label(String),
 }
 
 /// Why a selector was refused; the message says what would have been accepted.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConnSelectorError {
+    /// The text as given (untrimmed), for the message.
     pub input: String,
+    /// What is wrong and what is accepted, without the `--conn` prefix `Display` adds.
     pub msg: String,
 }
 
@@ -75,6 +83,11 @@ fn is_label(s: &str) -> bool {
 }
 
 impl ConnSelector {
+    /// Parses one selector; surrounding whitespace is ignored.
+    ///
+    /// # Errors
+    /// A [`ConnSelectorError`] for text that is none of the forms, or names a port or
+    /// connection number that cannot exist (port 0 or above 65535, `#0`).
     pub fn parse(text: &str) -> Result<ConnSelector, ConnSelectorError> {
         let s = text.trim();
         let e = |msg: String| ConnSelectorError {

@@ -51,7 +51,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 /// Which address or port of a packet a primitive looks at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dir {
+    /// `src`: the sender's.
     Src,
+    /// `dst`: the receiver's.
     Dst,
     /// No qualifier, or `src or dst`.
     Either,
@@ -62,11 +64,14 @@ pub enum Dir {
 /// A network: an address with its prefix length; the bits after the prefix are zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Net {
+    /// The network address (IPv4 or IPv6), host bits zero.
     pub addr: IpAddr,
+    /// Prefix length in bits: 0 to 32 for IPv4, 0 to 128 for IPv6.
     pub prefix: u8,
 }
 
 impl Net {
+    /// Whether `a` lies in the network. An address of the other family never does.
     pub fn contains(&self, a: IpAddr) -> bool {
         match (self.addr, a) {
             (IpAddr::V4(n), IpAddr::V4(a)) => {
@@ -107,18 +112,27 @@ pub enum Prim {
     Ip,
     /// `ip6`: IPv6.
     Ip6,
+    /// `host ADDR` with its direction qualifier.
     Host {
+        /// Which address is compared.
         dir: Dir,
+        /// The address it must equal.
         addr: IpAddr,
     },
+    /// `net NET` with its direction qualifier.
     Net {
+        /// Which address is tested.
         dir: Dir,
+        /// The network it must lie in.
         net: Net,
     },
     /// `port N` is `lo == hi == N`; `portrange A-B` is `lo = A, hi = B` (`A <= B`).
     Port {
+        /// Which TCP port is tested.
         dir: Dir,
+        /// Lowest port that matches.
         lo: u16,
+        /// Highest port that matches (inclusive).
         hi: u16,
     },
 }
@@ -126,7 +140,9 @@ pub enum Prim {
 /// A parsed expression.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Expr {
+    /// One test.
     Prim(Prim),
+    /// `not`/`!`.
     Not(Box<Expr>),
     /// Two or more terms (`a and b and c` is one node: no recursion per term).
     And(Vec<Expr>),
@@ -330,7 +346,11 @@ impl fmt::Display for CaptureFilter {
 /// Why an expression was refused: a message and the byte offset in the expression text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
+    /// Byte offset in the expression text of the word the error is about (the text's length
+    /// when the expression ended too soon).
     pub pos: usize,
+    /// What is wrong, without the `capture filter:` prefix that [`ParseError::render`] and
+    /// `Display` add.
     pub msg: String,
 }
 

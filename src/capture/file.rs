@@ -26,23 +26,31 @@ pub enum CaptureError {
     NotACapture,
     /// The file ends inside a record (or a header).
     Truncated {
+        /// Byte offset in the file where the cut record (or the file header: 0) starts.
         offset: u64,
     },
-    /// A record claims more bytes than any capture could hold.
+    /// A record claims more bytes than any capture could hold ([`MAX_RECORD`]).
     RecordTooLarge {
+        /// Byte offset in the file of the record.
         offset: u64,
+        /// The length it claims, in bytes, its header included.
         len: usize,
     },
     /// A block that does not parse.
     Malformed {
+        /// Byte offset in the file of the block.
         offset: u64,
+        /// What is wrong with it, for a human.
         what: String,
     },
     /// A packet references an interface that was never described (pcapng).
     UnknownInterface {
+        /// Byte offset in the file of the packet block.
         offset: u64,
+        /// The interface id it names.
         iface: u32,
     },
+    /// Reading the input failed (the OS error is not kept: the reader library drops it).
     Io(String),
 }
 
@@ -107,6 +115,15 @@ impl PacketSource for CaptureFile {
 }
 
 impl CaptureFile {
+    /// Starts reading a pcap or pcapng capture from `input` (a file, stdin, a pipe: it is
+    /// read forward only). The format is told by the first block; pcapng sections and
+    /// interfaces may change as the file goes on. Reading starts with a 1 MiB buffer, grown
+    /// for a larger record up to [`MAX_RECORD`].
+    ///
+    /// # Errors
+    /// [`CaptureError::NotACapture`] when the header is neither format's,
+    /// [`CaptureError::Truncated`] (offset 0) when the input ends before a whole header,
+    /// [`CaptureError::Io`] when it cannot be read.
     pub fn open<R: Read + Send + 'static>(input: R) -> Result<Self, CaptureError> {
         let reader = match pcap_parser::create_reader(INITIAL_BUFFER, input) {
             Ok(r) => r,

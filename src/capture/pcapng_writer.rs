@@ -34,6 +34,7 @@ struct Iface {
     nano: bool,
 }
 
+/// A pcapng file being written (see the module documentation for its layout).
 pub struct PcapngWriter<W: Write> {
     out: W,
     snaplen: u32,
@@ -117,10 +118,13 @@ impl<W: Write> PcapngWriter<W> {
         self.finish_block()
     }
 
+    /// Flushes the underlying writer. Every block is handed to it whole as soon as it is
+    /// written, so nothing is held back here.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
+    /// Gives back the underlying writer (without flushing it).
     pub fn into_inner(self) -> W {
         self.out
     }

@@ -5,15 +5,27 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 const PROTO_TCP: u8 = 6;
 
+/// An IPv4 or IPv6 packet carrying TCP, with its header (and IPv6 extension headers) removed.
 pub struct IpPacket<'a> {
+    /// Source address.
     pub src: IpAddr,
+    /// Destination address.
     pub dst: IpAddr,
     /// Captured bytes of the IP payload (never beyond what the header declares).
     pub payload: &'a [u8],
-    /// Payload length the header declares.
+    /// Payload length the header declares, in bytes: IPv4 total length minus the header,
+    /// IPv6 payload length minus the extension headers. When the length field is 0 (TSO/GSO
+    /// captures on Linux, IPv6 jumbograms) it is what was captured.
     pub payload_len: u32,
 }
 
+/// Parses the IP header at the start of `d`, choosing IPv4 or IPv6 by the version nibble.
+///
+/// # Errors
+/// [`PacketError::NotTcp`] when the protocol (or the last IPv6 next header) is not TCP or is
+/// an extension header this parser does not walk; [`PacketError::Fragment`] for any fragment
+/// (IPv4 MF or offset, IPv6 fragment header with an offset or M set), since fragments are not
+/// reassembled; `Truncated` and `Invalid` for a cut or impossible header.
 pub fn parse(d: &[u8]) -> Result<IpPacket<'_>, PacketError> {
     need("ip", d, 1)?;
     match d[0] >> 4 {

@@ -9,7 +9,15 @@ const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
 
-/// Returns the network-layer bytes of a frame.
+/// Returns the network-layer bytes of a frame of link type `linktype`.
+///
+/// Supported: Ethernet (with any number of 802.1Q / 802.1ad VLAN tags), Linux cooked v1 and
+/// v2, BSD loopback (NULL and LOOP) and raw IP link types.
+///
+/// # Errors
+/// [`PacketError::NotTcp`] for frames that carry something other than IP (ARP, a loopback
+/// family other than inet/inet6); [`PacketError::UnsupportedLinkType`] for any other link
+/// type; `Truncated` when the link header is cut.
 pub fn strip(linktype: LinkType, d: &[u8]) -> Result<&[u8], PacketError> {
     match linktype {
         LinkType::ETHERNET => ethernet(d),

@@ -13,12 +13,19 @@ pub use tcp::{TcpFlags, TcpOptions};
 /// A TCP segment as seen in one captured packet.
 #[derive(Clone, Copy, Debug)]
 pub struct Segment<'a> {
+    /// Sender: the IP header's source address with the TCP source port.
     pub src: SocketAddr,
+    /// Receiver: the IP header's destination address with the TCP destination port.
     pub dst: SocketAddr,
+    /// The sequence number as on the wire (absolute, not relative to the ISN; it wraps).
     pub seq: u32,
+    /// The acknowledgment number as on the wire; meaningful only when `flags.ack()`.
     pub ack: u32,
+    /// The control bits of the TCP header.
     pub flags: TcpFlags,
+    /// The window field as on the wire, before any window scaling (RFC 7323 §2) is applied.
     pub window: u16,
+    /// The options this segment carries (only SYNs carry most of them).
     pub options: TcpOptions,
     /// The payload bytes that were captured.
     pub payload: &'a [u8],
@@ -28,6 +35,8 @@ pub struct Segment<'a> {
 }
 
 impl Segment<'_> {
+    /// Whether the capture holds fewer payload bytes than the packet carried on the wire:
+    /// the missing tail is a hole in the stream, not data that was never sent.
     pub fn is_truncated(&self) -> bool {
         (self.payload.len() as u32) < self.payload_len
     }
@@ -40,16 +49,24 @@ pub enum PacketError {
     NotTcp,
     /// An IP fragment: wsdump does not reassemble IP fragments (TCP rarely produces them).
     Fragment,
+    /// A link-layer header type this reader does not strip (see [`link::strip`] for the
+    /// supported ones): the whole capture is unreadable, not just this packet.
     UnsupportedLinkType(LinkType),
     /// The capture ends inside a header.
     Truncated {
+        /// Which header was cut (`ether`, `vlan`, `sll`, `sll2`, `null`, `ip`, `ip6`, `tcp`),
+        /// as tcpdump names it in `[|tcp]`.
         layer: &'static str,
+        /// Bytes that header needs, counted from its own first byte.
         need: usize,
+        /// Bytes the capture holds from that point.
         have: usize,
     },
     /// A header field that cannot be right.
     Invalid {
+        /// Which header holds the field (`ip`, `ip6`, `tcp`).
         layer: &'static str,
+        /// The field and its value, for a human (`data offset 16 < 20`).
         why: String,
     },
 }
@@ -93,7 +110,13 @@ pub(crate) fn be32(d: &[u8], at: usize) -> u32 {
     u32::from_be_bytes([d[at], d[at + 1], d[at + 2], d[at + 3]])
 }
 
-/// Decodes a captured frame down to its TCP segment.
+/// Decodes a captured frame down to its TCP segment: strips the link header `linktype`
+/// names, then IPv4/IPv6, then TCP. Checksums are not verified (captures taken on the sending
+/// host carry offloaded, unfilled ones). The segment borrows its payload from `data`.
+///
+/// # Errors
+/// [`PacketError::NotTcp`] and [`PacketError::Fragment`] for packets that are simply not
+/// ours; the other variants for headers that are cut short or impossible.
 pub fn decode(linktype: LinkType, data: &[u8]) -> Result<Segment<'_>, PacketError> {
     let l3 = link::strip(linktype, data)?;
     let ip = ip::parse(l3)?;

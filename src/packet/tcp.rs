@@ -3,30 +3,45 @@
 use super::{PacketError, be16, be32, need};
 use std::fmt;
 
+/// The control bits: byte 13 of the TCP header (RFC 9293 §3.1, with ECE and CWR from
+/// RFC 3168 §23.2), kept as the raw byte so that unusual combinations stay visible.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpFlags(pub u8);
 
 impl TcpFlags {
+    /// No more data from the sender.
     pub const FIN: u8 = 0x01;
+    /// Synchronize sequence numbers: opens a connection.
     pub const SYN: u8 = 0x02;
+    /// Reset: aborts the connection.
     pub const RST: u8 = 0x04;
+    /// Push.
     pub const PSH: u8 = 0x08;
+    /// The acknowledgment number is valid.
     pub const ACK: u8 = 0x10;
+    /// The urgent pointer is valid.
     pub const URG: u8 = 0x20;
+    /// ECN-Echo (RFC 3168).
     pub const ECE: u8 = 0x40;
+    /// Congestion Window Reduced (RFC 3168).
     pub const CWR: u8 = 0x80;
+    /// FIN is set.
     pub fn fin(self) -> bool {
         self.0 & Self::FIN != 0
     }
+    /// SYN is set.
     pub fn syn(self) -> bool {
         self.0 & Self::SYN != 0
     }
+    /// RST is set.
     pub fn rst(self) -> bool {
         self.0 & Self::RST != 0
     }
+    /// PSH is set.
     pub fn psh(self) -> bool {
         self.0 & Self::PSH != 0
     }
+    /// ACK is set.
     pub fn ack(self) -> bool {
         self.0 & Self::ACK != 0
     }
@@ -63,17 +78,23 @@ impl fmt::Display for TcpFlags {
 /// The options that shape a connection, as offered in this segment.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpOptions {
+    /// Maximum segment size in bytes (kind 2, RFC 9293 §3.2).
     pub mss: Option<u16>,
+    /// Window scale shift count (kind 3, RFC 7323 §2): the peer's window fields are to be
+    /// shifted left by this many bits. Only valid on a SYN.
     pub wscale: Option<u8>,
+    /// SACK permitted (kind 4, RFC 2018).
     pub sack_permitted: bool,
-    /// (TSval, TSecr)
+    /// (TSval, TSecr) of the timestamps option (kind 8, RFC 7323 §3).
     pub timestamps: Option<(u32, u32)>,
+    /// How many SACK blocks (kind 5, RFC 2018; 8 bytes each) the segment reports.
     pub sack_blocks: u8,
     /// The option list ran past the header or had a bad length.
     pub malformed: bool,
 }
 
 impl TcpOptions {
+    /// No option was recognised and nothing was malformed.
     pub fn is_empty(&self) -> bool {
         *self == TcpOptions::default()
     }
@@ -105,18 +126,35 @@ impl fmt::Display for TcpOptions {
     }
 }
 
+/// A parsed TCP header (RFC 9293 §3.1) and the captured bytes after it.
 pub struct TcpHeader<'a> {
+    /// Source port.
     pub src_port: u16,
+    /// Destination port.
     pub dst_port: u16,
+    /// Sequence number, as on the wire.
     pub seq: u32,
+    /// Acknowledgment number, as on the wire; meaningful only when `flags.ack()`.
     pub ack: u32,
+    /// Header length in bytes, options included (the data offset field times 4; 20 to 60).
     pub header_len: usize,
+    /// Control bits.
     pub flags: TcpFlags,
+    /// Window field, unscaled.
     pub window: u16,
+    /// Options found between byte 20 and `header_len`.
     pub options: TcpOptions,
+    /// Captured bytes after the header. This runs to the end of what it was given: the
+    /// caller bounds it by the IP length.
     pub payload: &'a [u8],
 }
 
+/// Parses the TCP header at the start of `d`. Fields are big-endian on the wire. A bad
+/// option list does not fail the parse; it sets [`TcpOptions::malformed`].
+///
+/// # Errors
+/// `Truncated` when `d` is shorter than 20 bytes or than the data offset says;
+/// `Invalid` when the data offset is below 5 words.
 pub fn parse(d: &[u8]) -> Result<TcpHeader<'_>, PacketError> {
     need("tcp", d, 20)?;
     let header_len = (d[12] >> 4) as usize * 4;

@@ -38,10 +38,12 @@ impl Window {
         self.bytes.capacity()
     }
 
+    /// Bytes of history held (at most the `max` it was last extended with).
     pub fn len(&self) -> usize {
         self.bytes.len()
     }
 
+    /// No history: a message inflated from it can refer to nothing before itself.
     pub fn is_empty(&self) -> bool {
         self.bytes.is_empty()
     }
@@ -89,6 +91,9 @@ impl Window {
     }
 }
 
+/// A raw-DEFLATE inflater for one message at a time (the module documentation says why it
+/// does not outlive the message): [`Inflater::start`] takes one from a per-thread spare list
+/// and [`Inflater::done`] puts it back.
 pub struct Inflater {
     z: Decompress,
     discard: Vec<u8>,
@@ -100,6 +105,7 @@ pub struct Inflater {
     discarded: u64,
 }
 
+/// Why a message could not be inflated to its end.
 #[derive(Debug, PartialEq, Eq)]
 pub enum InflateError {
     /// Corrupt data, or a reference to history the capture lacks.
@@ -110,10 +116,15 @@ pub enum InflateError {
 
 /// Where inflated bytes go: kept up to `keep`, counted beyond.
 pub struct Output<'a> {
+    /// The message body: inflated bytes are appended here.
     pub buf: &'a mut Vec<u8>,
+    /// Most bytes `buf` may hold (a length of `buf`, counting what it held before): output
+    /// past it is inflated, so that the stream stays in step and its size is known, but not kept.
     pub keep: usize,
     /// Bytes produced for this message so far (kept or not).
     pub produced: u64,
+    /// Most bytes a message may inflate to: past it inflating stops with
+    /// [`InflateError::Limit`], so a decompression bomb costs bounded time.
     pub hard_limit: u64,
 }
 

@@ -4,20 +4,33 @@
 /// (reserved opcodes, a set length MSB) rather than refusing them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// FIN: this frame ends its message (control frames must have it).
     pub fin: bool,
+    /// RSV1, RSV2, RSV3 as bits 2, 1, 0 (so RSV1 is `4`). RSV1 marks a compressed message
+    /// when permessage-deflate was negotiated (RFC 7692 §6); otherwise each must be 0.
     pub rsv: u8,
+    /// The 4-bit opcode (§5.2, §11.8): 0 continuation, 1 text, 2 binary, 8 close, 9 ping,
+    /// 10 pong; the others are reserved and left for the caller to report.
     pub opcode: u8,
+    /// The masking key (§5.3), present when the MASK bit is set: clients must mask every
+    /// frame, servers must not (§5.1).
     pub mask: Option<[u8; 4]>,
+    /// Payload length in bytes, from the 7-bit, 16-bit or 64-bit big-endian form. The 64-bit
+    /// form's most significant bit, which must be 0, is not checked.
     pub payload_len: u64,
+    /// Bytes the header takes on the wire, mask key included (2 to [`Header::MAX_LEN`]); the
+    /// payload starts right after.
     pub header_len: u8,
     /// The length used a longer encoding than needed (126 form for < 126, 127 for < 65536).
     pub non_minimal: bool,
 }
 
 impl Header {
+    /// The longest header: 2 bytes, an 8-byte extended length and a 4-byte mask key.
     pub const MAX_LEN: usize = 14;
 
-    /// `None` when more bytes are needed.
+    /// Parses the header at the start of `d` (which may hold the payload and more after it).
+    /// `None` when `d` ends before the header does ([`Header::needed`] says how much it needs).
     #[inline]
     pub fn parse(d: &[u8]) -> Option<Header> {
         if d.len() < 2 {
@@ -75,7 +88,8 @@ impl Header {
         base + if b1 & 0x80 != 0 { 4 } else { 0 }
     }
 
-    /// Serialises a header; used by tests and the sample generator.
+    /// Serialises a header in the minimal length encoding (`header_len` and `non_minimal`
+    /// are ignored); used by tests and the sample generator.
     pub fn encode(&self) -> Vec<u8> {
         let mut v = Vec::with_capacity(14);
         v.push((self.fin as u8) << 7 | (self.rsv & 7) << 4 | (self.opcode & 0x0f));
