@@ -10,20 +10,25 @@ use std::net::SocketAddr;
 /// Direction of travel relative to the websocket roles.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Dir {
+    /// Client to server (the side that sent the SYN or the upgrade request; masked frames).
     C2S,
+    /// Server to client.
     S2C,
 }
 
 impl Dir {
+    /// 0 for client to server, 1 for server to client: the index of per-direction arrays.
     pub fn index(self) -> usize {
         self as usize
     }
+    /// The other direction.
     pub fn flip(self) -> Dir {
         match self {
             Dir::C2S => Dir::S2C,
             Dir::S2C => Dir::C2S,
         }
     }
+    /// `c2s` or `s2c`, as in the JSON output and `--dir`.
     pub fn as_str(self) -> &'static str {
         match self {
             Dir::C2S => "c2s",
@@ -39,7 +44,9 @@ impl Dir {
 pub struct ConnInfo {
     /// Sequence number of the connection in the capture, from 1.
     pub id: u64,
+    /// The side that opened the connection (sent the SYN, or the upgrade request).
     pub client: SocketAddr,
+    /// The side that accepted it.
     pub server: SocketAddr,
 }
 
@@ -64,6 +71,7 @@ pub struct AddrText {
 }
 
 impl AddrText {
+    /// `a` as printed: `ip:port`, IPv6 in brackets.
     pub fn new(a: &SocketAddr) -> Self {
         use std::io::Write;
         let mut buf = [0u8; 47];
@@ -76,6 +84,7 @@ impl AddrText {
         AddrText { len, buf }
     }
 
+    /// The text.
     pub fn as_str(&self) -> &str {
         // Written from an address's Display above: ASCII.
         std::str::from_utf8(&self.buf[..self.len as usize]).unwrap_or("")
@@ -110,16 +119,21 @@ pub enum TcpRole {
     SynAck,
     /// Handshake step 3/3: the client's ACK of the SYN+ACK.
     HandshakeAck,
+    /// Carries payload.
     Data,
+    /// Acknowledges, no payload.
     Ack,
     /// A keep-alive probe (RFC 9293 3.8.4): at most one byte, one below the next expected
     /// sequence number. Not data.
     KeepAlive,
+    /// Ends its direction (FIN).
     Fin,
+    /// Aborts the connection (RST).
     Rst,
 }
 
 impl TcpRole {
+    /// The role's name in the JSON output (`syn`, `syn_ack`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
             TcpRole::Syn => "syn",
@@ -139,36 +153,51 @@ impl TcpRole {
 }
 
 #[derive(Clone, Copy, Debug)]
+/// One TCP segment of a connection, as the handshake annotations show it.
 pub struct TcpEvent {
+    /// What the segment does in the connection's life.
     pub role: TcpRole,
+    /// The header's flags.
     pub flags: TcpFlags,
+    /// Sequence number as on the wire.
     pub seq: u32,
+    /// Acknowledgment number as on the wire (meaningful with the ACK flag).
     pub ack: u32,
     /// Relative to the sender's ISN (and the peer's for `ack`), when the SYNs were seen.
     pub rel_seq: Option<u32>,
+    /// `ack` relative to the peer's ISN, when its SYN was seen.
     pub rel_ack: Option<u32>,
+    /// The advertised window, unscaled (as on the wire).
     pub window: u16,
+    /// The header's options (MSS, window scale, SACK, timestamps).
     pub options: TcpOptions,
+    /// Payload bytes the segment declares (from the IP length).
     pub payload_len: u32,
     /// Payload bytes the capture holds (less than `payload_len` when cut by snaplen).
     pub captured_len: u32,
 }
 
 #[derive(Clone, Debug, Default)]
+/// An HTTP request head, parsed with httparse.
 pub struct HttpRequest {
+    /// `GET`, ...
     pub method: String,
+    /// The request target as sent.
     pub path: String,
+    /// The minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
     pub version: u8,
     /// Header names and values as sent (values decoded lossily as UTF-8; printers escape).
     pub headers: Vec<(String, String)>,
     /// `Upgrade: websocket` and `Connection: upgrade` are both present.
     pub websocket_upgrade: bool,
+    /// `Sec-WebSocket-Key`, when sent.
     pub key: Option<String>,
     /// Bytes of the head on the wire, request line to the blank line that ends it.
     pub head_len: usize,
 }
 
 impl HttpRequest {
+    /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
     }
@@ -183,9 +212,13 @@ pub(crate) fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a st
 /// permessage-deflate parameters agreed in the 101 response (RFC 7692 section 7.1).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeflateParams {
+    /// The server resets its compressor after each message.
     pub server_no_context_takeover: bool,
+    /// The client resets its compressor after each message.
     pub client_no_context_takeover: bool,
+    /// The server's LZ77 window, as a power of two (8..=15), when limited.
     pub server_max_window_bits: Option<u8>,
+    /// The client's LZ77 window, as a power of two (8..=15), when limited.
     pub client_max_window_bits: Option<u8>,
 }
 
@@ -200,25 +233,36 @@ impl DeflateParams {
 }
 
 #[derive(Clone, Debug, Default)]
+/// An HTTP response head, parsed with httparse, with what it says about a websocket upgrade.
 pub struct HttpResponse {
+    /// The status code (101 for an upgrade).
     pub status: u16,
+    /// The reason phrase as sent.
     pub reason: String,
+    /// The minor version: 1 for HTTP/1.1, 0 for HTTP/1.0.
     pub version: u8,
+    /// Header names and values as sent (values decoded lossily as UTF-8; printers escape).
     pub headers: Vec<(String, String)>,
     /// A 101 to a websocket upgrade request: the connection now speaks websocket.
     pub upgraded: bool,
     /// The `Sec-WebSocket-Key` this answers, and the accept value it implies.
     pub key: Option<String>,
+    /// The `Sec-WebSocket-Accept` that `key` implies (base64 of SHA-1 of key + GUID).
     pub expected_accept: Option<String>,
+    /// `Sec-WebSocket-Accept` as sent.
     pub accept: Option<String>,
+    /// `Sec-WebSocket-Protocol` the server chose.
     pub subprotocol: Option<String>,
+    /// `Sec-WebSocket-Extensions` as sent.
     pub extensions: Option<String>,
+    /// permessage-deflate, when the server agreed to it.
     pub deflate: Option<DeflateParams>,
     /// Bytes of the head on the wire, status line to the blank line that ends it.
     pub head_len: usize,
 }
 
 impl HttpResponse {
+    /// The first header called `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         header(&self.headers, name)
     }
@@ -235,11 +279,15 @@ impl HttpResponse {
 /// One websocket frame header, with where it sat in the stream.
 #[derive(Clone, Debug)]
 pub struct FrameInfo {
+    /// FIN: the last frame of its message.
     pub fin: bool,
     /// RSV1..3 as the low three bits (RSV1 = 4).
     pub rsv: u8,
+    /// The opcode as on the wire (four bits).
     pub opcode: u8,
+    /// The masking key, when the frame is masked.
     pub mask: Option<[u8; 4]>,
+    /// The payload length the header declares.
     pub payload_len: u64,
     /// 2, 4 or 10 bytes, plus 4 with a mask: tells which length encoding was used.
     pub header_len: u8,
@@ -247,24 +295,35 @@ pub struct FrameInfo {
     pub stream_offset: u64,
     /// The first `head_len` payload bytes as sent (still masked) and unmasked.
     pub head_wire: [u8; 16],
+    /// The same bytes unmasked.
     pub head_plain: [u8; 16],
+    /// How many of `head_wire`/`head_plain` are valid.
     pub head_len: u8,
     /// Found by resynchronisation rather than by following the previous frame.
     pub resync: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A websocket opcode (RFC 6455 5.2).
 pub enum Opcode {
+    /// 0x0: the next fragment of a fragmented message.
     Continuation,
+    /// 0x1: UTF-8 text.
     Text,
+    /// 0x2: binary data.
     Binary,
+    /// 0x8: close, with an optional code and reason.
     Close,
+    /// 0x9: ping.
     Ping,
+    /// 0xA: pong.
     Pong,
+    /// 0x3-0x7 and 0xB-0xF: reserved, with the value.
     Reserved(u8),
 }
 
 impl Opcode {
+    /// The opcode in the low four bits of `v`.
     pub fn from_u8(v: u8) -> Opcode {
         use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
         match OpCode::from(v & 0x0f) {
@@ -279,10 +338,12 @@ impl Opcode {
             }
         }
     }
+    /// Close, ping, pong and the reserved control opcodes (0x8 and above).
     pub fn is_control(self) -> bool {
         matches!(self, Opcode::Close | Opcode::Ping | Opcode::Pong)
             || matches!(self, Opcode::Reserved(r) if r >= 8)
     }
+    /// The name in the JSON output and `--opcode`.
     pub fn as_str(self) -> &'static str {
         match self {
             Opcode::Continuation => "continuation",
@@ -322,6 +383,7 @@ pub enum Incomplete {
 }
 
 impl Incomplete {
+    /// The name in the JSON output.
     pub fn as_str(self) -> &'static str {
         match self {
             Incomplete::Gap => "gap",
@@ -337,6 +399,7 @@ impl Incomplete {
 /// each control frame.
 #[derive(Clone, Debug)]
 pub struct Message<'a> {
+    /// Text, binary, or the control frame's opcode.
     pub opcode: Opcode,
     /// The payload bytes kept: all of them, unless `truncated` or `incomplete`.
     pub payload: &'a [u8],
@@ -344,10 +407,13 @@ pub struct Message<'a> {
     pub len: u64,
     /// Bytes on the wire (sum of frame payload lengths).
     pub wire_len: u64,
+    /// Sent with permessage-deflate (RSV1 on its first frame).
     pub compressed: bool,
+    /// Frames the message took on the wire.
     pub frames: u32,
     /// The payload was cut at the message size limit; `len` is the true length.
     pub truncated: bool,
+    /// Why bytes are missing, if any are.
     pub incomplete: Option<Incomplete>,
     /// Byte ranges of the (inflated) payload that are missing, `[start, end)`.
     pub missing: Vec<(u64, u64)>,
@@ -358,7 +424,9 @@ pub struct Message<'a> {
     /// The payload as text: a text message whose kept bytes are valid UTF-8, checked once by
     /// the decoder.
     pub text: Option<&'a str>,
+    /// A close frame's status code (RFC 6455 7.4), when it has one.
     pub close_code: Option<u16>,
+    /// A close frame's reason, when it has one and it is valid UTF-8.
     pub close_reason: Option<&'a str>,
 }
 
@@ -371,6 +439,7 @@ impl<'a> Message<'a> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why bytes of a stream are missing.
 pub enum GapReason {
     /// The peer acknowledged bytes the capture never saw (dropped by the capture).
     NotCaptured,
@@ -383,6 +452,7 @@ pub enum GapReason {
 }
 
 impl GapReason {
+    /// The name in the JSON output.
     pub fn as_str(self) -> &'static str {
         match self {
             GapReason::NotCaptured => "not_captured",
@@ -394,40 +464,65 @@ impl GapReason {
 }
 
 #[derive(Clone, Copy, Debug)]
+/// Bytes of one direction's stream that the capture does not have.
 pub struct Gap {
     /// Stream offset where the missing bytes start.
     pub offset: u64,
+    /// How many bytes are missing.
     pub len: u64,
+    /// Why.
     pub reason: GapReason,
 }
 
 /// A breach of RFC 6455/7692/9293 or of a resource limit. Reported, then decoding goes on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ViolationKind {
+    /// A client frame without a mask (RFC 6455 5.1).
     UnmaskedClientFrame,
+    /// A server frame with a mask (RFC 6455 5.1).
     MaskedServerFrame,
+    /// RSV bits set that no extension negotiated (RFC 6455 5.2).
     ReservedBits,
+    /// An opcode RFC 6455 reserves.
     ReservedOpcode,
+    /// A control frame without FIN (RFC 6455 5.5).
     FragmentedControlFrame,
+    /// A control frame with more than 125 payload bytes (RFC 6455 5.5).
     ControlFrameTooLong,
+    /// A continuation with no fragmented message open (RFC 6455 5.4).
     UnexpectedContinuation,
+    /// A new data frame while a fragmented message is open (RFC 6455 5.4).
     ExpectedContinuation,
+    /// A payload length not in its shortest encoding (RFC 6455 5.2).
     NonMinimalLength,
+    /// A 64-bit payload length with its most significant bit set (RFC 6455 5.2).
     LengthMsbSet,
+    /// A close code an endpoint may not send (RFC 6455 7.4).
     InvalidCloseCode,
+    /// A close payload of one byte, or a reason that is not UTF-8 (RFC 6455 5.5.1).
     InvalidClosePayload,
+    /// A text message that is not valid UTF-8 (RFC 6455 8.1).
     InvalidUtf8,
+    /// Frames after this direction's close frame (RFC 6455 5.5.1).
     DataAfterClose,
+    /// `Sec-WebSocket-Accept` is not the key's SHA-1 digest (RFC 6455 4.2.2).
     AcceptMismatch,
+    /// A retransmitted segment carries other bytes than the first copy (RFC 9293).
     RetransmissionDiffers,
+    /// A message longer than `--max-message`: kept truncated.
     MessageTooLarge,
+    /// Inflation passed `--max-inflate` (a decompression bomb, or a huge message).
     InflateLimit,
+    /// The compressed data does not inflate (RFC 7692).
     InflateError,
+    /// Bytes where an HTTP head was expected that are not one.
     HttpMalformed,
+    /// An HTTP head longer than wsdump keeps.
     HttpTooLarge,
 }
 
 impl ViolationKind {
+    /// The name in the JSON output.
     pub fn as_str(self) -> &'static str {
         use ViolationKind::*;
         match self {
@@ -457,8 +552,11 @@ impl ViolationKind {
 }
 
 #[derive(Clone, Debug)]
+/// A breach of a protocol or a limit, with the facts of this case.
 pub struct Violation {
+    /// Which rule.
     pub kind: ViolationKind,
+    /// What was seen, for a person.
     pub detail: String,
 }
 
@@ -466,28 +564,54 @@ pub struct Violation {
 #[derive(Clone, Debug)]
 pub enum Notice {
     /// The packet could not be decoded down to TCP (truncated or invalid header).
-    BadPacket { why: String },
+    BadPacket {
+        /// What is wrong with it.
+        why: String,
+    },
     /// The link type is not one wsdump decodes.
-    UnsupportedLinkType { linktype: u32 },
+    UnsupportedLinkType {
+        /// The LINKTYPE_ value (tcpdump.org/linktypes.html).
+        linktype: u32,
+    },
     /// The segment's payload was cut short by the capture.
-    TruncatedPacket { captured: u32, declared: u32 },
+    TruncatedPacket {
+        /// Payload bytes in the capture.
+        captured: u32,
+        /// Payload bytes the IP header declares.
+        declared: u32,
+    },
     /// The stream is TLS (wss://): encrypted, nothing to decode.
-    Tls { detail: String },
+    Tls {
+        /// What was recognised (record type, version) and why it is not decoded.
+        detail: String,
+    },
     /// The stream is neither HTTP nor websocket; its bytes are not decoded.
-    Undecoded { detail: String },
+    Undecoded {
+        /// What the bytes look like, and why they are not decoded.
+        detail: String,
+    },
     /// Websocket decoding starts without the handshake (capture began mid-connection).
     MidStream,
     /// Bytes skipped while looking for the next frame boundary.
-    Resync { skipped: u64, offset: u64 },
+    Resync {
+        /// Bytes passed over.
+        skipped: u64,
+        /// Stream offset of the frame found.
+        offset: u64,
+    },
     /// The connection was dropped from tracking before it ended (the memory budget or
     /// `--max-conns` needed room): nothing more of it is decoded.
-    Evicted { reason: &'static str },
+    Evicted {
+        /// Which limit needed the room.
+        reason: &'static str,
+    },
     /// Compression history of this direction was given up to stay within the memory budget:
     /// the next compressed messages that refer back to it cannot be inflated.
     HistoryDropped,
 }
 
 impl Notice {
+    /// The name in the JSON output.
     pub fn kind(&self) -> &'static str {
         match self {
             Notice::BadPacket { .. } => "bad_packet",
@@ -504,14 +628,23 @@ impl Notice {
 }
 
 #[derive(Clone, Debug)]
+/// What an event says.
 pub enum EventKind<'a> {
+    /// A TCP segment.
     Tcp(TcpEvent),
+    /// An HTTP request head.
     HttpRequest(&'a HttpRequest),
+    /// An HTTP response head.
     HttpResponse(&'a HttpResponse),
+    /// A websocket frame header (only when the printer wants frames).
     Frame(&'a FrameInfo),
+    /// A websocket message, or a control frame.
     Message(&'a Message<'a>),
+    /// Missing stream bytes.
     Gap(Gap),
+    /// A protocol or limit breach.
     Violation(&'a Violation),
+    /// Something worth saying that is neither data nor a breach.
     Notice(&'a Notice),
     /// The connection is no longer tracked (closed and done, idle, evicted, end of input):
     /// nothing more will be said about it.
@@ -519,11 +652,15 @@ pub enum EventKind<'a> {
 }
 
 #[derive(Clone, Debug)]
+/// One thing the pipeline found, borrowed for the call (see the module docs).
 pub struct Event<'a> {
+    /// The capture time of the packet that caused it.
     pub ts: Timestamp,
     /// `None` only for packet-level notices that belong to no connection.
     pub conn: Option<&'a ConnInfo>,
+    /// The direction it concerns (`c2s` for connection-level events).
     pub dir: Dir,
+    /// What it says.
     pub kind: EventKind<'a>,
     /// What an application protocol reads in a message, made before any display filter
     /// (so filters never change it); `None` for other events and unread messages.

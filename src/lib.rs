@@ -31,6 +31,7 @@ pub mod capture;
 pub mod conversation;
 #[warn(missing_docs)]
 pub mod engine;
+#[warn(missing_docs)]
 pub mod event;
 pub mod http;
 #[warn(missing_docs)]
