@@ -19,6 +19,7 @@ use std::hash::{BuildHasher, RandomState};
 use std::io;
 use std::net::SocketAddr;
 
+/// What the flow table decodes and within which limits.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// Only connections with one of these ports (either side); empty = all TCP.
@@ -26,6 +27,7 @@ pub struct Config {
     /// A capture-filter expression (`host 10.0.0.1 and port 80`): segments it refuses are
     /// dropped before decoding, as tcpdump's filter drops packets (counted as `filtered`).
     pub filter: Option<crate::capfilter::CaptureFilter>,
+    /// The websocket decoders' limits (message size, inflation).
     pub limits: Limits,
     /// Out-of-order bytes buffered per direction before the hole is declared a gap.
     pub max_ooo_per_stream: usize,
@@ -42,8 +44,8 @@ pub struct Config {
     pub frames: bool,
 }
 
-/// The default memory budget: a busy chat server's 100,000 connections (about 1 KB each
-/// when idle), with room for their messages in flight.
+/// The default memory budget: a busy chat server's 100,000 connections (about 900 bytes
+/// each when idle), with room for their messages in flight.
 pub const DEFAULT_MEMORY: usize = 112 << 20;
 
 impl Default for Config {
@@ -64,28 +66,42 @@ impl Default for Config {
 /// Counters for the end-of-run summary.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
+    /// Packets read.
     pub packets: u64,
+    /// Their captured bytes.
     pub bytes: u64,
+    /// Packets that are not TCP over IPv4/IPv6.
     pub not_tcp: u64,
+    /// Segments the capture filter or `--port` refused.
     pub filtered: u64,
+    /// Packets that could not be decoded down to TCP.
     pub bad_packets: u64,
+    /// Segments whose payload the capture cut short (snaplen).
     pub truncated_packets: u64,
+    /// Connections followed.
     pub connections: u64,
+    /// Of those, the ones that carried websocket (upgraded, or synced mid-stream).
     pub websocket_connections: u64,
+    /// Websocket messages decoded (control frames included).
     pub messages: u64,
+    /// Holes in the streams.
     pub gaps: u64,
+    /// Bytes in those holes.
     pub gap_bytes: u64,
+    /// Protocol and limit breaches reported.
     pub violations: u64,
+    /// Open connections given up to make room (memory budget or `--max-conns`).
     pub evicted: u64,
     /// Directions whose compression history was given up to stay within the budget.
     pub history_dropped: u64,
+    /// A link type met that wsdump does not decode (the first one).
     pub unsupported_link: Option<u32>,
     /// The most the memory ledger held at once.
     pub peak_memory: usize,
 }
 
 impl std::ops::AddAssign<&Stats> for Stats {
-    /// Sums the counters of analyzers that shared a capture (the peak is the largest).
+    /// Sums the counters of analyzers that shared a capture (peaks too: they ran at once).
     fn add_assign(&mut self, s: &Stats) {
         self.packets += s.packets;
         self.bytes += s.bytes;
@@ -112,7 +128,9 @@ type Key = (SocketAddr, SocketAddr);
 /// connections (see [`Analyzer::with_share`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Share {
+    /// This analyzer's share, from 0.
     pub index: usize,
+    /// How many analyzers share the capture.
     pub count: usize,
 }
 
@@ -239,6 +257,8 @@ impl Conn {
     }
 }
 
+/// The flow table: connections keyed by 4-tuple, their TCP lifecycle and decoders. The
+/// [`crate::engine::Pipeline`] drives it; most programs use that, not this.
 pub struct Analyzer {
     cfg: Config,
     /// Slot numbers by 4-tuple. Only the number is stored: the key is the slot's own
@@ -250,6 +270,7 @@ pub struct Analyzer {
     free: Vec<usize>,
     mem: Memory,
     next_id: u64,
+    /// What was counted so far.
     pub stats: Stats,
     last_sweep: i64,
     share: Option<Share>,
@@ -359,6 +380,7 @@ fn frame_start_masked(payload: &[u8]) -> Option<bool> {
 }
 
 impl Analyzer {
+    /// An empty table decoding every connection, with `cfg`'s limits and budget.
     pub fn new(cfg: Config) -> Self {
         let mem = Memory::new(cfg.max_memory);
         Analyzer {

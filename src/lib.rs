@@ -20,6 +20,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[warn(missing_docs)]
 pub mod analyzer;
 #[warn(missing_docs)]
 pub mod annotate;
@@ -41,6 +42,7 @@ pub mod output;
 pub mod packet;
 #[warn(missing_docs)]
 pub mod reassembly;
+#[warn(missing_docs)]
 pub mod shard;
 pub mod tls;
 #[warn(missing_docs)]

@@ -4,7 +4,7 @@
 //! than handing packets around). Every worker follows the TCP lifecycle of every connection,
 //! so all of them number connections and sweep the connection table exactly as a single
 //! analyzer would; but each decodes, and prints, only its share of the connections, chosen
-//! by a fixed hash of the 4-tuple ([`share_of`]). What a worker prints goes into memory in
+//! by a fixed hash of the 4-tuple ([`share_of`](crate::analyzer::share_of)). What a worker prints goes into memory in
 //! pieces, each tagged with where it belongs; the calling thread merges the pieces back into
 //! capture order and writes them:
 //! - a packet's own lines come from the one worker that owns its connection (lines about
@@ -121,7 +121,7 @@ struct WorkerEnd {
 }
 
 /// Decodes the capture at `path` on `opts.threads` workers, each printing with a [`Render`]
-/// from `make`, and writes to `out` what a single [`Analyzer`] with `cfg` feeding that
+/// from `make`, and writes to `out` what a single [`Analyzer`](crate::analyzer::Analyzer) with `cfg` feeding that
 /// printer would. `progress` is told the size of each packet worker 0 reads. The file must
 /// have been checked to open as a capture.
 pub fn run_file(
