@@ -2,7 +2,7 @@
 //! websocket. Also recognises TLS (wss://) and streams that join mid-conversation.
 
 use crate::event::{Dir, Emit, EventKind, HttpRequest, Notice, Violation, ViolationKind};
-use crate::http::{self, Body, Parsed};
+use crate::http::{self, Body, Parsed, Switch};
 use crate::memory::{Memory, Pool};
 use crate::ws::decoder::Compression;
 use crate::ws::{Limits, WsDecoder};
@@ -20,6 +20,10 @@ enum Mode {
     /// Client side after an upgrade request: holding bytes until the response decides.
     AwaitUpgrade,
     Ws(Box<WsDecoder>),
+    /// After a 101 to something other than websocket: the next bytes are parsed as HTTP if
+    /// they are HTTP (the peers did not switch), else the direction is not decoded and the
+    /// notice held here says why.
+    Switched(Box<str>),
     /// Not decoded (TLS, unknown protocol, unbounded HTTP body).
     Opaque,
 }
@@ -105,6 +109,7 @@ impl Conversation {
             Mode::Opaque => Ok(()),
             Mode::AwaitUpgrade => self.await_upgrade(dir, data, mem, em),
             Mode::Http | Mode::Body(_) => self.http(dir, data, mem, em),
+            Mode::Switched(_) => self.switched(dir, data, mem, em),
             Mode::Start => Ok(()),
         }
     }
@@ -251,10 +256,16 @@ impl Conversation {
                 Parsed::Done(Head::Req(req), n) => {
                     rest = &rest[n..];
                     em.emit(dir, EventKind::HttpRequest(&req))?;
-                    self.sides[i].mode = if req.websocket_upgrade {
+                    let body = http::request_body(&req);
+                    // A request that offers an upgrade (any protocol: websocket, Docker's
+                    // tcp) and has no body: what the client sends next is held until the
+                    // response says what it is.
+                    let offers = !http::upgrade_offer(&req).is_empty()
+                        && matches!(body, Body::None | Body::Length(0));
+                    self.sides[i].mode = if offers {
                         Mode::AwaitUpgrade
                     } else {
-                        match http::request_body(&req) {
+                        match body {
                             Body::None => Mode::Http,
                             Body::Length(n) => Mode::Body(n),
                             Body::Unbounded => Mode::Opaque,
@@ -291,12 +302,43 @@ impl Conversation {
                     if let Some(r) = &req {
                         mem.refund(Pool::Http, pending_cost(r));
                     }
-                    if resp.upgraded {
-                        self.switch_to_ws(
-                            resp.deflate.map_or(Compression::Off, Compression::Deflate),
-                            mem,
-                            em,
-                        )?;
+                    if resp.status == 101 {
+                        match http::switch_of(req.as_deref(), &resp) {
+                            Switch::WebSocket { problems } => {
+                                if !problems.is_empty() {
+                                    em.emit(
+                                        dir,
+                                        EventKind::Violation(&Violation {
+                                            kind: ViolationKind::InvalidUpgrade,
+                                            detail: format!(
+                                                "{}; decoded all the same: the server switched",
+                                                problems.join("; ")
+                                            ),
+                                        }),
+                                    )?;
+                                }
+                                self.switch_to_ws(
+                                    resp.deflate.map_or(Compression::Off, Compression::Deflate),
+                                    mem,
+                                    em,
+                                )?;
+                            }
+                            Switch::Other { protocol } => {
+                                let note = format!("switched to {protocol}: not decoded");
+                                self.switch_elsewhere(note, mem, em)?;
+                            }
+                            Switch::Invalid { why } => {
+                                em.emit(
+                                    dir,
+                                    EventKind::Violation(&Violation {
+                                        kind: ViolationKind::InvalidUpgrade,
+                                        detail: why,
+                                    }),
+                                )?;
+                                let note = "not HTTP after an invalid 101: not decoded".into();
+                                self.switch_elsewhere(note, mem, em)?;
+                            }
+                        }
                     } else {
                         self.sides[i].mode = match http::response_body(
                             &resp,
@@ -331,8 +373,65 @@ impl Conversation {
         match &mut self.sides[dir.index()].mode {
             Mode::Ws(d) => d.feed(rest, mem, em),
             Mode::AwaitUpgrade => self.await_upgrade(dir, rest, mem, em),
+            Mode::Switched(_) => self.switched(dir, rest, mem, em),
             _ => Ok(()),
         }
+    }
+
+    /// A 101 switched the connection to something wsdump does not decode (`note` says
+    /// what): both directions wait for their next bytes to tell whether they are still HTTP.
+    fn switch_elsewhere(
+        &mut self,
+        note: String,
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
+        let note: Box<str> = note.into();
+        for dir in [Dir::S2C, Dir::C2S] {
+            let s = &mut self.sides[dir.index()];
+            if matches!(
+                s.mode,
+                Mode::Http | Mode::Body(_) | Mode::AwaitUpgrade | Mode::Start
+            ) {
+                s.mode = Mode::Switched(note.clone());
+            }
+        }
+        // Bytes the client sent before the 101 arrived.
+        let held = self.sides[Dir::C2S.index()].take_buf(mem);
+        if !held.is_empty() {
+            self.switched(Dir::C2S, &held, mem, em)?;
+        }
+        Ok(())
+    }
+
+    /// The first bytes of a direction after a 101 that did not switch to websocket: HTTP
+    /// again (Scapy's test capture answers several bad upgrades with 101s and goes on with
+    /// HTTP), or the other protocol, which is not decoded.
+    fn switched(
+        &mut self,
+        dir: Dir,
+        data: &[u8],
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
+        let http_again = match dir {
+            Dir::C2S => starts_like_request(data),
+            Dir::S2C => data.starts_with(b"HTTP/") || b"HTTP/".starts_with(data),
+        };
+        let s = &mut self.sides[dir.index()];
+        if http_again {
+            s.mode = Mode::Http;
+            return self.http(dir, data, mem, em);
+        }
+        let Mode::Switched(note) = std::mem::replace(&mut s.mode, Mode::Opaque) else {
+            return Ok(());
+        };
+        em.emit(
+            dir,
+            EventKind::Notice(&Notice::Undecoded {
+                detail: note.into(),
+            }),
+        )
     }
 
     /// Client bytes after an upgrade request, held until the response decides what they are.

@@ -507,6 +507,9 @@ pub enum ViolationKind {
     DataAfterClose,
     /// `Sec-WebSocket-Accept` is not the key's SHA-1 digest (RFC 6455 4.2.2).
     AcceptMismatch,
+    /// A handshake that breaks RFC 6455 4 or RFC 9110 7.8 (a 101 to a protocol nobody
+    /// offered, a websocket 101 to a request with no key).
+    InvalidUpgrade,
     /// A retransmitted segment carries other bytes than the first copy (RFC 9293).
     RetransmissionDiffers,
     /// A message longer than `--max-message`: kept truncated.
@@ -541,6 +544,7 @@ impl ViolationKind {
             InvalidUtf8 => "invalid_utf8",
             DataAfterClose => "data_after_close",
             AcceptMismatch => "accept_mismatch",
+            InvalidUpgrade => "invalid_upgrade",
             RetransmissionDiffers => "retransmission_differs",
             MessageTooLarge => "message_too_large",
             InflateLimit => "inflate_limit",

@@ -39,8 +39,119 @@ fn collect(headers: &[httparse::Header<'_>]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn has_token(value: Option<&str>, token: &str) -> bool {
-    value.is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+/// The comma-separated tokens of every `name` header (a field may be sent more than once;
+/// RFC 9110 5.3 makes the lines one list).
+fn tokens<'a>(headers: &'a [(String, String)], name: &'a str) -> impl Iterator<Item = &'a str> {
+    headers
+        .iter()
+        .filter(move |(n, _)| n.eq_ignore_ascii_case(name))
+        .flat_map(|(_, v)| v.split(','))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+fn lists(headers: &[(String, String)], name: &str, token: &str) -> bool {
+    tokens(headers, name).any(|t| t.eq_ignore_ascii_case(token))
+}
+
+/// The protocols a request invites the server to switch to (RFC 9110 7.8): the `Upgrade`
+/// tokens of an HTTP/1.1 request whose `Connection` names `upgrade`. An HTTP/1.0 request, or
+/// one without the connection option, offers nothing.
+pub fn upgrade_offer(req: &HttpRequest) -> Vec<&str> {
+    if req.version == 0 || !lists(&req.headers, "connection", "upgrade") {
+        return Vec::new();
+    }
+    tokens(&req.headers, "upgrade").collect()
+}
+
+/// What a `101 Switching Protocols` switched the connection to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Switch {
+    /// Websocket, as RFC 6455 section 4 describes it: frames follow. `problems` are the
+    /// handshake's breaches that did not stop the server from switching (RFC 6455 4.1 and
+    /// 4.2.1: a key, version 13; 4.2.2: the response's `Connection`); empty when none.
+    WebSocket { problems: Vec<String> },
+    /// Another protocol the request offered (Docker's `tcp`, `h2c`): not decoded.
+    Other { protocol: String },
+    /// A 101 that is not a valid switch (RFC 9110 7.8, 15.2.2): `why`. What follows is
+    /// not followed as websocket.
+    Invalid { why: String },
+}
+
+/// Judges a 101 (`resp`) against the request it answers (`req`, when the capture holds it).
+/// Only the server's word and the request's offer decide whether frames follow: a websocket
+/// 101 to a GET that offered websocket switches, even when the key or version is missing
+/// (as Zeek does: a `websocket_missing_key_header` weird, and analysis goes on); any other
+/// 101 switches to something wsdump does not decode, or to nothing it can name.
+pub fn switch_of(req: Option<&HttpRequest>, resp: &HttpResponse) -> Switch {
+    let named: Vec<&str> = tokens(&resp.headers, "upgrade").collect();
+    let Some(&first) = named.first() else {
+        return Switch::Invalid {
+            why: "101 without an Upgrade header (RFC 9110 15.2.2): what it switched to is unknown"
+                .into(),
+        };
+    };
+    let websocket = named.iter().any(|t| t.eq_ignore_ascii_case("websocket"));
+    let mut problems = Vec::new();
+    if let Some(r) = req {
+        if r.version == 0 {
+            return Switch::Invalid {
+                why: "101 to an HTTP/1.0 request, which cannot be upgraded (RFC 9110 7.8)".into(),
+            };
+        }
+        if !lists(&r.headers, "connection", "upgrade") {
+            return Switch::Invalid {
+                why:
+                    "101 to a request whose Connection header does not name upgrade (RFC 9110 7.8)"
+                        .into(),
+            };
+        }
+        let offer = upgrade_offer(r);
+        if let Some(p) = named
+            .iter()
+            .find(|p| !offer.iter().any(|o| o.eq_ignore_ascii_case(p)))
+        {
+            return Switch::Invalid {
+                why: format!(
+                    "101 switches to \"{p}\", which the request did not offer (it offered \"{}\"; RFC 9110 7.8)",
+                    offer.join(", ")
+                ),
+            };
+        }
+        if websocket && r.method != "GET" {
+            return Switch::Invalid {
+                why: format!(
+                    "101 to websocket answers a {} request; the websocket handshake is a GET (RFC 6455 4.1)",
+                    r.method
+                ),
+            };
+        }
+        if websocket {
+            if r.key.as_deref().is_none_or(str::is_empty) {
+                problems.push("the request has no Sec-WebSocket-Key (RFC 6455 4.1)".to_string());
+            }
+            match r.header("sec-websocket-version").map(str::trim) {
+                Some("13") => {}
+                Some(v) => problems.push(format!(
+                    "the request asks for Sec-WebSocket-Version {v}, not 13 (RFC 6455 4.1)"
+                )),
+                None => problems
+                    .push("the request has no Sec-WebSocket-Version: 13 (RFC 6455 4.1)".into()),
+            }
+            if r.key.is_some() && resp.accept.is_none() {
+                problems.push("the 101 has no Sec-WebSocket-Accept (RFC 6455 4.2.2)".into());
+            }
+        }
+    }
+    if !websocket {
+        return Switch::Other {
+            protocol: first.to_string(),
+        };
+    }
+    if !lists(&resp.headers, "connection", "upgrade") {
+        problems.push("the 101's Connection header does not name upgrade (RFC 6455 4.2.2)".into());
+    }
+    Switch::WebSocket { problems }
 }
 
 pub fn parse_request(buf: &[u8]) -> Parsed<HttpRequest> {
@@ -49,8 +160,8 @@ pub fn parse_request(buf: &[u8]) -> Parsed<HttpRequest> {
     match req.parse(buf) {
         Ok(httparse::Status::Complete(n)) => {
             let headers = collect(req.headers);
-            let websocket_upgrade = has_token(header(&headers, "upgrade"), "websocket")
-                && has_token(header(&headers, "connection"), "upgrade");
+            let websocket_upgrade =
+                lists(&headers, "upgrade", "websocket") && lists(&headers, "connection", "upgrade");
             let key = header(&headers, "sec-websocket-key").map(|k| k.trim().to_string());
             Parsed::Done(
                 HttpRequest {
@@ -78,36 +189,30 @@ pub fn parse_response(buf: &[u8], req: Option<&HttpRequest>) -> Parsed<HttpRespo
         Ok(httparse::Status::Complete(n)) => {
             let headers = collect(resp.headers);
             let status = resp.code.unwrap_or(0);
-            // A 101 switches protocols only in answer to an upgrade request; with no request
-            // seen (capture started late), the response's own headers decide.
-            let upgraded = status == 101
-                && req.map_or_else(
-                    || has_token(header(&headers, "upgrade"), "websocket"),
-                    |r| r.websocket_upgrade,
-                );
             let key = req.and_then(|r| r.key.clone());
             let expected_accept = key.as_deref().map(accept_for);
             let accept = header(&headers, "sec-websocket-accept").map(|a| a.trim().to_string());
             let subprotocol = header(&headers, "sec-websocket-protocol").map(str::to_string);
             let extensions = header(&headers, "sec-websocket-extensions").map(str::to_string);
             let deflate = extensions.as_deref().and_then(parse_deflate);
-            Parsed::Done(
-                HttpResponse {
-                    status,
-                    reason: resp.reason.unwrap_or("").to_string(),
-                    version: resp.version.unwrap_or(1),
-                    headers,
-                    upgraded,
-                    key,
-                    expected_accept,
-                    accept,
-                    subprotocol,
-                    extensions,
-                    deflate,
-                    head_len: n,
-                },
-                n,
-            )
+            let mut r = HttpResponse {
+                status,
+                reason: resp.reason.unwrap_or("").to_string(),
+                version: resp.version.unwrap_or(1),
+                headers,
+                upgraded: false,
+                key,
+                expected_accept,
+                accept,
+                subprotocol,
+                extensions,
+                deflate,
+                head_len: n,
+            };
+            // A 101 switches to websocket only as RFC 6455 4 and RFC 9110 7.8 allow; with no
+            // request seen (capture started late), the response's own headers decide.
+            r.upgraded = status == 101 && matches!(switch_of(req, &r), Switch::WebSocket { .. });
+            Parsed::Done(r, n)
         }
         Ok(httparse::Status::Partial) => Parsed::Partial,
         Err(e) => Parsed::NotHttp(e.to_string()),
@@ -241,6 +346,92 @@ mod tests {
             Parsed::Done(resp, _) => assert!(!resp.upgraded),
             _ => panic!(),
         }
+    }
+
+    fn req(head: &[u8]) -> HttpRequest {
+        match parse_request(head) {
+            Parsed::Done(r, _) => r,
+            _ => panic!("complete request"),
+        }
+    }
+
+    fn switch(r: Option<&HttpRequest>, head: &[u8]) -> Switch {
+        match parse_response(head, r) {
+            Parsed::Done(resp, _) => switch_of(r, &resp),
+            _ => panic!("complete response"),
+        }
+    }
+
+    const OK_101: &[u8] = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+
+    #[test]
+    fn a_valid_handshake_switches_to_websocket() {
+        let r = req(b"GET /chat HTTP/1.1\r\nUpgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        assert!(r.websocket_upgrade);
+        assert_eq!(
+            switch(Some(&r), OK_101),
+            Switch::WebSocket { problems: vec![] }
+        );
+        // Capture began after the request: the 101's own headers decide.
+        assert_eq!(switch(None, OK_101), Switch::WebSocket { problems: vec![] });
+    }
+
+    #[test]
+    fn a_101_to_what_nobody_offered_switches_nothing() {
+        // Scapy's websocket_invalid_handshakes.pcap: `websockets` answers `websocket`.
+        let r = req(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: qahP4HKA9p47jHXBgcoaKg==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+        let bad =
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websockets\nConnection: Upgrade\r\n\r\n";
+        assert!(matches!(switch(Some(&r), bad), Switch::Invalid { .. }));
+        match parse_response(bad, Some(&r)) {
+            Parsed::Done(resp, _) => assert!(!resp.upgraded),
+            _ => panic!(),
+        }
+        let none = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n";
+        assert!(matches!(switch(Some(&r), none), Switch::Invalid { .. }));
+    }
+
+    #[test]
+    fn requests_that_are_not_websocket_handshakes() {
+        for head in [
+            &b"POST / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"[..],
+            b"GET / HTTP/1.0\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        ] {
+            let r = req(head);
+            assert!(
+                matches!(switch(Some(&r), OK_101), Switch::Invalid { .. }),
+                "{}",
+                String::from_utf8_lossy(head)
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_key_or_version_is_a_breach_the_server_may_overlook() {
+        let r = req(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 8\r\n\r\n");
+        match switch(Some(&r), OK_101) {
+            Switch::WebSocket { problems } => {
+                assert_eq!(problems.len(), 2, "{problems:?}");
+                assert!(problems[0].contains("Sec-WebSocket-Key"));
+                assert!(problems[1].contains("Version 8"));
+            }
+            s => panic!("{s:?}"),
+        }
+    }
+
+    #[test]
+    fn docker_upgrade_to_tcp() {
+        let r = req(b"POST /v1.41/containers/x/attach?stream=1 HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n");
+        assert!(!r.websocket_upgrade);
+        assert_eq!(upgrade_offer(&r), vec!["tcp"]);
+        let resp = b"HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n";
+        assert_eq!(
+            switch(Some(&r), resp),
+            Switch::Other {
+                protocol: "tcp".into()
+            }
+        );
     }
 
     #[test]

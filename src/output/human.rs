@@ -338,7 +338,9 @@ impl<W: Write> HumanPrinter<W> {
                         escape::text(sp, l);
                     }
                     l.push(']');
-                } else if r.key.is_some() {
+                } else if r.key.is_some() && r.status != 101 {
+                    // A 101 that is not a websocket switch is explained by the violation or
+                    // notice that follows it.
                     p.paint(p.warn, " [websocket upgrade refused]", l);
                 }
             }
