@@ -202,11 +202,19 @@ struct Conn {
     fin: [bool; 2],
     rst: bool,
     last_seen: i64,
-    /// Client and server were guessed from the port numbers (no SYN, no `--port`): the first
-    /// payload may correct them.
-    roles_guessed: bool,
+    /// Client and server were guessed (no SYN): the first payload may correct them.
+    roles_guessed: Option<Guess>,
     /// The client's ISN, to tell a SYN retransmission from a new incarnation of the 4-tuple.
     client_isn: Option<u32>,
+}
+
+/// How client and server were guessed when no SYN said it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Guess {
+    /// The side on a `--port` port is the server.
+    Port,
+    /// The higher port is the client's.
+    HigherPort,
 }
 
 /// The decoding part of a connection: its streams, what they carry, and its reading.
@@ -379,6 +387,38 @@ fn frame_start_masked(payload: &[u8]) -> Option<bool> {
     ok.then_some(b1 & 0x80 != 0)
 }
 
+/// Whether `payload` is whole websocket frames (the last may run past the segment), each
+/// plausible and all masked alike, and if so whether they are masked: evidence strong enough
+/// to overrule a port guess.
+fn frames_fill_masked(payload: &[u8]) -> Option<bool> {
+    let mut at = 0usize;
+    let mut masked = None;
+    let mut frames = 0;
+    while at < payload.len() {
+        let p = &payload[at..];
+        let m = frame_start_masked(p)?;
+        if masked.is_some_and(|x| x != m) {
+            return None;
+        }
+        masked = Some(m);
+        let (len, ext) = match p[1] & 0x7f {
+            126 => (u16::from_be_bytes([*p.get(2)?, *p.get(3)?]) as u64, 2),
+            127 => (u64::from_be_bytes(p.get(2..10)?.try_into().ok()?), 8),
+            n => (n as u64, 0),
+        };
+        let header = 2 + ext + if m { 4 } else { 0 };
+        frames += 1;
+        let end = (at as u64).saturating_add(header).saturating_add(len);
+        if end >= payload.len() as u64 {
+            // Ends with the segment, or a frame the next segments continue (then only after
+            // another frame ended exactly where it began).
+            return (end == payload.len() as u64 || frames > 1).then_some(m);
+        }
+        at = end as usize;
+    }
+    None
+}
+
 impl Analyzer {
     /// An empty table decoding every connection, with `cfg`'s limits and budget.
     pub fn new(cfg: Config) -> Self {
@@ -549,12 +589,25 @@ impl Analyzer {
         let idx = self.lookup(ts, seg, sink)?;
         let conn = self.conns[idx].as_mut().expect("live connection");
         conn.last_seen = ts.secs;
-        if conn.roles_guessed && !seg.payload.is_empty() {
-            // Joined mid-stream with no port to go by: the first bytes decide. A frame header
-            // with the MASK bit comes from the client (RFC 6455 section 5.1).
-            conn.roles_guessed = false;
-            if let Some(masked) = frame_start_masked(seg.payload)
-                && masked != (seg.src == conn.info.client)
+        if conn.roles_guessed.is_some() && !seg.payload.is_empty() {
+            // Joined mid-stream: the first bytes decide who is the client, the ports only
+            // when they say nothing. A request line comes from the client, a status line from
+            // the server, and a frame header with the MASK bit from the client (RFC 6455
+            // section 5.1). Against a `--port` guess a lone header is not enough (random
+            // bytes look like one often): the frames must end where the segment does.
+            let by_port = conn.roles_guessed == Some(Guess::Port);
+            conn.roles_guessed = None;
+            let sender_is_client = if crate::conversation::starts_like_request(seg.payload) {
+                Some(true)
+            } else if seg.payload.starts_with(b"HTTP/1.") {
+                Some(false)
+            } else if by_port {
+                frames_fill_masked(seg.payload)
+            } else {
+                frame_start_masked(seg.payload)
+            };
+            if let Some(client) = sender_is_client
+                && client != (seg.src == conn.info.client)
             {
                 conn.swap_roles();
             }
@@ -729,8 +782,15 @@ impl Analyzer {
             .share
             .is_none_or(|s| share_of(client, server, s.count) == s.index);
         let mid_stream = !f.syn();
-        let port_hint = ports.contains(&server.port());
-        let roles_guessed = mid_stream && !ports.contains(&seg.src.port()) && !port_hint;
+        // The connection touches a `--port` port: its unknown bytes are hunted as websocket,
+        // whichever side the evidence later makes the server.
+        let port_hint = ports.contains(&server.port()) || ports.contains(&client.port());
+        let by_port = ports.contains(&server.port()) != ports.contains(&client.port());
+        let roles_guessed = mid_stream.then_some(if by_port {
+            Guess::Port
+        } else {
+            Guess::HigherPort
+        });
         let work = owned.then(|| {
             Box::new(Work {
                 streams: [Stream::default(), Stream::default()],

@@ -580,7 +580,7 @@ enum Head {
     Resp(Box<crate::event::HttpResponse>),
 }
 
-fn starts_like_request(d: &[u8]) -> bool {
+pub(crate) fn starts_like_request(d: &[u8]) -> bool {
     const METHODS: [&[u8]; 9] = [
         b"GET ",
         b"POST ",
