@@ -157,6 +157,7 @@ impl WsDecoder {
             Opcode::Close | Opcode::Ping | Opcode::Pong => {
                 self.ctrl.clear();
                 self.ctrl_len = 0;
+                self.ctrl_gap = false;
             }
         }
         if let Some(m) = &mut self.msg

@@ -56,10 +56,19 @@ impl WsDecoder {
         let discard = f.discard;
         let mut result = Ok(());
         if op.is_control() {
-            // A control payload is at most 125 bytes (RFC 6455 5.5); a longer one is a
-            // violation, reported, and kept only that far.
-            let room = 125usize.saturating_sub(self.ctrl.len());
-            self.ctrl.extend_from_slice(&plain[..room.min(n)]);
+            // A control payload is at most 125 bytes (RFC 6455 5.5). A longer one is a
+            // violation, reported at its header, and still means what its opcode says: a close
+            // keeps its code and reason (Zeek reports all 256 bytes of one), up to
+            // `--max-message`, the bytes past 125 charged like a message's.
+            let cap = self.limits.max_message.max(125);
+            let mut keep = cap.saturating_sub(self.ctrl.len()).min(n);
+            let past = (self.ctrl.len() + keep).saturating_sub(125.max(self.ctrl.len()));
+            if past > 0 {
+                let granted = mem.grant(Pool::Messages, past);
+                keep -= past - granted;
+                self.ctrl_charged += granted;
+            }
+            self.ctrl.extend_from_slice(&plain[..keep]);
             self.ctrl_len += n as u64;
         } else if !discard && let Some(m) = &mut self.msg {
             let before = m.buf.len();
@@ -134,7 +143,7 @@ impl WsDecoder {
         }
         let op = Opcode::from_u8(f.h.opcode);
         if op.is_control() {
-            self.control_message(op, f.h.payload_len, em)?;
+            self.control_message(op, f.h.payload_len, mem, em)?;
         } else if f.h.fin
             && !f.discard
             && let Some(m) = self.msg.take()
@@ -148,14 +157,17 @@ impl WsDecoder {
         &mut self,
         op: Opcode,
         wire_len: u64,
+        mem: &mut Memory,
         em: &mut dyn Emit,
     ) -> io::Result<()> {
         let ctrl = std::mem::take(&mut self.ctrl);
-        let complete = ctrl.len() as u64 == self.ctrl_len;
+        // Cut at `--max-message` (or by the memory budget): `truncated`, and the code and the
+        // reason's first bytes are still known. A gap inside it: nothing is known for sure.
+        let truncated = !self.ctrl_gap && (ctrl.len() as u64) < self.ctrl_len;
         let mut close_code = None;
         let mut close_reason = None;
         let mut valid_utf8 = true;
-        if op == Opcode::Close && complete {
+        if op == Opcode::Close && !self.ctrl_gap {
             self.closed = true;
             match ctrl.len() {
                 0 => {}
@@ -176,6 +188,10 @@ impl WsDecoder {
                     }
                     match std::str::from_utf8(&ctrl[2..]) {
                         Ok(r) => close_reason = Some(r),
+                        // Cut inside a character: the whole characters before the cut.
+                        Err(e) if truncated && e.error_len().is_none() => {
+                            close_reason = std::str::from_utf8(&ctrl[2..2 + e.valid_up_to()]).ok()
+                        }
                         Err(_) => {
                             valid_utf8 = false;
                             self.violation(
@@ -195,8 +211,8 @@ impl WsDecoder {
             wire_len,
             compressed: false,
             frames: 1,
-            truncated: !complete && self.ctrl_len > ctrl.len() as u64,
-            incomplete: None,
+            truncated,
+            incomplete: self.ctrl_gap.then_some(Incomplete::Gap),
             missing: Vec::new(),
             resync: self.resync_active,
             valid_utf8,
@@ -205,7 +221,13 @@ impl WsDecoder {
             close_reason,
         };
         let r = em.emit(self.dir, EventKind::Message(&msg));
-        self.ctrl = ctrl;
+        if self.ctrl_charged > 0 {
+            // An oversized control frame's buffer is not kept for the next one.
+            mem.refund(Pool::Messages, self.ctrl_charged);
+            self.ctrl_charged = 0;
+        } else {
+            self.ctrl = ctrl;
+        }
         r
     }
 

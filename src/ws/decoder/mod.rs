@@ -138,6 +138,11 @@ pub struct WsDecoder {
     msg: Option<Box<MsgState>>,
     ctrl: Vec<u8>,
     ctrl_len: u64,
+    /// What `ctrl` holds past 125 bytes (an oversized control frame), charged to
+    /// [`Pool::Messages`].
+    ctrl_charged: usize,
+    /// A gap fell inside the control frame being read.
+    ctrl_gap: bool,
     /// The sender's compression window (context takeover), and its largest size.
     window: Window,
     window_max: usize,
@@ -181,6 +186,8 @@ impl WsDecoder {
             msg: None,
             ctrl: Vec::new(),
             ctrl_len: 0,
+            ctrl_charged: 0,
+            ctrl_gap: false,
             window: Window::default(),
             window_max: 1 << bits.unwrap_or(15).clamp(8, 15),
             history_lost: false,
@@ -225,6 +232,8 @@ impl WsDecoder {
         self.frame = None;
         self.drop_window(mem);
         self.ctrl = Vec::new();
+        mem.refund(Pool::Messages, self.ctrl_charged);
+        self.ctrl_charged = 0;
     }
 
     fn drop_window(&mut self, mem: &mut Memory) {
@@ -363,6 +372,7 @@ impl WsDecoder {
             let discard = f.discard;
             if control {
                 self.ctrl_len += len;
+                self.ctrl_gap = true;
             } else if let (Some(m), false) = (&mut self.msg, discard) {
                 m.incomplete.get_or_insert(Incomplete::Gap);
                 if m.compressed {
@@ -519,6 +529,29 @@ mod tests {
         assert_eq!(r.msgs[1].payload, b"Hello, fragmented world");
         assert_eq!(r.msgs[2].close, Some(1000));
         assert!(r.violations.is_empty());
+    }
+
+    #[test]
+    fn oversized_close_keeps_its_code_and_reason() {
+        // RFC 6455 5.5 allows 125 bytes; this close has 2 + 300, split across feeds.
+        let mut mem = Memory::default();
+        let mut body = vec![0x03, 0xe8];
+        body.extend(std::iter::repeat_n(b'C', 300));
+        let s = frame(true, 0, 8, K, &body);
+        let mut d = client();
+        let mut r = Rec::default();
+        for part in s.chunks(97) {
+            d.feed(part, &mut mem, &mut r).unwrap();
+        }
+        assert_eq!(r.violations, vec![ViolationKind::ControlFrameTooLong]);
+        assert_eq!(r.msgs.len(), 1);
+        assert_eq!(r.msgs[0].close, Some(1000));
+        assert_eq!(r.msgs[0].payload, body, "all of it, not cut at 125");
+        assert_eq!(r.msgs[0].incomplete, None);
+        assert!(mem.peak() >= 302 - 125, "the bytes past 125 were charged");
+        assert_eq!(mem.used(), 0, "and given back");
+        d.release(&mut mem);
+        assert_eq!(mem.used(), 0);
     }
 
     #[test]
