@@ -260,7 +260,7 @@ impl Conversation {
                     // A request that offers an upgrade (any protocol: websocket, Docker's
                     // tcp) and has no body: what the client sends next is held until the
                     // response says what it is.
-                    let offers = !http::upgrade_offer(&req).is_empty()
+                    let offers = (req.websocket_upgrade || !http::upgrade_offer(&req).is_empty())
                         && matches!(body, Body::None | Body::Length(0));
                     self.sides[i].mode = if offers {
                         Mode::AwaitUpgrade
@@ -348,13 +348,21 @@ impl Conversation {
                             Body::Length(n) => Mode::Body(n),
                             Body::Unbounded => Mode::Opaque,
                         };
-                        // A refused upgrade: the client goes on speaking HTTP.
+                        // A refused upgrade: the client goes on speaking HTTP, or, if it
+                        // did not wait for the answer, sent bytes of the protocol it asked
+                        // for, which are not decoded.
                         let c = &mut self.sides[Dir::C2S.index()];
                         if matches!(c.mode, Mode::AwaitUpgrade) {
-                            c.mode = Mode::Http;
+                            c.mode = Mode::Switched(
+                                format!(
+                                    "the upgrade was refused ({}); what the client sent after its request is not HTTP: not decoded",
+                                    resp.status
+                                )
+                                .into(),
+                            );
                             let held = c.take_buf(mem);
                             if !held.is_empty() {
-                                self.http(Dir::C2S, &held, mem, em)?;
+                                self.switched(Dir::C2S, &held, mem, em)?;
                             }
                         }
                     }
