@@ -64,9 +64,7 @@ impl WsDecoder {
             let mut keep = cap.saturating_sub(self.ctrl.len()).min(n);
             let past = (self.ctrl.len() + keep).saturating_sub(125.max(self.ctrl.len()));
             if past > 0 {
-                let granted = mem.grant(Pool::Messages, past);
-                keep -= past - granted;
-                self.ctrl_charged += granted;
+                keep -= past - mem.grant(Pool::Messages, past);
             }
             self.ctrl.extend_from_slice(&plain[..keep]);
             self.ctrl_len += n as u64;
@@ -221,10 +219,10 @@ impl WsDecoder {
             close_reason,
         };
         let r = em.emit(self.dir, EventKind::Message(&msg));
-        if self.ctrl_charged > 0 {
+        let charged = ctrl.len().saturating_sub(125);
+        if charged > 0 {
             // An oversized control frame's buffer is not kept for the next one.
-            mem.refund(Pool::Messages, self.ctrl_charged);
-            self.ctrl_charged = 0;
+            mem.refund(Pool::Messages, charged);
         } else {
             self.ctrl = ctrl;
         }

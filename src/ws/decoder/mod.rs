@@ -136,11 +136,10 @@ pub struct WsDecoder {
     /// Boxed: a connection between messages (most of them, most of the time) keeps only
     /// the pointer.
     msg: Option<Box<MsgState>>,
+    /// The control frame being read; what it holds past 125 bytes (an oversized one) is
+    /// charged to [`Pool::Messages`].
     ctrl: Vec<u8>,
     ctrl_len: u64,
-    /// What `ctrl` holds past 125 bytes (an oversized control frame), charged to
-    /// [`Pool::Messages`].
-    ctrl_charged: usize,
     /// A gap fell inside the control frame being read.
     ctrl_gap: bool,
     /// The sender's compression window (context takeover), and its largest size.
@@ -186,7 +185,6 @@ impl WsDecoder {
             msg: None,
             ctrl: Vec::new(),
             ctrl_len: 0,
-            ctrl_charged: 0,
             ctrl_gap: false,
             window: Window::default(),
             window_max: 1 << bits.unwrap_or(15).clamp(8, 15),
@@ -231,9 +229,9 @@ impl WsDecoder {
         }
         self.frame = None;
         self.drop_window(mem);
+        // What an oversized control frame holds past 125 bytes was charged.
+        mem.refund(Pool::Messages, self.ctrl.len().saturating_sub(125));
         self.ctrl = Vec::new();
-        mem.refund(Pool::Messages, self.ctrl_charged);
-        self.ctrl_charged = 0;
     }
 
     fn drop_window(&mut self, mem: &mut Memory) {
