@@ -637,3 +637,96 @@ fn tls_hint(d: &[u8]) -> Option<String> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Rec(Vec<String>);
+
+    impl Emit for Rec {
+        fn emit(&mut self, dir: Dir, kind: EventKind<'_>) -> io::Result<()> {
+            let s = match kind {
+                EventKind::Message(m) => format!("{} message {}", dir.as_str(), m.opcode),
+                EventKind::Violation(v) => {
+                    format!("{} violation {}", dir.as_str(), v.kind.as_str())
+                }
+                EventKind::Notice(n) => format!("{} notice {n:?}", dir.as_str()),
+                EventKind::HttpResponse(r) => {
+                    format!("{} http {} {}", dir.as_str(), r.status, r.upgraded)
+                }
+                _ => return Ok(()),
+            };
+            self.0.push(s);
+            Ok(())
+        }
+    }
+
+    fn talk(turns: &[(Dir, &[u8])]) -> Vec<String> {
+        let mut c = Conversation::new(false, false, Limits::default());
+        let mut mem = Memory::default();
+        let mut r = Rec::default();
+        let mut at = [0u64; 2];
+        for (dir, bytes) in turns {
+            c.data(*dir, at[dir.index()], bytes, &mut mem, &mut r)
+                .unwrap();
+            at[dir.index()] += bytes.len() as u64;
+        }
+        c.release(&mut mem);
+        assert_eq!(mem.used(), 0);
+        r.0
+    }
+
+    const KEY: &str = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+
+    /// The shape of Scapy's invalid-handshake test: 101s that switch to nothing the request
+    /// offered are followed by HTTP again, and the one valid switch by a frame.
+    #[test]
+    fn http_after_a_bad_101_is_still_http() {
+        let bad_101 = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websockets\r\nConnection: Upgrade\r\n\r\n";
+        let get =
+            format!("GET / HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n{KEY}\r\n");
+        let ok_101 = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n";
+        // A masked "Hi".
+        let frame = [0x81, 0x82, 1, 2, 3, 4, b'H' ^ 1, b'i' ^ 2];
+        let got = talk(&[
+            (Dir::C2S, get.as_bytes()),
+            (Dir::S2C, bad_101),
+            (Dir::C2S, get.as_bytes()),
+            (Dir::S2C, ok_101),
+            (Dir::C2S, &frame),
+        ]);
+        assert_eq!(
+            got,
+            [
+                "s2c http 101 false",
+                "s2c violation invalid_upgrade",
+                "s2c http 101 true",
+                "s2c violation invalid_upgrade",
+                "c2s message text",
+            ],
+        );
+    }
+
+    /// Docker's `Upgrade: tcp`: the raw stream after the 101 is neither websocket nor HTTP,
+    /// and is said so once per direction.
+    #[test]
+    fn a_switch_to_tcp_is_not_decoded() {
+        let got = talk(&[
+            (
+                Dir::C2S,
+                b"POST /attach HTTP/1.1\r\nContent-Length: 0\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n\x81\x02hi",
+            ),
+            (
+                Dir::S2C,
+                b"HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n\x81\x02hi",
+            ),
+            (Dir::C2S, b"more raw bytes"),
+        ]);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[0], "s2c http 101 false");
+        assert!(got[1].starts_with("c2s notice Undecoded") && got[1].contains("switched to tcp"));
+        assert!(got[2].starts_with("s2c notice Undecoded") && got[2].contains("switched to tcp"));
+    }
+}

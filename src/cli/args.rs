@@ -64,7 +64,9 @@ pub(crate) struct Args {
     )]
     pub write: Option<String>,
     /// Only connections with this port on either side (repeatable, or comma-separated);
-    /// ANDed with the capture-filter expression.
+    /// ANDed with the capture-filter expression. Joined mid-stream, their bytes are hunted
+    /// as websocket; the traffic (a request line, masked frames) says which side is the
+    /// client, the port only when it does not.
     #[arg(short = 'p', long = "port", value_name = "PORT", value_delimiter = ',', action = ArgAction::Append)]
     pub ports: Vec<u16>,
     /// Print websocket messages only, one per line.
