@@ -510,8 +510,13 @@ impl<W: Write> Sink for ExplainPrinter<W> {
                         }
                     }
                 } else {
+                    let key = if r.status == 101 {
+                        "response_101_other"
+                    } else {
+                        "response_other"
+                    };
                     let t = lang.fill(
-                        "response_other",
+                        key,
                         &[("status", &r.status.to_string()), ("reason", &reason)],
                     );
                     self.comment(&t);

@@ -145,6 +145,10 @@ pub const EN: &[(&str, &str)] = &[
         "The server answers \"{status} {reason}\": the upgrade is refused and the connection stays HTTP.",
     ),
     (
+        "response_101_other",
+        "The server answers \"{status} {reason}\": it switches protocols, but not to websocket as RFC 6455 section 4 describes it; what follows is not decoded unless it is HTTP again (see the notice that follows).",
+    ),
+    (
         "frame",
         "Frame from the {who}: byte 0 = {b0}: FIN={fin} ({fintext}), RSV1-3={rsv}, opcode {op} ({opname}); byte 1 = {b1}: MASK={mask}, payload length {len} ({enc}).",
     ),
@@ -295,6 +299,10 @@ pub const RU: &[(&str, &str)] = &[
     (
         "response_other",
         "Сервер отвечает «{status} {reason}»: переход на websocket отклонён, соединение остаётся HTTP.",
+    ),
+    (
+        "response_101_other",
+        "Сервер отвечает «{status} {reason}»: протокол переключается, но не на websocket, как его описывает раздел 4 RFC 6455; дальнейшие байты не разбираются, если это не снова HTTP (см. следующее уведомление).",
     ),
     (
         "frame",
