@@ -231,3 +231,21 @@ fn an_upgrade_to_tcp_is_not_decoded() {
     );
     assert_eq!(of(&ev, "http_response").len(), 2);
 }
+
+/// The SYN exchange cut away, the GET kept: with `--port 47001` (the client's port) the
+/// request line still names the client, and the handshake and every message decode.
+#[test]
+fn the_request_line_names_the_client() {
+    for args in [&[][..], &["--port", "47001"]] {
+        let (ev, status) = run("keepalive-nosyn.pcap", args);
+        assert_eq!(status, 0, "{args:?}");
+        let req = of(&ev, "http_request");
+        assert_eq!(req.len(), 1, "{args:?}");
+        assert_eq!(req[0]["client"], "127.0.0.1:47001", "{args:?}");
+        assert_eq!(of(&ev, "http_response")[0]["upgraded"], true, "{args:?}");
+        let msgs = of(&ev, "message");
+        assert_eq!(msgs.len(), 6, "{args:?}");
+        assert!(msgs.iter().all(|m| m.get("resync").is_none()), "{args:?}");
+        assert!(of(&ev, "violation").is_empty(), "{args:?}");
+    }
+}

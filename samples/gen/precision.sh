@@ -9,7 +9,8 @@
 # Needs root (tcpdump on lo), python3 with websockets (pip install websockets), node.
 # Writes samples/precision/NAME.pcap and NAME.peer.log (what the clients sent and received);
 # keepalive-mid.pcap is keepalive.pcap cut after the 101, keepalive-probe.pcap cut so that it
-# starts at the first keep-alive probe (samples/gen/noise_pcap.py).
+# starts at the first keep-alive probe (samples/gen/noise_pcap.py), keepalive-nosyn.pcap
+# without its three handshake packets (samples/gen/cut.py).
 set -euo pipefail
 GEN=$(cd "$(dirname "$0")" && pwd)
 OUT=$GEN/../precision
@@ -54,7 +55,8 @@ record() {
       python3 "$GEN/precision_peers.py" keepalive 9301 47001 >"$OUT/keepalive.peer.log"
       cap_stop keepalive; srv_stop
       python3 "$GEN/noise_pcap.py" cut "$OUT/keepalive.pcap" "$OUT/keepalive-mid.pcap" --after-head
-      python3 "$GEN/noise_pcap.py" cut "$OUT/keepalive.pcap" "$OUT/keepalive-probe.pcap" --at-probe 1 ;;
+      python3 "$GEN/noise_pcap.py" cut "$OUT/keepalive.pcap" "$OUT/keepalive-probe.pcap" --at-probe 1
+      python3 "$GEN/cut.py" "$OUT/keepalive.pcap" "$OUT/keepalive-nosyn.pcap" 1-3 ;;
     oversized-close)
       py_server 9303
       cap_start oversized-close "tcp port 9303"
