@@ -22,6 +22,8 @@ struct Notes {
     client_isn: Option<u32>,
     server_isn: Option<u32>,
     close_from: Option<Dir>,
+    /// The last request asked for a websocket upgrade (its response refuses it or not).
+    asked_upgrade: bool,
 }
 
 pub struct ExplainPrinter<W: Write> {
@@ -420,7 +422,8 @@ impl<W: Write> Sink for ExplainPrinter<W> {
                 self.flush_pending();
                 self.tcp(ev, c, t);
             }
-            (EventKind::HttpRequest(r), Some(_)) => {
+            (EventKind::HttpRequest(r), Some(c)) => {
+                self.conns.entry(c.id).or_default().asked_upgrade = r.websocket_upgrade;
                 let key = if r.websocket_upgrade {
                     "request"
                 } else {
@@ -451,7 +454,8 @@ impl<W: Write> Sink for ExplainPrinter<W> {
                 let line = self.human_line(ev);
                 self.line(&format!("    {line}\n"));
             }
-            (EventKind::HttpResponse(r), Some(_)) => {
+            (EventKind::HttpResponse(r), Some(c)) => {
+                let asked = self.conns.get(&c.id).is_some_and(|n| n.asked_upgrade);
                 let mut reason = String::new();
                 escape::text(&r.reason, &mut reason);
                 if r.upgraded {
@@ -512,8 +516,10 @@ impl<W: Write> Sink for ExplainPrinter<W> {
                 } else {
                     let key = if r.status == 101 {
                         "response_101_other"
-                    } else {
+                    } else if asked {
                         "response_other"
+                    } else {
+                        "response_plain"
                     };
                     let t = lang.fill(
                         key,

@@ -145,6 +145,10 @@ pub const EN: &[(&str, &str)] = &[
         "The server answers \"{status} {reason}\": the upgrade is refused and the connection stays HTTP.",
     ),
     (
+        "response_plain",
+        "The server answers \"{status} {reason}\": plain HTTP, the request asked for no websocket upgrade.",
+    ),
+    (
         "response_101_other",
         "The server answers \"{status} {reason}\": it switches protocols, but not to websocket as RFC 6455 section 4 describes it; what follows is not decoded unless it is HTTP again (see the notice that follows).",
     ),
@@ -299,6 +303,10 @@ pub const RU: &[(&str, &str)] = &[
     (
         "response_other",
         "Сервер отвечает «{status} {reason}»: переход на websocket отклонён, соединение остаётся HTTP.",
+    ),
+    (
+        "response_plain",
+        "Сервер отвечает «{status} {reason}»: обычный HTTP, запрос не просил перехода на websocket.",
     ),
     (
         "response_101_other",
