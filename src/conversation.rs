@@ -455,19 +455,11 @@ impl Conversation {
     }
 
     /// Bytes of `dir` of unknown length were lost (inside TLS, where the plaintext lost
-    /// cannot be counted); `at` is the offset of the next byte as far as it is known.
-    fn lost(&mut self, dir: Dir, at: u64, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
-        let limits = self.limits;
+    /// cannot be counted).
+    fn lost(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         let s = &mut self.sides[dir.index()];
         match &mut s.mode {
-            Mode::Ws(d) => {
-                // The boundary cannot be known: what was in progress ends here, a new
-                // decoder hunts for the next frame.
-                d.finish(mem, em)?;
-                let fresh = WsDecoder::mid_stream(dir, Some(dir == Dir::C2S), limits, at);
-                s.set_mode(Mode::Ws(Box::new(fresh)), mem);
-                Ok(())
-            }
+            Mode::Ws(d) => d.lost(mem, em),
             _ => {
                 // HTTP cannot be followed across a hole.
                 s.set_mode(Mode::Opaque, mem);

@@ -24,16 +24,26 @@ pub(crate) fn run_file(args: &Args, path: &str, filter: CaptureFilter) -> io::Re
             }
         }
     };
-    let cap = match CaptureFile::open(input) {
+    let mut cap = match CaptureFile::open(input) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("wsdump: {path}: {e}");
             return Ok(ExitCode::from(2));
         }
     };
+    let keys = match key_store(args, false) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("wsdump: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    // The file's Decryption Secrets Blocks join the --keylog secrets.
+    cap.use_keys(keys.clone());
 
     let line_mode = args.line_buffered || stdout_wants_lines();
-    let cfg = make_config(args, &filter);
+    let mut cfg = make_config(args, &filter);
+    cfg.keys = Some(keys);
     let threads = match args.threads {
         0 => wsdump::shard::auto_threads(),
         n => n,

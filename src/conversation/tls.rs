@@ -115,7 +115,7 @@ impl TlsSession {
         self.conn.gap(direction(dir));
         let r = &mut self.rest;
         if r.decrypted == Some(true) {
-            r.inner.lost(dir, r.at[dir.index()], mem, em)?;
+            r.inner.lost(dir, mem, em)?;
         }
         Ok(())
     }
