@@ -29,6 +29,10 @@ struct State {
     client_random: Option<ClientRandom>,
     /// What the verdict notice said: None before it, then whether the keys open it.
     decrypted: Option<bool>,
+    /// The key log has this handshake's secrets, and no record has shown yet whether they
+    /// are right: the verdict waits for the first record they open (or fail to). True when
+    /// they came after the key log first had none.
+    pending: Option<bool>,
     /// HTTP/2 inside: application data is not decoded.
     h2: bool,
     /// Nothing more can come of this connection: the state was dropped.
@@ -54,6 +58,7 @@ impl TlsSession {
                 info: TlsInfo::default(),
                 client_random: None,
                 decrypted: None,
+                pending: None,
                 h2: false,
                 done: false,
                 said: 0,
@@ -121,6 +126,16 @@ impl TlsSession {
     }
 
     pub(super) fn end(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+        if self.rest.pending.take().is_some() {
+            let r = &mut self.rest;
+            r.decrypted = Some(false);
+            let detail = format!(
+                "{}: the key log has the secrets of client random {}, but no record they open followed",
+                r.describe(),
+                r.random_hex()
+            );
+            r.verdict(detail, em)?;
+        }
         let cut = self.conn.buffered(direction(dir));
         if cut > 0 && !self.rest.done {
             self.rest.notice(
@@ -218,35 +233,15 @@ impl State {
                 }
                 Ok(())
             }
-            E::Alpn { protocol } => self.alpn(protocol, em),
+            E::Alpn { protocol } => {
+                self.confirm(em)?;
+                self.alpn(protocol, em)
+            }
             E::KeysFound => {
-                if self.decrypted == Some(true) {
-                    return Ok(());
+                if self.decrypted != Some(true) && self.pending.is_none() {
+                    self.pending = Some(self.decrypted == Some(false));
                 }
-                let again = self.decrypted == Some(false);
-                self.decrypted = Some(true);
-                self.info.decrypted = true;
-                let cr = self.random_hex();
-                if let (Some(k), Some(r)) = (&self.keys, &self.client_random) {
-                    k.mark_used(r);
-                }
-                let from = self
-                    .keys
-                    .as_ref()
-                    .map(KeyStore::sources)
-                    .unwrap_or_default();
-                let detail = if again {
-                    format!(
-                        "{}: the key log now has the secrets of client random {cr}: decrypted from here on",
-                        self.describe()
-                    )
-                } else {
-                    format!(
-                        "{}: decrypted with the secrets of client random {cr} ({from})",
-                        self.describe()
-                    )
-                };
-                self.verdict(detail, em)
+                Ok(())
             }
             E::NoKey { client_random } => {
                 if self.decrypted.is_some() {
@@ -330,10 +325,12 @@ impl State {
                 )
             }
             E::CloseNotify { dir } => {
+                self.confirm(em)?;
                 let d = dir_of(dir);
                 self.notice(d, format!("TLS close_notify from the {}", side(d)), em)
             }
             E::ApplicationData { dir, data } => {
+                self.confirm(em)?;
                 if self.h2 {
                     return Ok(());
                 }
@@ -350,14 +347,18 @@ impl State {
                 }
                 self.said |= bit;
                 let cr = self.random_hex();
-                self.notice(
-                    d,
-                    format!(
-                        "TLS record {seq} from the {} does not authenticate with the logged secrets (AEAD tag or MAC): the key log's line for client random {cr} is not this connection's (from another run?) or the capture is corrupt; records that do not authenticate are not decoded",
-                        side(d)
-                    ),
-                    em,
-                )
+                let detail = format!(
+                    "TLS record {seq} from the {} does not authenticate with the logged secrets (AEAD tag or MAC): the key log's line for client random {cr} is not this connection's (from another run?) or the capture is corrupt; records that do not authenticate are not decoded",
+                    side(d)
+                );
+                if self.pending.take().is_some() {
+                    // The keys never opened a record: this is the verdict.
+                    self.decrypted = Some(false);
+                    self.info.decrypted = false;
+                    let detail = format!("{}: not decrypted: {detail}", self.describe());
+                    return self.verdict(detail, em);
+                }
+                self.notice(d, detail, em)
             }
             E::Resynced {
                 dir,
@@ -409,8 +410,38 @@ impl State {
                     em,
                 )
             }
-            E::KeyUpdate { .. } | E::NewSessionTicket { .. } => Ok(()),
+            E::KeyUpdate { .. } | E::NewSessionTicket { .. } => self.confirm(em),
         }
+    }
+
+    /// A record opened with the logged secrets: the connection is decrypted (said once).
+    fn confirm(&mut self, em: &mut dyn Emit) -> io::Result<()> {
+        let Some(again) = self.pending.take() else {
+            return Ok(());
+        };
+        self.decrypted = Some(true);
+        self.info.decrypted = true;
+        let cr = self.random_hex();
+        if let (Some(k), Some(r)) = (&self.keys, &self.client_random) {
+            k.mark_used(r);
+        }
+        let from = self
+            .keys
+            .as_ref()
+            .map(KeyStore::sources)
+            .unwrap_or_default();
+        let detail = if again {
+            format!(
+                "{}: the key log now has the secrets of client random {cr}: decrypted from here on",
+                self.describe()
+            )
+        } else {
+            format!(
+                "{}: decrypted with the secrets of client random {cr} ({from})",
+                self.describe()
+            )
+        };
+        self.verdict(detail, em)
     }
 
     fn alpn(&mut self, protocol: String, em: &mut dyn Emit) -> io::Result<()> {
