@@ -315,7 +315,7 @@ fn lost_records_are_said_and_nothing_false_is_printed() {
     assert!(
         notices
             .iter()
-            .any(|n| n.contains("records lost") || n.contains("skipped")),
+            .any(|n| n.contains("lost (by their sequence numbers)") || n.contains("skipped")),
         "{notices:#?}"
     );
     let truth = peer_log("wss-python-deflate.peer.jsonl");

@@ -376,8 +376,9 @@ impl State {
                     if bytes > 0 {
                         s.push(';');
                     }
+                    let plural = if records == 1 { "record" } else { "records" };
                     s.push_str(&format!(
-                        " {records} records lost (by their sequence numbers)"
+                        " {records} {plural} lost (by their sequence numbers)"
                     ));
                 }
                 self.notice(d, s, em)
