@@ -188,6 +188,7 @@ impl State {
                 renegotiation,
             } => {
                 self.client_random = Some(client_random);
+                self.mark_used_if_logged();
                 if renegotiation {
                     return self.notice(
                         Dir::C2S,
@@ -238,6 +239,7 @@ impl State {
                 self.alpn(protocol, em)
             }
             E::KeysFound => {
+                self.mark_used_if_logged();
                 if self.decrypted != Some(true) && self.pending.is_none() {
                     self.pending = Some(self.decrypted == Some(false));
                 }
@@ -415,6 +417,17 @@ impl State {
         }
     }
 
+    /// The key log's lines for this connection go into a pcapng copy (`-w`) as soon as they
+    /// are known: when the ClientHello shows the client random, or when the key log gains
+    /// them, so that the Decryption Secrets Block comes before the packets that need it.
+    fn mark_used_if_logged(&self) {
+        if let (Some(k), Some(r)) = (&self.keys, &self.client_random)
+            && k.with(|l| l.get(r).is_some())
+        {
+            k.mark_used(r);
+        }
+    }
+
     /// A record opened with the logged secrets: the connection is decrypted (said once).
     fn confirm(&mut self, em: &mut dyn Emit) -> io::Result<()> {
         let Some(again) = self.pending.take() else {
@@ -423,9 +436,6 @@ impl State {
         self.decrypted = Some(true);
         self.info.decrypted = true;
         let cr = self.random_hex();
-        if let (Some(k), Some(r)) = (&self.keys, &self.client_random) {
-            k.mark_used(r);
-        }
         let from = self
             .keys
             .as_ref()
