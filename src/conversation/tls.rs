@@ -251,18 +251,11 @@ impl State {
                 }
                 self.decrypted = Some(false);
                 let detail = match &self.keys {
-                    Some(k) if !k.sources().is_empty() => {
-                        let grows = if k.follows() {
-                            " (the key log is read again as it grows)"
-                        } else {
-                            ""
-                        };
-                        format!(
-                            "{}: not decrypted: the key log ({}) has no line for client random {client_random}{grows}; the client must log its keys (SSLKEYLOGFILE) while it connects",
-                            self.describe(),
-                            k.sources()
-                        )
-                    }
+                    Some(k) if !k.sources().is_empty() => format!(
+                        "{}: not decrypted: {} has no line for client random {client_random}; the client must log its keys (SSLKEYLOGFILE) while it connects",
+                        self.describe(),
+                        k.sources()
+                    ),
                     _ => {
                         // Nothing can come later: no key log, no secrets in the capture.
                         self.done = true;
