@@ -33,6 +33,8 @@ struct State {
     /// are right: the verdict waits for the first record they open (or fail to). True when
     /// they came after the key log first had none.
     pending: Option<bool>,
+    /// The direction being fed (events that do not say theirs).
+    feeding: Dir,
     /// HTTP/2 inside: application data is not decoded.
     h2: bool,
     /// Nothing more can come of this connection: the state was dropped.
@@ -59,6 +61,7 @@ impl TlsSession {
                 client_random: None,
                 decrypted: None,
                 pending: None,
+                feeding: Dir::C2S,
                 h2: false,
                 done: false,
                 said: 0,
@@ -94,6 +97,7 @@ impl TlsSession {
             return Ok(());
         }
         let keys = self.rest.keys.clone();
+        self.rest.feeding = dir;
         let TlsSession { conn, rest } = self;
         let mut result = Ok(());
         let mut feed = |log: &KeyLog| {
@@ -134,7 +138,7 @@ impl TlsSession {
                 r.describe(),
                 r.random_hex()
             );
-            r.verdict(detail, em)?;
+            r.verdict(dir, detail, em)?;
         }
         let cut = self.conn.buffered(direction(dir));
         if cut > 0 && !self.rest.done {
@@ -235,7 +239,7 @@ impl State {
                 Ok(())
             }
             E::Alpn { protocol } => {
-                self.confirm(em)?;
+                self.confirm(Dir::S2C, em)?;
                 self.alpn(protocol, em)
             }
             E::KeysFound => {
@@ -265,7 +269,7 @@ impl State {
                         )
                     }
                 };
-                self.verdict(detail, em)
+                self.verdict(Dir::S2C, detail, em)
             }
             E::UnsupportedSuite { suite, name } => {
                 self.done = true;
@@ -274,7 +278,7 @@ impl State {
                     "{}: not decrypted: wsdump does not decrypt cipher suite {name} ({suite:#06x}); it decrypts AES-GCM, ChaCha20-Poly1305 and AES-CBC suites",
                     self.describe()
                 );
-                self.verdict(detail, em)
+                self.verdict(Dir::S2C, detail, em)
             }
             E::UnsupportedVersion { version } => {
                 self.done = true;
@@ -284,7 +288,7 @@ impl State {
                     self.describe(),
                     version_name(version)
                 );
-                self.verdict(detail, em)
+                self.verdict(Dir::S2C, detail, em)
             }
             E::StartedLate => {
                 if self.said & SAID_LATE != 0 {
@@ -293,7 +297,9 @@ impl State {
                 self.said |= SAID_LATE;
                 self.done = true;
                 self.decrypted = Some(false);
+                let dir = self.feeding;
                 self.verdict(
+                    dir,
                     "TLS records without their handshake: the capture began after it, so the client random that finds this connection's keys in a key log is unknown; not decrypted (start the capture before the client connects)".into(),
                     em,
                 )
@@ -320,12 +326,11 @@ impl State {
                 )
             }
             E::CloseNotify { dir } => {
-                self.confirm(em)?;
                 let d = dir_of(dir);
                 self.notice(d, format!("TLS close_notify from the {}", side(d)), em)
             }
             E::ApplicationData { dir, data } => {
-                self.confirm(em)?;
+                self.confirm(dir_of(dir), em)?;
                 if self.h2 {
                     return Ok(());
                 }
@@ -351,7 +356,7 @@ impl State {
                     self.decrypted = Some(false);
                     self.info.decrypted = false;
                     let detail = format!("{}: not decrypted: {detail}", self.describe());
-                    return self.verdict(detail, em);
+                    return self.verdict(d, detail, em);
                 }
                 self.notice(d, detail, em)
             }
@@ -406,7 +411,13 @@ impl State {
                     em,
                 )
             }
-            E::KeyUpdate { .. } | E::NewSessionTicket { .. } => self.confirm(em),
+            // TLS 1.3 sends both encrypted (a TLS 1.2 ticket comes before ChangeCipherSpec,
+            // in the clear: no proof that the keys are right).
+            E::KeyUpdate { dir, .. } => self.confirm(dir_of(dir), em),
+            E::NewSessionTicket { dir } if self.info.version == Some("TLS 1.3") => {
+                self.confirm(dir_of(dir), em)
+            }
+            E::NewSessionTicket { .. } => Ok(()),
         }
     }
 
@@ -422,7 +433,7 @@ impl State {
     }
 
     /// A record opened with the logged secrets: the connection is decrypted (said once).
-    fn confirm(&mut self, em: &mut dyn Emit) -> io::Result<()> {
+    fn confirm(&mut self, dir: Dir, em: &mut dyn Emit) -> io::Result<()> {
         let Some(again) = self.pending.take() else {
             return Ok(());
         };
@@ -445,7 +456,7 @@ impl State {
                 self.describe()
             )
         };
-        self.verdict(detail, em)
+        self.verdict(dir, detail, em)
     }
 
     fn alpn(&mut self, protocol: String, em: &mut dyn Emit) -> io::Result<()> {
@@ -489,9 +500,10 @@ impl State {
             .map_or_else(|| "(unknown)".into(), |r| keylog::hex(r))
     }
 
-    fn verdict(&mut self, detail: String, em: &mut dyn Emit) -> io::Result<()> {
+    /// The notice with the `tls` object, in the direction of the record that decided it.
+    fn verdict(&mut self, dir: Dir, detail: String, em: &mut dyn Emit) -> io::Result<()> {
         let info = Some(Box::new(self.info.clone()));
-        em.emit(Dir::S2C, EventKind::Notice(&Notice::Tls { detail, info }))
+        em.emit(dir, EventKind::Notice(&Notice::Tls { detail, info }))
     }
 
     fn notice(&mut self, dir: Dir, detail: String, em: &mut dyn Emit) -> io::Result<()> {
