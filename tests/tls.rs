@@ -401,3 +401,54 @@ fn tshark_reads_the_same_texts_with_the_same_key_log() {
         assert_eq!(ours, theirs, "{sample}");
     }
 }
+
+#[test]
+fn the_pcapng_copy_carries_its_secrets_to_tshark_and_back() {
+    let test = "the_pcapng_copy_carries_its_secrets_to_tshark_and_back";
+    for (sample, port) in [("wss-python-aes128", 9012), ("wss-node-chacha", 9015)] {
+        let capture = samples().join(format!("{sample}.pcap"));
+        let copy = tmp(&format!("{sample}-copy.pcapng"));
+        let keylog = format!("samples/{sample}.keylog");
+        let (direct, status) = run(
+            &capture,
+            &["-m", "--keylog", &keylog, "-w", copy.to_str().unwrap()],
+        );
+        assert_eq!(status, 0);
+        // wsdump reads the copy without the key log: the same messages.
+        let (again, _) = run(&copy, &["-m"]);
+        assert_eq!(again, direct, "{sample}: the copy decodes as the original");
+        assert!(direct.len() >= 8);
+        if tshark(test).is_none() {
+            continue;
+        }
+        // tshark, given no key log at all, decrypts the copy.
+        let out = Command::new("tshark")
+            .arg("-r")
+            .arg(&copy)
+            .args(["-d", &format!("tcp.port=={port},tls")])
+            .args(["-d", &format!("tls.port=={port},http")])
+            .args(["-Y", "websocket", "-T", "fields", "-e", "websocket.opcode"])
+            .output()
+            .unwrap();
+        let frames = String::from_utf8(out.stdout).unwrap();
+        let opcodes: Vec<&str> = frames.lines().filter(|l| !l.is_empty()).collect();
+        let data_frames = opcodes
+            .iter()
+            .filter(|o| ["0", "1", "2"].contains(o))
+            .count();
+        assert!(
+            data_frames >= 6,
+            "{sample}: tshark decrypted {} frames: {frames}",
+            opcodes.len()
+        );
+        if sample == "wss-python-aes128" {
+            // Unfragmented, uncompressed: tshark's texts are the peers'.
+            let texts = tshark_texts(&copy, port, Path::new("/dev/null"));
+            let ours: Vec<String> = direct
+                .iter()
+                .filter_map(|m| m["text"].as_str().map(String::from))
+                .collect();
+            assert_eq!(texts, ours, "{sample}");
+        }
+    }
+}

@@ -54,14 +54,10 @@ pub(crate) struct Args {
     )]
     pub interface: Option<String>,
     /// Also write the captured packets to this pcap file ("-": to standard output, instead of
-    /// the decoded view). Live capture only; all captured interfaces must have the same link
-    /// type — use -i otherwise.
-    #[arg(
-        short = 'w',
-        long = "write",
-        value_name = "FILE",
-        conflicts_with = "read"
-    )]
+    /// the decoded view); all captured interfaces must have the same link type — use -i
+    /// otherwise. With -r: a pcapng copy (FILE.pcapng) carrying the TLS secrets of the
+    /// connections it decrypted, which Wireshark and tshark open decrypted.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<String>,
     /// Only connections with this port on either side (repeatable, or comma-separated);
     /// ANDed with the capture-filter expression.

@@ -4,6 +4,7 @@
 pub(crate) mod args;
 pub(crate) mod file;
 pub(crate) mod live;
+pub(crate) mod secrets;
 pub(crate) mod view;
 
 use args::*;
