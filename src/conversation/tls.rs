@@ -556,3 +556,110 @@ pub(super) fn starts_like_tls(d: &[u8]) -> bool {
         && d[2] <= 0x04
         && u16::from_be_bytes([d[3], d[4]]) as usize <= (1 << 14) + 2048
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::file::CaptureFile;
+    use crate::tls::KeyLog;
+    use std::ops::ControlFlow;
+    use std::path::Path;
+
+    /// Events as words: "notice tls: ...", "message", "http_request", ...
+    #[derive(Default)]
+    struct Seen(Vec<String>);
+
+    impl Emit for Seen {
+        fn emit(&mut self, _dir: Dir, kind: EventKind<'_>) -> io::Result<()> {
+            self.0.push(match kind {
+                EventKind::Notice(Notice::Tls { detail, info }) => {
+                    format!("tls {} {detail}", info.is_some())
+                }
+                EventKind::Message(m) => format!("message {:?}", m.text()),
+                EventKind::HttpRequest(_) => "http_request".into(),
+                EventKind::HttpResponse(_) => "http_response".into(),
+                other => format!("{other:?}"),
+            });
+            Ok(())
+        }
+    }
+
+    /// samples/tls-wss.pcap's payloads in capture order (the sample has no retransmission).
+    fn payloads() -> Vec<(Dir, Vec<u8>)> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/tls-wss.pcap");
+        let mut cap = CaptureFile::open(std::fs::File::open(path).unwrap()).unwrap();
+        let mut out = Vec::new();
+        cap.for_each_packet(|p| {
+            if let Ok(seg) = crate::packet::decode(p.linktype, p.data)
+                && !seg.payload.is_empty()
+            {
+                let d = if seg.src.port() == 9007 {
+                    Dir::S2C
+                } else {
+                    Dir::C2S
+                };
+                out.push((d, seg.payload.to_vec()));
+            }
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+        out
+    }
+
+    fn run(keys: Option<KeyStore>) -> (Vec<String>, Memory) {
+        let mut mem = Memory::new(1 << 24);
+        let mut seen = Seen::default();
+        let mut conv = Conversation::new(false, false, Limits::default()).with_keys(keys);
+        let mut at = [0u64; 2];
+        for (d, p) in payloads() {
+            conv.data(d, at[d.index()], &p, &mut mem, &mut seen)
+                .unwrap();
+            at[d.index()] += p.len() as u64;
+        }
+        conv.end(Dir::C2S, &mut mem, &mut seen).unwrap();
+        conv.end(Dir::S2C, &mut mem, &mut seen).unwrap();
+        assert!(mem.peak() > 0);
+        conv.release(&mut mem);
+        (seen.0, mem)
+    }
+
+    #[test]
+    fn decrypted_bytes_are_a_conversation_of_their_own() {
+        let log = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/tls-wss.keylog");
+        let store = KeyStore::from_log(KeyLog::from_file(&log).unwrap());
+        let (seen, mem) = run(Some(store.clone()));
+        let messages: Vec<&String> = seen.iter().filter(|s| s.starts_with("message")).collect();
+        assert_eq!(messages.len(), 8, "{seen:#?}");
+        assert_eq!(messages[0], "message Some(\"secret one\")");
+        assert!(seen.contains(&"http_request".to_string()));
+        assert!(seen.contains(&"http_response".to_string()));
+        let verdicts: Vec<&String> = seen.iter().filter(|s| s.starts_with("tls true")).collect();
+        assert_eq!(verdicts.len(), 1);
+        assert!(verdicts[0].contains("decrypted with the secrets"));
+        assert_eq!(mem.used(), 0, "every pool is back at zero");
+        // The connection's secrets are what a pcapng copy would carry.
+        let lines = String::from_utf8(store.used_lines()).unwrap();
+        assert!(lines.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET 404044b6"));
+    }
+
+    #[test]
+    fn without_keys_only_the_handshake_is_described() {
+        let (seen, mem) = run(None);
+        assert_eq!(seen.len(), 2, "{seen:#?}");
+        assert!(seen[0].starts_with("tls false TLS ClientHello: offers TLS 1.3, SNI localhost"));
+        assert!(seen[1].contains("--keylog FILE"));
+        assert_eq!(mem.used(), 0);
+    }
+
+    #[test]
+    fn what_starts_like_tls() {
+        assert!(starts_like_tls(&[0x16, 3, 1, 2, 0, 1]));
+        assert!(starts_like_tls(&[0x17, 3, 3, 0x40, 0x11]));
+        assert!(
+            !starts_like_tls(&[0x17, 3, 3, 0x50, 0x00]),
+            "longer than a record"
+        );
+        assert!(!starts_like_tls(b"GET / HTTP/1.1"));
+        assert!(!starts_like_tls(&[0x81, 0x05]));
+    }
+}

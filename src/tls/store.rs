@@ -35,10 +35,11 @@ impl KeyStore {
         KeyStore::default()
     }
 
-    /// A store holding `log`.
+    /// A store holding `log` (its source, in reports: "the key log given").
     pub fn from_log(log: KeyLog) -> KeyStore {
         let s = KeyStore::new();
         *s.log.write().unwrap_or_else(PoisonError::into_inner) = log;
+        s.lock_side().sources.push("the key log given".into());
         s
     }
 
