@@ -123,9 +123,9 @@ pub(crate) fn make_config(args: &Args, filter: &CaptureFilter) -> Config {
 }
 
 /// The key log of the run: `--keylog` files (and tshark's `-o tls.keylog_file:`), followed as
-/// they grow; the capture's Decryption Secrets Blocks join it as they are read. A key log
-/// that cannot be read is an error; one that does not exist yet is one only for a file
-/// (live, the browser creates it when it connects).
+/// they grow in live capture, read once for a capture file; the capture's Decryption Secrets
+/// Blocks join it as they are read. A key log that cannot be read is an error; one that does
+/// not exist yet is one only for a file (live, the browser creates it when it connects).
 pub(crate) fn key_store(args: &Args, live: bool) -> Result<wsdump::tls::KeyStore, String> {
     let store = wsdump::tls::KeyStore::new();
     let tshark = args.tshark_pref.iter().filter_map(|p| tshark_keylog(p));
@@ -136,12 +136,12 @@ pub(crate) fn key_store(args: &Args, live: bool) -> Result<wsdump::tls::KeyStore
         .chain(tshark.map(Into::into))
         .collect();
     for path in paths {
-        if !live && let Err(e) = std::fs::metadata(&path) {
-            return Err(format!("--keylog {}: {e}", path.display()));
-        }
-        store
-            .follow(&path)
-            .map_err(|e| format!("--keylog {}: {e}", path.display()))?;
+        let r = if live {
+            store.follow(&path)
+        } else {
+            store.add_file(&path)
+        };
+        r.map_err(|e| format!("--keylog {}: {e}", path.display()))?;
     }
     Ok(store)
 }

@@ -59,6 +59,20 @@ impl KeyStore {
         Ok(())
     }
 
+    /// Reads a whole key log file now, once (a capture file's key log, which is complete).
+    pub fn add_file(&self, path: impl Into<PathBuf>) -> io::Result<()> {
+        let path = path.into();
+        let text = std::fs::read(&path)?;
+        self.log
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add_text(&text);
+        self.lock_side()
+            .sources
+            .push(format!("key log {}", path.display()));
+        Ok(())
+    }
+
     /// Reads what the followed files gained since the last call; returns the new lines.
     /// Errors (a file that became unreadable) are not fatal: the secrets read stay.
     pub fn refresh(&self) -> usize {
