@@ -452,3 +452,41 @@ fn the_pcapng_copy_carries_its_secrets_to_tshark_and_back() {
         }
     }
 }
+
+#[test]
+fn tsharks_keylog_preference_is_taken_and_others_are_answered() {
+    let capture = samples().join("wss-python-chacha.pcap");
+    let (with_o, status) = run(
+        &capture,
+        &[
+            "-m",
+            "-o",
+            "tls.keylog_file:samples/wss-python-chacha.keylog",
+        ],
+    );
+    assert_eq!(status, 0);
+    let (with_flag, _) = run(
+        &capture,
+        &["-m", "--keylog", "samples/wss-python-chacha.keylog"],
+    );
+    assert_eq!(with_o, with_flag);
+    assert!(with_o.len() >= 6);
+    let other = Command::new(BIN)
+        .arg("-r")
+        .arg(&capture)
+        .args(["-o", "tcp.desegment_tcp_streams:TRUE"])
+        .output()
+        .unwrap();
+    assert_eq!(other.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&other.stderr);
+    assert!(err.contains("-o tls.keylog_file:FILE"), "{err}");
+    // A key log that is not there is an error for a file (live, it may come later).
+    let missing = Command::new(BIN)
+        .arg("-r")
+        .arg(&capture)
+        .args(["--keylog", "/nonexistent/keys"])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--keylog /nonexistent/keys"));
+}

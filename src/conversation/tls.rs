@@ -35,6 +35,8 @@ struct State {
     pending: Option<bool>,
     /// The direction being fed (events that do not say theirs).
     feeding: Dir,
+    /// Look up whether the key log has this connection's secrets once the feed is done.
+    mark: bool,
     /// HTTP/2 inside: application data is not decoded.
     h2: bool,
     /// Nothing more can come of this connection: the state was dropped.
@@ -62,6 +64,7 @@ impl TlsSession {
                 decrypted: None,
                 pending: None,
                 feeding: Dir::C2S,
+                mark: false,
                 h2: false,
                 done: false,
                 said: 0,
@@ -107,9 +110,15 @@ impl TlsSession {
                 }
             })
         };
-        match keys {
+        match &keys {
             Some(k) => k.with(&mut feed),
             None => feed(&KeyLog::new()),
+        }
+        if std::mem::take(&mut self.rest.mark)
+            && let (Some(k), Some(r)) = (&keys, &self.rest.client_random)
+            && k.with(|l| l.get(r).is_some())
+        {
+            k.mark_used(r);
         }
         self.settle(mem);
         result
@@ -424,12 +433,9 @@ impl State {
     /// The key log's lines for this connection go into a pcapng copy (`-w`) as soon as they
     /// are known: when the ClientHello shows the client random, or when the key log gains
     /// them, so that the Decryption Secrets Block comes before the packets that need it.
-    fn mark_used_if_logged(&self) {
-        if let (Some(k), Some(r)) = (&self.keys, &self.client_random)
-            && k.with(|l| l.get(r).is_some())
-        {
-            k.mark_used(r);
-        }
+    /// Done after the bytes were fed (the key log is locked while they are).
+    fn mark_used_if_logged(&mut self) {
+        self.mark = true;
     }
 
     /// A record opened with the logged secrets: the connection is decrypted (said once).

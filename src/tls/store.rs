@@ -10,6 +10,10 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 /// A shared key log. Cloning shares it.
+///
+/// Two locks: the key log's (read while connections decrypt, written when secrets are added)
+/// and the side's (sources, followed files, what was used). The side's is never held while
+/// waiting for the key log's, and the key log's read lock is never taken twice by one thread.
 #[derive(Clone, Debug, Default)]
 pub struct KeyStore {
     log: Arc<RwLock<KeyLog>>,
@@ -76,15 +80,21 @@ impl KeyStore {
     /// Reads what the followed files gained since the last call; returns the new lines.
     /// Errors (a file that became unreadable) are not fatal: the secrets read stay.
     pub fn refresh(&self) -> usize {
-        let mut side = self.lock_side();
-        if side.follow.is_empty() {
+        // Never the side lock while waiting for the key log's: connections read the key log
+        // and then take the side lock (to mark what they used).
+        let mut follow = std::mem::take(&mut self.lock_side().follow);
+        if follow.is_empty() {
             return 0;
         }
-        let mut log = self.log.write().unwrap_or_else(PoisonError::into_inner);
-        side.follow
-            .iter_mut()
-            .map(|r| r.poll(&mut log).unwrap_or(0))
-            .sum()
+        let n = {
+            let mut log = self.log.write().unwrap_or_else(PoisonError::into_inner);
+            follow
+                .iter_mut()
+                .map(|r| r.poll(&mut log).unwrap_or(0))
+                .sum()
+        };
+        self.lock_side().follow = follow;
+        n
     }
 
     /// Whether [`refresh`](Self::refresh) can find anything new (a file is followed).
