@@ -4,6 +4,9 @@
     peers.py server --port N --log FILE --ready FILE --conns C
     peers.py client --port N --log FILE --conns C --messages M [--seed S]
 
+With --tls CERT KEY (server) or --tls-keylog FILE (client) the same conversations go over
+TLS (wss://); the client writes its NSS key log to FILE (SSLContext.keylog_filename).
+
 The client opens C connections at once to 127.0.0.1:N: even-numbered ones offer
 permessage-deflate (the library's default: context takeover both ways), odd-numbered ones
 offer no extension. On each connection both sides send M messages, interleaved (the client
@@ -20,6 +23,7 @@ import argparse
 import asyncio
 import json
 import random
+import ssl
 import sys
 
 from websockets.asyncio.client import connect
@@ -135,6 +139,11 @@ async def run_server(a):
         if finished == a.conns:
             done.set()
 
+    tls = {}
+    if a.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*a.tls)
+        tls["ssl"] = ctx
     async with serve(
         handler,
         "127.0.0.1",
@@ -142,6 +151,7 @@ async def run_server(a):
         ping_interval=None,
         max_size=None,
         compression="deflate",
+        **tls,
     ):
         with open(a.ready, "w") as f:
             f.write("ready\n")
@@ -157,11 +167,20 @@ async def run_client(a):
     async def one(idx):
         rng = random.Random(a.seed * 1_000_003 + idx * 2)
         comp = "deflate" if idx % 2 == 0 else None
+        tls = {}
+        if a.tls_keylog:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.keylog_filename = a.tls_keylog
+            tls = {"ssl": ctx, "server_hostname": "localhost"}
+        scheme = "wss" if tls else "ws"
         async with connect(
-            f"ws://127.0.0.1:{a.port}/{idx}",
+            f"{scheme}://127.0.0.1:{a.port}/{idx}",
             ping_interval=None,
             max_size=None,
             compression=comp,
+            **tls,
         ) as ws:
             for _ in range(a.messages):
                 m = make_message(rng)
@@ -187,6 +206,8 @@ def main():
     p.add_argument("--conns", type=int, default=50)
     p.add_argument("--messages", type=int, default=100)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="server: wss")
+    p.add_argument("--tls-keylog", metavar="FILE", help="client: wss, key log to FILE")
     a = p.parse_args()
     asyncio.run(run_server(a) if a.role == "server" else run_client(a))
 

@@ -179,6 +179,21 @@ def main():
             flags = (1 if e.get("peer") == "server" else 0) | (2 if "base64" in e else 0)
             seed += bytes([flags]) + struct.pack(">H", min(len(b), 65535)) + b[:65535]
         put("app_readers", bytes(seed))
+    # tls_session: tls-wss.pcap's payloads in capture order as pieces [flags][len][bytes]
+    # (flags bit 0: server to client), each payload cut to pieces of at most 255 bytes; the
+    # target decrypts them with tls-wss.keylog.
+    seed = bytearray()
+    for lt, pkt in pcap_records((SAMPLES / "tls-wss.pcap").read_bytes()):
+        pl = tcp_payloads(lt, pkt)
+        if not pl:
+            continue
+        ip = pkt[14:]
+        sport = struct.unpack(">H", ip[(ip[0] & 15) * 4 : (ip[0] & 15) * 4 + 2])[0]
+        flags = 1 if sport == 9007 else 0
+        for i in range(0, len(pl), 255):
+            chunk = pl[i : i + 255]
+            seed += bytes([flags, len(chunk)]) + chunk
+    put("tls_session", bytes(seed))
     for t in sorted(os.listdir(CORPUS)):
         print(f"{t}: {len(os.listdir(CORPUS / t))} seeds")
 

@@ -42,6 +42,9 @@ pub struct Config {
     pub idle_timeout_secs: i64,
     /// Emit frame events (costs a little; printers that do not show frames turn it off).
     pub frames: bool,
+    /// Secrets to decrypt TLS with (`--keylog`, the capture's Decryption Secrets Blocks).
+    /// Without, TLS connections are described and not decoded.
+    pub keys: Option<crate::tls::KeyStore>,
 }
 
 /// The default memory budget: a busy chat server's 100,000 connections (about 900 bytes
@@ -59,6 +62,7 @@ impl Default for Config {
             max_conns: 0,
             idle_timeout_secs: 600,
             frames: true,
+            keys: None,
         }
     }
 }
@@ -707,6 +711,13 @@ impl Analyzer {
             // Late packets of a closed connection: shown, not decoded.
             return Ok(());
         }
+        if conv.wants_keys()
+            && let Some(k) = &self.cfg.keys
+        {
+            // A browser appends its secrets to the key log as it connects: read what it
+            // added before the bytes that may need it.
+            k.refresh();
+        }
         let mem = &mut self.mem;
         let mut result = Ok(());
         let (a, b) = streams.split_at_mut(1);
@@ -794,7 +805,8 @@ impl Analyzer {
         let work = owned.then(|| {
             Box::new(Work {
                 streams: [Stream::default(), Stream::default()],
-                conv: Conversation::new(mid_stream, port_hint, self.cfg.limits),
+                conv: Conversation::new(mid_stream, port_hint, self.cfg.limits)
+                    .with_keys(self.cfg.keys.clone()),
                 app: ConnAnnotator::default(),
                 app_charged: 0,
                 counted_ws: false,

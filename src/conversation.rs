@@ -1,9 +1,13 @@
 //! What a connection's two byte streams carry: HTTP until an upgrade is agreed, then
-//! websocket. Also recognises TLS (wss://) and streams that join mid-conversation.
+//! websocket. TLS (wss://) is a session layer of its own ([`tls`]): what it decrypts is a
+//! nested conversation. Also recognises streams that join mid-conversation.
+
+mod tls;
 
 use crate::event::{Dir, Emit, EventKind, HttpRequest, Notice, Violation, ViolationKind};
 use crate::http::{self, Body, Parsed, Switch};
 use crate::memory::{Memory, Pool};
+use crate::tls::KeyStore;
 use crate::ws::decoder::Compression;
 use crate::ws::{Limits, WsDecoder};
 use std::io;
@@ -70,6 +74,10 @@ pub struct Conversation {
     pub websocket: bool,
     /// A direction started with TLS records: nothing on this connection is hunted.
     tls: bool,
+    /// The secrets TLS is decrypted with.
+    keys: Option<KeyStore>,
+    /// Once TLS was seen, both streams go through it.
+    session: Option<Box<tls::TlsSession>>,
 }
 
 impl Conversation {
@@ -83,7 +91,21 @@ impl Conversation {
             limits,
             websocket: false,
             tls: false,
+            keys: None,
+            session: None,
         }
+    }
+
+    /// Decrypts TLS with these secrets (without, TLS is recognised and described).
+    pub fn with_keys(mut self, keys: Option<KeyStore>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// A TLS connection whose keys are not (yet) in a key log that may still grow: the
+    /// caller refreshes the key log before the next bytes.
+    pub fn wants_keys(&self) -> bool {
+        self.session.as_ref().is_some_and(|s| s.wants_keys())
     }
 
     /// In-order bytes of `dir` at stream offset `at`.
@@ -96,8 +118,15 @@ impl Conversation {
         em: &mut dyn Emit,
     ) -> io::Result<()> {
         let i = dir.index();
-        if let Mode::Start = self.sides[i].mode {
+        if self.session.is_none()
+            && let Mode::Start = self.sides[i].mode
+        {
             self.classify(dir, at, data, mem, em)?;
+        }
+        if let Some(s) = self.session.as_deref_mut() {
+            let r = s.data(dir, data, mem, em);
+            self.websocket |= s.websocket();
+            return r;
         }
         match &mut self.sides[i].mode {
             Mode::Ws(d) => {
@@ -132,7 +161,7 @@ impl Conversation {
             self.sides[i].mode = Mode::Http;
             return Ok(());
         }
-        if let Some(detail) = tls_hint(first) {
+        if tls::starts_like_tls(first) {
             self.sides[i].mode = Mode::Opaque;
             // A connection that has shown TLS is TLS both ways: the other direction, if it
             // is still hunting for frames in what is ciphertext, stops.
@@ -143,7 +172,13 @@ impl Conversation {
             {
                 other.set_mode(Mode::Opaque, mem);
             }
-            return em.emit(dir, EventKind::Notice(&Notice::Tls { detail }));
+            mem.force(Pool::Connections, tls::SESSION_COST);
+            self.session = Some(Box::new(tls::TlsSession::new(
+                self.port_hint,
+                self.limits,
+                self.keys.clone(),
+            )));
+            return Ok(());
         }
         if self.tls {
             self.sides[i].mode = Mode::Opaque;
@@ -500,6 +535,9 @@ impl Conversation {
         mem: &mut Memory,
         em: &mut dyn Emit,
     ) -> io::Result<()> {
+        if let Some(s) = self.session.as_deref_mut() {
+            return s.gap(dir, mem, em);
+        }
         let ws_expected = self.websocket || self.mid_stream || self.port_hint;
         let limits = self.limits;
         let s = &mut self.sides[dir.index()];
@@ -523,8 +561,27 @@ impl Conversation {
         }
     }
 
+    /// Bytes of `dir` of unknown length were lost (inside TLS, where the plaintext lost
+    /// cannot be counted).
+    fn lost(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+        let s = &mut self.sides[dir.index()];
+        match &mut s.mode {
+            Mode::Ws(d) => d.lost(mem, em),
+            _ => {
+                // HTTP cannot be followed across a hole.
+                s.set_mode(Mode::Opaque, mem);
+                s.take_buf(mem);
+                Ok(())
+            }
+        }
+    }
+
     /// The connection is over and drained: drop decoders, inflaters and buffers.
     pub fn release(&mut self, mem: &mut Memory) {
+        if let Some(mut t) = self.session.take() {
+            t.release(mem);
+            mem.refund(Pool::Connections, tls::SESSION_COST);
+        }
         for s in &mut self.sides {
             s.set_mode(Mode::Opaque, mem);
             s.take_buf(mem);
@@ -537,6 +594,11 @@ impl Conversation {
 
     pub fn end(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         self.ended[dir.index()] = true;
+        if let Some(s) = self.session.as_deref_mut() {
+            let r = s.end(dir, mem, em);
+            self.websocket |= s.websocket();
+            return r;
+        }
         if let Mode::Ws(d) = &mut self.sides[dir.index()].mode {
             d.finish(mem, em)?;
             self.websocket |= d.synced();
@@ -606,37 +668,6 @@ pub(crate) fn starts_like_request(d: &[u8]) -> bool {
     })
 }
 
-/// A TLS record header: content type handshake (22), version 3.x.
-fn tls_hint(d: &[u8]) -> Option<String> {
-    // Joined after the handshake: a record of another type (change_cipher_spec, alert,
-    // application_data) with a length a record may have (RFC 8446 5.2).
-    if d.len() >= 5
-        && (0x14..=0x17).contains(&d[0])
-        && d[0] != 0x16
-        && d[1] == 0x03
-        && d[2] <= 0x04
-        && u16::from_be_bytes([d[3], d[4]]) as usize <= (1 << 14) + 2048
-    {
-        return Some(format!(
-            "TLS records (record version 3.{}, the capture began after the handshake): encrypted; wsdump cannot decode them without the session keys",
-            d[2]
-        ));
-    }
-    if d.len() >= 6 && d[0] == 0x16 && d[1] == 0x03 && d[2] <= 0x04 {
-        let what = if d[5] == 1 {
-            "ClientHello"
-        } else if d[5] == 2 {
-            "ServerHello"
-        } else {
-            "handshake"
-        };
-        return Some(format!(
-            "TLS {what} (record version 3.{}): this is wss://, encrypted; wsdump cannot decode it without the session keys",
-            d[2]
-        ));
-    }
-    None
-}
 
 #[cfg(test)]
 mod tests {

@@ -29,6 +29,7 @@ use crate::capture::{RawPacket, Timestamp};
 use crate::event::Sink;
 pub use crate::event::Stage;
 use crate::memory::Memory;
+use crate::tls::KeyStore;
 use std::io;
 use std::ops::ControlFlow;
 
@@ -42,6 +43,13 @@ pub trait PacketSource {
         &mut self,
         f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
     ) -> Result<(), Self::Error>;
+
+    /// Where the source puts TLS secrets it carries (a pcapng file's Decryption Secrets
+    /// Blocks), filled as they are read: the pipeline decrypts with them when its
+    /// configuration names no key log of its own.
+    fn keys(&self) -> Option<KeyStore> {
+        None
+    }
 }
 
 /// What a run left: its counters, and why the source stopped early if it did.
@@ -131,9 +139,12 @@ impl Pipeline {
     /// Decodes everything `src` delivers into `sink`: the loop.
     pub fn run<S: PacketSource + ?Sized>(
         src: &mut S,
-        cfg: Config,
+        mut cfg: Config,
         sink: &mut dyn Sink,
     ) -> io::Result<Run<S::Error>> {
+        if cfg.keys.is_none() {
+            cfg.keys = src.keys();
+        }
         Pipeline::new(cfg).drive(src, sink)
     }
 

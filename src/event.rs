@@ -584,10 +584,14 @@ pub enum Notice {
         /// Payload bytes the IP header declares.
         declared: u32,
     },
-    /// The stream is TLS (wss://): encrypted, nothing to decode.
+    /// About the TLS layer of the connection (wss://): its handshake, whether and why not
+    /// it is decrypted, alerts, records lost. `info` is set on the notice that says what
+    /// the handshake chose and whether the key log opens it.
     Tls {
-        /// What was recognised (record type, version) and why it is not decoded.
+        /// What happened, in words, with what would fix it when it cannot decrypt.
         detail: String,
+        /// The handshake's summary, on the verdict notice only.
+        info: Option<Box<TlsInfo>>,
     },
     /// The stream is neither HTTP nor websocket; its bytes are not decoded.
     Undecoded {
@@ -612,6 +616,24 @@ pub enum Notice {
     /// Compression history of this direction was given up to stay within the memory budget:
     /// the next compressed messages that refer back to it cannot be inflated.
     HistoryDropped,
+}
+
+/// What a TLS handshake chose, and whether wsdump decrypts the connection.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsInfo {
+    /// "TLS 1.3", "TLS 1.2"; None before a ServerHello was seen.
+    pub version: Option<&'static str>,
+    /// IANA name of the chosen cipher suite.
+    pub suite: Option<&'static str>,
+    /// server_name from the ClientHello.
+    pub sni: Option<String>,
+    /// The protocol the server chose by ALPN (TLS 1.2: ServerHello; TLS 1.3: known only
+    /// once EncryptedExtensions is decrypted).
+    pub alpn: Option<String>,
+    /// The handshake resumed an earlier session (ticket, session ID, PSK).
+    pub resumed: bool,
+    /// The key log opens this connection: its application data is decoded.
+    pub decrypted: bool,
 }
 
 impl Notice {

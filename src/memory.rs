@@ -32,11 +32,14 @@ pub enum Pool {
     Messages,
     /// State kept by annotators and printers that grows with the input.
     Views,
+    /// TLS decryption: records waiting for their last bytes, handshake messages in
+    /// pieces, each direction's keys, the plaintext of the record being read.
+    Tls,
 }
 
 impl Pool {
     /// Every pool, in reporting order.
-    pub const ALL: [Pool; 8] = [
+    pub const ALL: [Pool; 9] = [
         Pool::Connections,
         Pool::Reorder,
         Pool::Retransmit,
@@ -45,6 +48,7 @@ impl Pool {
         Pool::Hunt,
         Pool::Messages,
         Pool::Views,
+        Pool::Tls,
     ];
 
     /// The pool's name in reports and JSON.
@@ -58,6 +62,7 @@ impl Pool {
             Pool::Hunt => "hunt",
             Pool::Messages => "messages",
             Pool::Views => "views",
+            Pool::Tls => "tls",
         }
     }
 }

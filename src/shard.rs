@@ -135,6 +135,8 @@ pub fn run_file(
     let n = opts.threads.max(1);
     let mut share_cfg = cfg.clone();
     share_cfg.max_memory = cfg.max_memory / n;
+    // One key store for every worker: each reads the file's Decryption Secrets Blocks into it.
+    share_cfg.keys.get_or_insert_with(crate::tls::KeyStore::new);
     let stop = AtomicBool::new(false);
     let mut progress = progress;
     std::thread::scope(|scope| {
@@ -255,7 +257,12 @@ impl Job<'_> {
             .map_err(|e| CaptureError::Io(e.to_string()))
             .and_then(CaptureFile::open)
         {
-            Ok(cap) => cap,
+            Ok(mut cap) => {
+                if let Some(k) = &self.cfg.keys {
+                    cap.use_keys(k.clone());
+                }
+                cap
+            }
             Err(e) => {
                 let mut last = pr.take(u64::MAX);
                 last.end = Some(WorkerEnd {

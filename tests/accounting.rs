@@ -5,9 +5,10 @@
 use std::path::Path;
 use wsdump::analyzer::Config;
 use wsdump::capture::file::CaptureFile;
-use wsdump::engine::Pipeline;
+use wsdump::engine::{PacketSource, Pipeline};
 use wsdump::event::VecSink;
 use wsdump::memory::Pool;
+use wsdump::tls::{KeyLog, KeyStore};
 
 #[test]
 fn the_ledger_returns_to_zero_after_every_sample() {
@@ -21,8 +22,18 @@ fn the_ledger_returns_to_zero_after_every_sample() {
         }
         for ports in [vec![], vec![7272, 9001, 9002, 9004]] {
             let mut file = CaptureFile::open(std::fs::File::open(&path).unwrap()).unwrap();
+            // wss samples are decrypted (their key log, or the pcapng's own secrets), so the
+            // TLS state and the conversation inside it are counted too.
+            let stem = name.rsplit_once('.').unwrap().0;
+            let keylog = root.join(format!("{stem}.keylog"));
+            let keys = if keylog.exists() {
+                Some(KeyStore::from_log(KeyLog::from_file(&keylog).unwrap()))
+            } else {
+                file.keys()
+            };
             let mut pipeline = Pipeline::new(Config {
                 ports,
+                keys,
                 ..Config::default()
             });
             let run = pipeline.drive(&mut file, &mut VecSink::default()).unwrap();

@@ -99,8 +99,10 @@ fn tls_is_recognised_and_explained() {
         .lines()
         .filter(|l| l.contains("\"kind\":\"tls\""))
         .collect();
-    assert_eq!(tls.len(), 2, "ClientHello and ServerHello");
-    assert!(tls[0].contains("ClientHello") && tls[0].contains("encrypted"));
+    assert_eq!(tls.len(), 2, "ClientHello, then the verdict");
+    assert!(tls[0].contains("ClientHello") && tls[0].contains("SNI localhost"));
+    assert!(tls[1].contains("encrypted") && tls[1].contains("--keylog FILE"));
+    assert!(tls[1].contains("\"decrypted\":false"));
     assert!(!text.contains("\"type\":\"message\""));
 }
 

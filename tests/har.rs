@@ -47,9 +47,18 @@ impl PacketSource for Cut {
 
 /// The HAR of a capture; `stop_after` packets, if given, as if the capture were cut there.
 fn har_bytes(capture: &Path, opts: HarOptions, stop_after: Option<usize>) -> Vec<u8> {
+    har_bytes_with(capture, opts, stop_after, Config::default())
+}
+
+fn har_bytes_with(
+    capture: &Path,
+    opts: HarOptions,
+    stop_after: Option<usize>,
+    cfg: Config,
+) -> Vec<u8> {
     let cap = CaptureFile::open(std::fs::File::open(capture).unwrap()).unwrap();
     let mut w = HarWriter::new(Vec::new(), opts).unwrap();
-    Pipeline::run(&mut Cut(cap, stop_after), Config::default(), &mut w).unwrap();
+    Pipeline::run(&mut Cut(cap, stop_after), cfg, &mut w).unwrap();
     w.into_inner().unwrap()
 }
 
@@ -237,7 +246,18 @@ fn every_peer_sample_matches_through_the_har() {
             memory_limit: 1024,
             ..Default::default()
         };
-        let h = har(&cap, opts);
+        // wss samples: decrypted with their key log, as tests/peers.rs does (tls-wss's
+        // peer.jsonl is what is seen without it).
+        let keylog = samples().join(format!("{stem}.keylog"));
+        let inside = samples().join(format!("{stem}.decrypted.jsonl"));
+        let keys = (keylog.exists() && !inside.exists()).then(|| {
+            wsdump::tls::KeyStore::from_log(wsdump::tls::KeyLog::from_file(&keylog).unwrap())
+        });
+        let cfg = Config {
+            keys,
+            ..Config::default()
+        };
+        let h: Value = serde_json::from_slice(&har_bytes_with(&cap, opts, None, cfg)).unwrap();
         let mut peers = peer_messages(&path, true);
         let mut got = har_messages(&h);
         // The IPv6 sample's client is [::1]: har_messages assumes 127.0.0.1.

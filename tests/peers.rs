@@ -1,5 +1,7 @@
 //! Every sample's messages, as wsdump decodes them, must match byte for byte what the peers
-//! that made the capture logged sending and receiving (samples/*.peer.jsonl).
+//! that made the capture logged sending and receiving (samples/*.peer.jsonl). A sample with a
+//! key log (NAME.keylog) is wss: decoded with `--keylog`; tls-wss, whose NAME.peer.jsonl is
+//! what wsdump sees without the keys, has what was sent inside TLS in NAME.decrypted.jsonl.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -28,12 +30,16 @@ fn project(v: &Value) -> BTreeMap<&'static str, Value> {
 }
 
 fn decoded(capture: &Path) -> Vec<Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_wsdump"))
-        .arg("-r")
-        .arg(capture)
-        .args(["--json", "-m"])
-        .output()
-        .unwrap();
+    decoded_with(capture, None)
+}
+
+fn decoded_with(capture: &Path, keylog: Option<&Path>) -> Vec<Value> {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_wsdump"));
+    cmd.arg("-r").arg(capture).args(["--json", "-m"]);
+    if let Some(k) = keylog {
+        cmd.arg("--keylog").arg(k);
+    }
+    let out = cmd.output().unwrap();
     // 0: websocket found; 1: none (the TLS sample). Never 2, never anything on stderr.
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
@@ -81,13 +87,34 @@ fn every_sample_matches_its_peers() {
             .map(|e| root.join(format!("{stem}.{e}")))
             .find(|p| p.exists())
             .unwrap_or_else(|| panic!("no capture for {name}"));
-        let expected: Vec<Value> = std::fs::read_to_string(&path)
+        let keylog = root.join(format!("{stem}.keylog"));
+        let keylog = keylog.exists().then_some(keylog);
+        let inside = root.join(format!("{stem}.decrypted.jsonl"));
+        let mut runs = vec![(path.clone(), keylog.clone())];
+        if inside.exists() {
+            // What a reader without the keys sees, and what the keys open.
+            runs = vec![(path.clone(), None), (inside, keylog)];
+        }
+        for (truth, keylog) in runs {
+            messages += check(stem, &truth, &capture, keylog.as_deref());
+        }
+        checked += 1;
+    }
+    assert!(checked >= 13, "only {checked} samples with peer logs");
+    assert!(messages > 180, "only {messages} messages checked");
+}
+
+/// Compares the capture's messages with a peers' log; returns how many there were.
+fn check(stem: &str, truth: &Path, capture: &Path, keylog: Option<&Path>) -> usize {
+    {
+        let expected: Vec<Value> = std::fs::read_to_string(truth)
             .unwrap()
             .lines()
             .filter(|l| !l.trim().is_empty())
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        let got = decoded(&capture);
+        let got = decoded_with(capture, keylog);
+        let stem = format!("{stem} (keys: {})", keylog.is_some());
         assert_eq!(got.len(), expected.len(), "{stem}: number of messages");
         let (e, g) = (by_flow(&expected), by_flow(&got));
         assert_eq!(
@@ -109,11 +136,8 @@ fn every_sample_matches_its_peers() {
                 );
             }
         }
-        checked += 1;
-        messages += got.len();
+        got.len()
     }
-    assert!(checked >= 7, "only {checked} samples with peer logs");
-    assert!(messages > 100, "only {messages} messages checked");
 }
 
 /// The reference capture's messages, including their timestamps, as recorded in

@@ -14,6 +14,10 @@
 //    'ping', 'pong', and the close frame's code/reason.
 // The server serves exactly one connection, echoes every data message back
 // unfragmented, and exits.
+//
+// wss: with WSDUMP_TLS_CERT and WSDUMP_TLS_KEY set the server speaks TLS (TLS 1.2 only,
+// cipher WSDUMP_TLS_CIPHER, when that is set) and the client connects with wss://; run
+// the client with `node --tls-keylog=FILE` for its NSS key log.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -32,6 +36,11 @@ const SCEN = {
     client: { perMessageDeflate: { clientNoContextTakeover: true, serverNoContextTakeover: true, threshold: 0 } },
   },
 };
+// The wss samples run the plain scenarios inside TLS.
+const SAME_AS = { 'wss-node-gcm': 'sll2-any', 'wss-node-chacha': 'node-fragmented' };
+const TLS_CERT = process.env.WSDUMP_TLS_CERT;
+const TLS_KEY = process.env.WSDUMP_TLS_KEY;
+const TLS_CIPHER = process.env.WSDUMP_TLS_CIPHER;
 
 function toBuf(data) {
   if (data === undefined || data === null) return Buffer.alloc(0);
@@ -186,17 +195,29 @@ async function clientSll2Any(ws, inbox) {
   await expect(inbox, 'close');
 }
 
-const CLIENTS = { 'node-fragmented': clientNodeFragmented, 'sll2-any': clientSll2Any };
+const CLIENTS = {
+  'node-fragmented': clientNodeFragmented, 'sll2-any': clientSll2Any,
+  'wss-node-gcm': clientSll2Any, 'wss-node-chacha': clientNodeFragmented,
+};
 
 function opts(side) {
-  const s = SCEN[scenario];
+  const s = SCEN[SAME_AS[scenario] || scenario];
   return (s[side] || s);
 }
 
 if (role === 'server') {
-  const wss = new WS.WebSocketServer(Object.assign({ host: '127.0.0.1', port }, opts('server')), () => {
-    fs.writeFileSync(readyFile, 'ready\n');
-  });
+  let wss;
+  const ready = () => fs.writeFileSync(readyFile, 'ready\n');
+  if (TLS_CERT) {
+    const tlsOpts = { cert: fs.readFileSync(TLS_CERT), key: fs.readFileSync(TLS_KEY) };
+    if (TLS_CIPHER) Object.assign(tlsOpts, { maxVersion: 'TLSv1.2', ciphers: TLS_CIPHER });
+    const server = require('https').createServer(tlsOpts);
+    wss = new WS.WebSocketServer(Object.assign({ server }, opts('server')));
+    server.listen(port, '127.0.0.1', ready);
+    wss.on('close', () => server.close());
+  } else {
+    wss = new WS.WebSocketServer(Object.assign({ host: '127.0.0.1', port }, opts('server')), ready);
+  }
   wss.on('connection', (ws, req) => {
     const conn = { client: fmt(req.socket.remoteAddress, req.socket.remotePort), server: fmt(req.socket.localAddress, req.socket.localPort) };
     const inbox = instrument(ws, conn);
@@ -215,7 +236,9 @@ if (role === 'server') {
     ws.on('close', () => { wss.close(); setTimeout(() => process.exit(0), 200); });
   });
 } else {
-  const ws = new WS.WebSocket(`ws://127.0.0.1:${port}/${scenario}`, opts('client'));
+  const url = `${TLS_CERT ? 'wss' : 'ws'}://127.0.0.1:${port}/${scenario}`;
+  const tlsOpts = TLS_CERT ? { rejectUnauthorized: false, servername: 'localhost' } : {};
+  const ws = new WS.WebSocket(url, Object.assign(tlsOpts, opts('client')));
   let inbox;
   ws.on('open', () => {
     const conn = { client: fmt(ws._socket.localAddress, ws._socket.localPort), server: fmt(ws._socket.remoteAddress, ws._socket.remotePort) };

@@ -3,6 +3,9 @@
 #
 #   samples/gen/record.sh NAME      # NAME: python-deflate node-fragmented ipv6
 #                                   #       sll2-any dumpcap-multi nanosecond tls-wss
+#                                   #       wss-python-deflate wss-python-aes128
+#                                   #       wss-python-chacha wss-node-gcm wss-node-chacha
+#                                   #       wss-python-ccm
 #   samples/gen/record.sh all
 #
 # Writes samples/NAME.pcap (.pcapng for dumpcap-multi) and samples/NAME.peer.jsonl.
@@ -18,7 +21,9 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 if [[ $1 == all ]]; then
-  for n in python-deflate node-fragmented ipv6 sll2-any dumpcap-multi nanosecond tls-wss; do
+  for n in python-deflate node-fragmented ipv6 sll2-any dumpcap-multi nanosecond tls-wss \
+    wss-python-deflate wss-python-aes128 wss-python-chacha wss-node-gcm wss-node-chacha \
+    wss-python-ccm; do
     "$0" "$n"
   done
   exit 0
@@ -88,6 +93,11 @@ node_pair() { # node_pair SCENARIO PORT
   SRV_PID=
 }
 
+tls_cert() { # a throwaway self-signed certificate, not kept
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+}
+
 TCPDUMP_READY='listening on'
 case $NAME in
   python-deflate) # permessage-deflate with context takeover (websockets' default)
@@ -134,6 +144,53 @@ case $NAME in
     py_server "$NAME" 127.0.0.1 $PORT --tls --cert "$TMP/cert.pem" --key "$TMP/key.pem"
     py_client "$NAME" 127.0.0.1 $PORT --tls --keylog "$TMP/$NAME.keylog"
     ;;
+  wss-python-deflate | wss-python-aes128 | wss-python-chacha | wss-python-ccm)
+    # Python websockets over TLS 1.3; the client's SSLContext.keylog_filename is the key
+    # log. The suite is chosen by the client's OpenSSL configuration (Python's ssl has no
+    # call for TLS 1.3 suites); wss-python-deflate takes the default (TLS_AES_256_GCM_SHA384).
+    case $NAME in
+      wss-python-deflate) PORT=9011; SCENARIO=python-deflate; SUITE= ;;
+      wss-python-aes128) PORT=9012; SCENARIO=ipv6; SUITE=TLS_AES_128_GCM_SHA256 ;;
+      wss-python-chacha) PORT=9013; SCENARIO=nanosecond; SUITE=TLS_CHACHA20_POLY1305_SHA256 ;;
+      # a suite wsdump does not decrypt (OpenSSL enables CCM only when asked, on both sides)
+      wss-python-ccm) PORT=9016; SCENARIO=nanosecond; SUITE=TLS_AES_128_CCM_SHA256 ;;
+    esac
+    if [[ -n $SUITE ]]; then
+      printf '%s\n' 'openssl_conf = init' '[init]' 'ssl_conf = ssl' '[ssl]' \
+        'system_default = sd' '[sd]' "Ciphersuites = $SUITE" >"$TMP/suite.cnf"
+    fi
+    SERVER_CONF=
+    [[ $NAME == wss-python-ccm ]] && SERVER_CONF=$TMP/suite.cnf
+    OUT=$NAME.pcap
+    tls_cert
+    start_capture "$TCPDUMP_READY" tcpdump -i lo -s 0 -w "$TMP/$OUT" "port $PORT"
+    OPENSSL_CONF=$SERVER_CONF py_server "$SCENARIO" 127.0.0.1 $PORT --tls --cert "$TMP/cert.pem" --key "$TMP/key.pem"
+    if [[ -n $SUITE ]]; then
+      OPENSSL_CONF=$TMP/suite.cnf py_client "$SCENARIO" 127.0.0.1 $PORT --tls --keylog "$TMP/$NAME.keylog"
+    elif [[ $SCENARIO == python-deflate ]]; then
+      py_client "$SCENARIO" 127.0.0.1 $PORT --tls --keylog "$TMP/$NAME.keylog" --mss 1448
+    else
+      py_client "$SCENARIO" 127.0.0.1 $PORT --tls --keylog "$TMP/$NAME.keylog"
+    fi
+    ;;
+  wss-node-gcm | wss-node-chacha)
+    # Node ws over TLS 1.2 with one suite; the client's `node --tls-keylog` is the key log.
+    case $NAME in
+      wss-node-gcm) PORT=9014; CIPHER=ECDHE-RSA-AES128-GCM-SHA256 ;;
+      wss-node-chacha) PORT=9015; CIPHER=ECDHE-RSA-CHACHA20-POLY1305 ;;
+    esac
+    OUT=$NAME.pcap
+    tls_cert
+    start_capture "$TCPDUMP_READY" tcpdump -i lo -s 0 -w "$TMP/$OUT" "port $PORT"
+    WSDUMP_TLS_CERT=$TMP/cert.pem WSDUMP_TLS_KEY=$TMP/key.pem WSDUMP_TLS_CIPHER=$CIPHER \
+      node "$GEN/nodews.js" server "$NAME" $PORT "$TMP/server.log" "$TMP/ready" &
+    SRV_PID=$!
+    wait_for "$TMP/ready"
+    WSDUMP_TLS_CERT=$TMP/cert.pem WSDUMP_TLS_KEY=$TMP/key.pem \
+      node --tls-keylog="$TMP/$NAME.keylog" "$GEN/nodews.js" client "$NAME" $PORT "$TMP/client.log"
+    wait "$SRV_PID"
+    SRV_PID=
+    ;;
   *)
     echo "unknown sample $NAME" >&2
     exit 2
@@ -151,6 +208,17 @@ if [[ $NAME == tls-wss ]]; then
   cp "$TMP/$NAME.decrypted.peer.jsonl" "$TMP/$NAME.keylog" "$SAMPLES/"
 else
   python3 "$GEN/merge.py" "$TMP/$NAME.peer.jsonl" "$TMP/server.log" "$TMP/client.log"
+fi
+if [[ $NAME == wss-* ]]; then
+  # the ground truth is what the peers sent inside TLS; wsdump needs the key log for it
+  cp "$TMP/$NAME.keylog" "$SAMPLES/"
+fi
+if [[ $NAME == wss-python-ccm ]]; then
+  # wsdump does not decrypt CCM: what the peers sent is kept apart (NAME.sent.jsonl), and
+  # the test expects no message and a notice that says why
+  mv "$TMP/$NAME.peer.jsonl" "$TMP/$NAME.sent.jsonl"
+  cp "$TMP/$NAME.sent.jsonl" "$SAMPLES/"
+  : >"$TMP/$NAME.peer.jsonl"
 fi
 cp "$TMP/$OUT" "$SAMPLES/$OUT"
 cp "$TMP/$NAME.peer.jsonl" "$SAMPLES/$NAME.peer.jsonl"

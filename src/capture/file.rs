@@ -3,6 +3,7 @@
 
 use super::{LinkType, RawPacket, Timestamp};
 use crate::engine::PacketSource;
+use crate::tls::KeyStore;
 use pcap_parser::pcapng::Block;
 use pcap_parser::traits::PcapReaderIterator;
 use pcap_parser::{PcapBlockOwned, PcapError};
@@ -102,6 +103,8 @@ pub struct CaptureFile {
     ifaces: Vec<Iface>,
     legacy: bool,
     big_endian: bool,
+    /// TLS key logs from Decryption Secrets Blocks, added as the blocks are read.
+    keys: KeyStore,
 }
 
 impl PacketSource for CaptureFile {
@@ -111,6 +114,9 @@ impl PacketSource for CaptureFile {
         f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
     ) -> Result<(), CaptureError> {
         self.for_each_packet(f)
+    }
+    fn keys(&self) -> Option<KeyStore> {
+        Some(self.keys.clone())
     }
 }
 
@@ -139,7 +145,14 @@ impl CaptureFile {
             ifaces: Vec::new(),
             legacy: false,
             big_endian: false,
+            keys: KeyStore::new(),
         })
+    }
+
+    /// Adds the secrets of the file's Decryption Secrets Blocks to `keys` (shared with a
+    /// `--keylog`) instead of a store of the file's own.
+    pub fn use_keys(&mut self, keys: KeyStore) {
+        self.keys = keys;
     }
 
     /// Byte offset in the file of the next record.
@@ -253,6 +266,11 @@ impl CaptureFile {
                                     data: &spb.data[..caplen],
                                     iface: 0,
                                 })
+                            }
+                            PcapBlockOwned::NG(Block::DecryptionSecrets(dsb)) => {
+                                // Other kinds of secrets (WireGuard, SSH) are not ours.
+                                let _ = self.keys.add_dsb(dsb.secrets_type.0, dsb.data);
+                                ControlFlow::Continue(())
                             }
                             PcapBlockOwned::NG(_) => ControlFlow::Continue(()),
                         };

@@ -106,6 +106,19 @@ impl<W: Write> PcapngWriter<W> {
         self.write_secrets(SECRETS_TLS_KEY_LOG, keylog)
     }
 
+    /// Writes a Decryption Secrets Block with the key log lines of the connections `keys`
+    /// has found secrets for since the last call, if there are any. Called before each
+    /// packet is written (and after it was decoded), it puts each connection's secrets in
+    /// front of the first packet that needs them. Returns whether a block was written.
+    pub fn write_new_keys(&mut self, keys: &crate::tls::KeyStore) -> io::Result<bool> {
+        let lines = keys.take_new_used();
+        if lines.is_empty() {
+            return Ok(false);
+        }
+        self.write_tls_keys(&lines)?;
+        Ok(true)
+    }
+
     /// A Decryption Secrets Block of any secrets type.
     pub fn write_secrets(&mut self, secrets_type: u32, data: &[u8]) -> io::Result<()> {
         let len = u32::try_from(data.len())

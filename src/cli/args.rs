@@ -54,14 +54,10 @@ pub(crate) struct Args {
     )]
     pub interface: Option<String>,
     /// Also write the captured packets to this pcap file ("-": to standard output, instead of
-    /// the decoded view). Live capture only; all captured interfaces must have the same link
-    /// type — use -i otherwise.
-    #[arg(
-        short = 'w',
-        long = "write",
-        value_name = "FILE",
-        conflicts_with = "read"
-    )]
+    /// the decoded view); all captured interfaces must have the same link type — use -i
+    /// otherwise. With -r: a pcapng copy (FILE.pcapng) carrying the TLS secrets of the
+    /// connections it decrypted, which Wireshark and tshark open decrypted.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<String>,
     /// Only connections with this port on either side (repeatable, or comma-separated);
     /// ANDed with the capture-filter expression. Joined mid-stream, their bytes are hunted
@@ -170,6 +166,15 @@ pub(crate) struct Args {
     /// ("J\u00fcrgen" matches Jürgen). (?i) ignores case.
     #[arg(short = 'e', long = "grep", value_name = "REGEX")]
     pub grep: Option<regex::Regex>,
+    /// Decrypt TLS (wss://) with this NSS key log: the file SSLKEYLOGFILE names when
+    /// Chromium, Firefox, curl, Node, Python or OpenSSL connect (repeatable). Live, it is
+    /// read again as it grows, so wsdump can start before the browser connects. A pcapng
+    /// file's Decryption Secrets Blocks are used without it.
+    #[arg(long = "keylog", value_name = "FILE", action = ArgAction::Append)]
+    pub keylog: Vec<std::path::PathBuf>,
+    /// tshark's preference: -o tls.keylog_file:FILE is taken as --keylog FILE.
+    #[arg(short = 'o', hide = true, value_name = "PREF", action = ArgAction::Append)]
+    pub tshark_pref: Vec<String>,
     /// At the end, a per-connection summary (with --json: one "summary" object each).
     #[arg(long)]
     pub stats: bool,
@@ -218,6 +223,14 @@ pub(crate) fn tshark_habit(args: &Args) -> Option<String> {
              --opcode text -e hello"
         ));
     }
+    for p in &args.tshark_pref {
+        if tshark_keylog(p).is_none() {
+            return Some(format!(
+                "-o {p} is a tshark preference; the one wsdump takes is -o tls.keylog_file:FILE \
+                 (the same as --keylog FILE)"
+            ));
+        }
+    }
     if let Some(t) = &args.tshark_format {
         return Some(format!(
             "-T {t} is tshark's output format; wsdump writes JSON lines: use --json | jq, e.g. \
@@ -225,4 +238,10 @@ pub(crate) fn tshark_habit(args: &Args) -> Option<String> {
         ));
     }
     None
+}
+
+/// The key log of tshark's `-o tls.keylog_file:FILE` (also Wireshark's older `ssl.` name).
+pub(crate) fn tshark_keylog(pref: &str) -> Option<&str> {
+    let (name, value) = pref.split_once(':')?;
+    matches!(name, "tls.keylog_file" | "ssl.keylog_file").then_some(value)
 }

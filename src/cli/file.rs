@@ -24,23 +24,43 @@ pub(crate) fn run_file(args: &Args, path: &str, filter: CaptureFilter) -> io::Re
             }
         }
     };
-    let cap = match CaptureFile::open(input) {
+    let mut cap = match CaptureFile::open(input) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("wsdump: {path}: {e}");
             return Ok(ExitCode::from(2));
         }
     };
+    if let Some(w) = &args.write
+        && (w == "-" || !w.ends_with(".pcapng"))
+    {
+        eprintln!(
+            "wsdump: -w {w}: with -r, -w writes a pcapng copy carrying the TLS secrets used \
+             (name it FILE.pcapng)"
+        );
+        return Ok(ExitCode::from(2));
+    }
+    let keys = match key_store(args, false) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("wsdump: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    // The file's Decryption Secrets Blocks join the --keylog secrets.
+    cap.use_keys(keys.clone());
 
     let line_mode = args.line_buffered || stdout_wants_lines();
-    let cfg = make_config(args, &filter);
+    let mut cfg = make_config(args, &filter);
+    cfg.keys = Some(keys.clone());
     let threads = match args.threads {
         0 => wsdump::shard::auto_threads(),
         n => n,
     };
     // Standard input and pipes can be read once only; several threads read a file each.
     let regular = path != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file());
-    let shared = threads > 1 && regular && shareable(args);
+    // -w writes each packet after decoding it, in order: one thread.
+    let shared = threads > 1 && regular && shareable(args) && args.write.is_none();
     let mut sink = (!shared).then(|| make_sink(args));
     let (stats, read, shown) = match &mut sink {
         None => {
@@ -70,11 +90,31 @@ pub(crate) fn run_file(args: &Args, path: &str, filter: CaptureFilter) -> io::Re
         }
         Some(sink) => {
             sink.line_mode = line_mode;
-            let mut src = WithProgress {
+            let src = WithProgress {
                 inner: cap,
                 progress: Progress::new(path),
             };
-            let run = Pipeline::run(&mut src, cfg, sink)?;
+            let run = match &args.write {
+                Some(out) => {
+                    let mut src = match super::secrets::WithSecrets::create(src, out, keys) {
+                        Ok(s) => s,
+                        Err(e) => {
+                            eprintln!("wsdump: {out}: {e}");
+                            return Ok(ExitCode::from(2));
+                        }
+                    };
+                    let run = Pipeline::run(&mut src, cfg, sink)?;
+                    if let Err(e) = src.close() {
+                        eprintln!("wsdump: {out}: {e}");
+                        return Ok(ExitCode::from(2));
+                    }
+                    run
+                }
+                None => {
+                    let mut src = src;
+                    Pipeline::run(&mut src, cfg, sink)?
+                }
+            };
             (
                 run.stats,
                 run.source_error.map_or(Ok(()), Err),

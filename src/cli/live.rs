@@ -20,6 +20,13 @@ use wsdump::engine::{PacketSource, Pipeline};
 pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCode> {
     // Before any thread exists, so that only the signal thread receives them.
     live::block_stop_signals();
+    let keys = match key_store(args, true) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("wsdump: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let explicit = args.interface.as_deref().is_some_and(|n| n != "any");
     // tcpdump's -s: 0 is the default; wsdump reads at most READ_BUFFER bytes of a packet.
     let snaplen = match args.snaplen {
@@ -117,7 +124,9 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
         writer: writer.as_mut(),
         failed: false,
     };
-    let result = Pipeline::run(&mut src, make_config(args, &filter), &mut sink);
+    let mut cfg = make_config(args, &filter);
+    cfg.keys = Some(keys);
+    let result = Pipeline::run(&mut src, cfg, &mut sink);
     let failed = src.failed;
     let kernel = cap.stop();
     if let Some(w) = &mut writer {

@@ -4,6 +4,7 @@
 pub(crate) mod args;
 pub(crate) mod file;
 pub(crate) mod live;
+pub(crate) mod secrets;
 pub(crate) mod view;
 
 use args::*;
@@ -119,4 +120,28 @@ pub(crate) fn make_config(args: &Args, filter: &CaptureFilter) -> Config {
     cfg.max_conns = args.max_conns;
     cfg.frames = args.verbose || args.explain;
     cfg
+}
+
+/// The key log of the run: `--keylog` files (and tshark's `-o tls.keylog_file:`), followed as
+/// they grow in live capture, read once for a capture file; the capture's Decryption Secrets
+/// Blocks join it as they are read. A key log that cannot be read is an error; one that does
+/// not exist yet is one only for a file (live, the browser creates it when it connects).
+pub(crate) fn key_store(args: &Args, live: bool) -> Result<wsdump::tls::KeyStore, String> {
+    let store = wsdump::tls::KeyStore::new();
+    let tshark = args.tshark_pref.iter().filter_map(|p| tshark_keylog(p));
+    let paths: Vec<std::path::PathBuf> = args
+        .keylog
+        .iter()
+        .cloned()
+        .chain(tshark.map(Into::into))
+        .collect();
+    for path in paths {
+        let r = if live {
+            store.follow(&path)
+        } else {
+            store.add_file(&path)
+        };
+        r.map_err(|e| format!("--keylog {}: {e}", path.display()))?;
+    }
+    Ok(store)
 }

@@ -406,7 +406,7 @@ impl<W: Write> HumanPrinter<W> {
                     Notice::TruncatedPacket { captured, declared } => {
                         format!("payload cut by the capture: {captured} of {declared} bytes")
                     }
-                    Notice::Tls { detail } | Notice::Undecoded { detail } => detail.clone(),
+                    Notice::Tls { detail, .. } | Notice::Undecoded { detail } => detail.clone(),
                     Notice::MidStream => {
                         "no handshake seen; decoding websocket from the middle of the stream".into()
                     }

@@ -1,7 +1,7 @@
 //! JSON lines: one flat object per event, tagged by `type`. The contract is in docs/json.md.
 
 use super::{escape, time};
-use crate::event::{Event, EventKind, Message, Notice, Opcode, Sink};
+use crate::event::{Event, EventKind, Message, Notice, Opcode, Sink, TlsInfo};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
@@ -42,6 +42,21 @@ impl Obj<'_> {
         if let Some(v) = v {
             self.str(k, v);
         }
+    }
+    /// The handshake's summary, as an object: `{"version":"TLS 1.3",...,"decrypted":true}`.
+    fn tls(&mut self, i: &TlsInfo) {
+        self.key("tls");
+        let mut inner = String::new();
+        let mut t = Obj(&mut inner);
+        t.opt_str("version", i.version);
+        t.opt_str("suite", i.suite);
+        t.opt_str("sni", i.sni.as_deref());
+        t.opt_str("alpn", i.alpn.as_deref());
+        t.bool("resumed", i.resumed);
+        t.bool("decrypted", i.decrypted);
+        self.0.push('{');
+        self.0.push_str(&inner[1..]);
+        self.0.push('}');
     }
     fn headers(&mut self, h: &[(String, String)]) {
         self.key("headers");
@@ -296,9 +311,13 @@ impl<W: Write> JsonPrinter<W> {
                         o.num("captured", captured);
                         o.num("declared", declared);
                     }
-                    Notice::Tls { detail } | Notice::Undecoded { detail } => {
-                        o.str("detail", detail)
+                    Notice::Tls { detail, info } => {
+                        o.str("detail", detail);
+                        if let Some(i) = info {
+                            o.tls(i);
+                        }
                     }
+                    Notice::Undecoded { detail } => o.str("detail", detail),
                     Notice::MidStream => {}
                     Notice::Resync { skipped, offset } => {
                         o.num("skipped", skipped);

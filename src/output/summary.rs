@@ -80,7 +80,8 @@ impl Summary {
                 r.gap_bytes += g.len;
             }
             EventKind::Violation(_) => r.violations += 1,
-            EventKind::Notice(Notice::Tls { .. }) => r.tls = true,
+            // A connection is "TLS" in the table while it is not decrypted.
+            EventKind::Notice(Notice::Tls { info: Some(i), .. }) => r.tls = !i.decrypted,
             _ => {}
         }
     }

@@ -10,6 +10,7 @@
 //! - [`record`]: records out of the byte stream, record decryption.
 //! - [`handshake`]: ClientHello/ServerHello and the other messages by type.
 //! - [`suite`]: the cipher suite table.
+//! - [`store`]: the key log a run shares across connections and threads.
 //!
 //! ```
 //! use wsdump::tls::{Connection, Direction, Event, KeyLog, KeyLogReader};
@@ -30,6 +31,7 @@ pub mod handshake;
 pub mod keylog;
 pub mod record;
 pub mod schedule;
+pub mod store;
 pub mod suite;
 
 use handshake::{ClientHello, HandshakeReader, Message, ServerHello};
@@ -37,6 +39,7 @@ pub use keylog::{ClientRandom, KeyLog, KeyLogReader};
 use record::{Decrypter, RecordReader};
 use schedule::KeyBlock;
 use std::borrow::Cow;
+pub use store::KeyStore;
 use suite::{Suite, SuiteVersion};
 
 /// Which way bytes travel.

@@ -383,8 +383,23 @@ impl WsDecoder {
             }
             return Ok(());
         }
-        // The hole swallowed a frame boundary: what was in progress is reported as it is, and
-        // the decoder hunts for the next header.
+        // The hole swallowed a frame boundary.
+        self.boundary_lost(mem, em)
+    }
+
+    /// Bytes were lost and how many is not known (inside TLS: the plaintext of records that
+    /// were not captured). No frame boundary after it can be trusted: what was in progress
+    /// ends cut by a gap and the decoder hunts for the next header. Offsets go on counting
+    /// the bytes delivered.
+    pub fn lost(&mut self, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+        if self.hunt.is_some() {
+            return self.gap(0, mem, em);
+        }
+        self.boundary_lost(mem, em)
+    }
+
+    /// What was in progress is reported as it is, and the decoder hunts for the next header.
+    fn boundary_lost(&mut self, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         self.hdr.clear();
         self.frame = None;
         if let Some(mut m) = self.msg.take() {
