@@ -9,6 +9,7 @@ pub mod har;
 pub mod human;
 pub mod json;
 pub mod ladder;
+pub mod packets;
 pub mod summary;
 pub mod texts;
 pub mod time;
