@@ -41,7 +41,16 @@ pub(crate) fn run_file(args: &Args, path: &str, filter: CaptureFilter) -> io::Re
     // Standard input and pipes can be read once only; several threads read a file each.
     let regular = path != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file());
     let shared = threads > 1 && regular && shareable(args);
-    let mut sink = (!shared).then(|| make_sink(args));
+    let mut exports =
+        super::exports::Exports::open(args, true, false, wsdump::capture::live::SNAPLEN)?;
+    let mut sink = match (shared, super::exports::stdout_taken(args)) {
+        (true, _) => None,
+        (false, false) => Some(make_sink(args)),
+        (false, true) => Some(make_sink_to(
+            args,
+            File::options().write(true).open("/dev/null")?,
+        )),
+    };
     let (stats, read, shown) = match &mut sink {
         None => {
             drop(cap);
@@ -74,7 +83,7 @@ pub(crate) fn run_file(args: &Args, path: &str, filter: CaptureFilter) -> io::Re
                 inner: cap,
                 progress: Progress::new(path),
             };
-            let run = Pipeline::run(&mut src, cfg, sink)?;
+            let run = Pipeline::run(&mut src, cfg, &mut exports.with(sink))?;
             (
                 run.stats,
                 run.source_error.map_or(Ok(()), Err),

@@ -2,6 +2,7 @@
 //! and what they share: the run's dispatch, engine configuration and exit status.
 
 pub(crate) mod args;
+pub(crate) mod exports;
 pub(crate) mod file;
 pub(crate) mod live;
 pub(crate) mod view;

@@ -176,7 +176,7 @@ impl<W: Write> Sink for PcapOut<W> {
 mod tests {
     use super::*;
     use crate::capture::Timestamp;
-    use crate::event::{AddrText, Annotation, ConnInfo, Message, Opcode};
+    use crate::event::{Annotation, ConnInfo, Message, Opcode};
 
     fn conn() -> ConnInfo {
         let client = "127.0.0.1:40000".parse().unwrap();
@@ -185,8 +185,6 @@ mod tests {
             id: 1,
             client,
             server,
-            client_str: AddrText::new(&client),
-            server_str: AddrText::new(&server),
         }
     }
 
