@@ -520,7 +520,7 @@ fn plain_http_on_a_kept_alive_connection() {
     assert_eq!(e[0]["response"]["status"], 200);
     assert_eq!(
         e[0]["response"]["content"],
-        json!({"size": 2, "mimeType": "text/plain"})
+        json!({"size": 2, "mimeType": "text/plain", "compression": 0})
     );
     // Packets are a second apart: SYN at 0, handshake ACK at 2, request 3, response 4.
     assert_eq!(e[0]["timings"]["connect"].as_f64(), Some(2000.0));

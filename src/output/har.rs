@@ -595,15 +595,25 @@ fn response_json(resp: Option<&HttpResponse>, out: &mut String) {
     key("content", out);
     let _ = write!(out, "{{\"size\":{},\"mimeType\":", size.unwrap_or(0));
     escape::json_str(mime, out);
+    // A body sent as is (no Content-Encoding) of known length saved nothing, as DevTools
+    // says it; a websocket's 101 has no body to speak of.
+    let plain = resp.is_some_and(|r| r.status != 101);
+    let identity = plain && resp.is_some_and(|r| r.header("content-encoding").is_none());
+    if identity && size.is_some() {
+        out.push_str(",\"compression\":0");
+    }
     out.push_str("},");
     key("redirectURL", out);
     escape::json_str(resp.and_then(|r| r.header("location")).unwrap_or(""), out);
     out.push(',');
     key("headersSize", out);
-    match resp {
-        Some(r) => {
-            let line = 8 + 1 + 3 + 1 + r.reason.len();
-            let _ = write!(out, "{}", head_size(r.head_len, line, &r.headers));
+    let head = resp.map(|r| {
+        let line = 8 + 1 + 3 + 1 + r.reason.len();
+        head_size(r.head_len, line, &r.headers)
+    });
+    match head {
+        Some(h) => {
+            let _ = write!(out, "{h}");
         }
         None => out.push_str("-1"),
     }
@@ -614,6 +624,14 @@ fn response_json(resp: Option<&HttpResponse>, out: &mut String) {
         }
         (Some(r), None) if r.status == 101 || r.status == 204 || r.status == 304 => out.push('0'),
         _ => out.push_str("-1"),
+    }
+    // DevTools' bytes on the wire: the head and the body as sent (known from
+    // Content-Length; a websocket's transfer DevTools counts as 0, so none is claimed).
+    if let (Some(h), Some(n), true) = (head, size, plain) {
+        let _ = write!(out, ",\"_transferSize\":{}", h as u64 + n);
+    }
+    if resp.is_some() {
+        out.push_str(",\"_error\":null");
     }
     out.push('}');
 }
@@ -635,7 +653,8 @@ fn timings(connect: Option<f64>, wait: Option<f64>, receive: f64, out: &mut Stri
     num(wait.unwrap_or(0.0), out);
     out.push_str(",\"receive\":");
     num(receive, out);
-    out.push('}');
+    // DevTools' queueing time before the request could be sent: not on the wire.
+    out.push_str(",\"_blocked_queueing\":-1}");
 }
 
 fn common_head(info: &ConnInfo, started: Timestamp, seed: u16, out: &mut String) {
@@ -651,6 +670,10 @@ fn common_head(info: &ConnInfo, started: Timestamp, seed: u16, out: &mut String)
     // HAR: "connection: unique ID of the parent TCP/IP connection, can be the client port".
     key("connection", out);
     escape::json_str(&info.client.port().to_string(), out);
+    out.push(',');
+    // DevTools' own connection ID; ours is wsdump's connection number (#N).
+    key("_connectionId", out);
+    escape::json_str(&info.id.to_string(), out);
     out.push(',');
     key("_communityId", out);
     escape::json_str(&community_id(info.client, info.server, seed), out);
