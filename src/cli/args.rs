@@ -16,6 +16,9 @@ Examples:
   sudo wsdump --port 7272                        capture live on every interface that is up
   sudo wsdump -i lo --port 7272 -m -w s.pcap     live on lo, messages only, packets saved
   wsdump -r chat.pcap --conn '#2' -e '(?i)hello' messages of connection 2 matching a regex
+  wsdump -r chat.pcap --har chat.har             also a HAR: Chrome DevTools → Network → Import
+  wsdump -r chat.pcap -w annotated.pcapng        packets + wsdump's reading as Wireshark comments
+  wsdump -r chat.pcap --json | jq .community_id  the flow ID Zeek, Suricata and Wireshark compute
 
 Exit status: 0 websocket traffic was decoded, 1 none was found (or a display filter --conn,
 --opcode, -e, --dir matched no message, like grep), 2 an error (unreadable or corrupt
