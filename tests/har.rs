@@ -297,6 +297,7 @@ fn har_passes_the_har_1_2_json_schema() {
         "workerman-chat.pcap",
         "node-fragmented.pcap",
         "har/chromium-ws.pcap",
+        "har/workerman-chat.pcap",
     ] {
         let bytes = har_bytes(&samples().join(name), HarOptions::default(), None);
         files.push(write_scratch(

@@ -17,7 +17,8 @@ use wsdump::output::packets::{PcapOut, PcapngOut};
 
 pub(crate) enum Packets {
     Pcap(PcapOut<BufWriter<File>>),
-    Pcapng(PcapngOut<BufWriter<File>>),
+    // One per run: its size does not matter.
+    Pcapng(Box<PcapngOut<BufWriter<File>>>),
 }
 
 #[derive(Default)]
@@ -78,7 +79,7 @@ impl Exports {
         if let Some(path) = args.write.as_deref().filter(|_| packets) {
             let out = create(path)?;
             x.packets = Some(if pcapng_wanted(args) {
-                Packets::Pcapng(PcapngOut::new(out, snaplen, live)?)
+                Packets::Pcapng(Box::new(PcapngOut::new(out, snaplen, live)?))
             } else {
                 Packets::Pcap(PcapOut::new(out, snaplen, live))
             });

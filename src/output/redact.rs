@@ -40,7 +40,7 @@ pub fn target(path: &str) -> String {
         }
     }
     if frag.is_some() {
-        out.push_str("#");
+        out.push('#');
         out.push_str(REDACTED);
     }
     out
