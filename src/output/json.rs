@@ -22,8 +22,9 @@ pub struct JsonPrinter<W: Write> {
     out: W,
     opts: JsonOptions,
     line: String,
-    /// The last connection's Community ID: events come in runs of one connection.
-    community_id: Option<(u64, String)>,
+    /// Community IDs of recent connections, by connection number modulo its size: a SHA-1
+    /// per connection rather than per event when connections interleave; bounded.
+    community_ids: Vec<(u64, String)>,
 }
 
 struct Obj<'a>(&'a mut String);
@@ -79,7 +80,7 @@ impl<W: Write> JsonPrinter<W> {
             out,
             opts,
             line: String::with_capacity(4096),
-            community_id: None,
+            community_ids: Vec::new(),
         }
     }
     pub fn flush(&mut self) -> io::Result<()> {
@@ -231,15 +232,20 @@ impl<W: Write> JsonPrinter<W> {
             o.str("server", &c.server_str());
             o.str("dir", ev.dir.as_str());
             o.num("conn", c.id);
-            let seed = self.opts.community_id_seed;
-            let id = match &self.community_id {
-                Some((conn, id)) if *conn == c.id => id,
-                _ => {
-                    let id = super::community_id::community_id(c.client, c.server, seed);
-                    &self.community_id.insert((c.id, id)).1
-                }
-            };
-            o.str("community_id", id);
+            const SLOTS: usize = 256;
+            if self.community_ids.is_empty() {
+                // Connection numbers start at 1: slot 0's 0 is never a hit by mistake.
+                self.community_ids = vec![(0, String::new()); SLOTS];
+            }
+            let slot = &mut self.community_ids[(c.id % SLOTS as u64) as usize];
+            if slot.0 != c.id {
+                let seed = self.opts.community_id_seed;
+                *slot = (
+                    c.id,
+                    super::community_id::community_id(c.client, c.server, seed),
+                );
+            }
+            o.str("community_id", &slot.1);
         }
         match &ev.kind {
             EventKind::Message(m) => {

@@ -261,6 +261,36 @@ mod tests {
     }
 
     #[test]
+    fn tls_keys_go_before_the_packets_written_after() {
+        let mut out = PcapngOut::new(Vec::new(), 0, false).unwrap();
+        out.write_tls_keys(b"CLIENT_RANDOM 00 11\n").unwrap();
+        let data = [0u8; 20];
+        let p = RawPacket {
+            ts: Timestamp::from_micros(1, 0),
+            linktype: LinkType::RAW,
+            orig_len: 20,
+            data: &data,
+            iface: 0,
+        };
+        out.captured(&p).unwrap();
+        let b = out.into_inner().unwrap();
+        // Blocks in order: SHB, DSB (type 10, secrets type TLSK), IDB (1), EPB (6).
+        let mut at = 0;
+        let mut kinds = Vec::new();
+        while at < b.len() {
+            let kind = u32::from_ne_bytes(b[at..at + 4].try_into().unwrap());
+            let len = u32::from_ne_bytes(b[at + 4..at + 8].try_into().unwrap()) as usize;
+            kinds.push(kind);
+            if kind == 10 {
+                let t = u32::from_ne_bytes(b[at + 8..at + 12].try_into().unwrap());
+                assert_eq!(t, crate::capture::pcapng_writer::SECRETS_TLS_KEY_LOG);
+            }
+            at += len;
+        }
+        assert_eq!(kinds, [0x0A0D_0D0A, 10, 1, 6]);
+    }
+
+    #[test]
     fn pcap_refuses_a_second_link_type() {
         let mut out = PcapOut::new(Vec::new(), 0, false);
         let data = [0u8; 20];
