@@ -542,6 +542,20 @@ fn frames(path: &Path) -> String {
     ])
 }
 
+/// Every packet's timestamp, link type, lengths and bytes, as wsdump's reader gives them.
+fn packet_bytes(path: &Path) -> Vec<(i128, u32, u32, Vec<u8>)> {
+    use wsdump::engine::PacketSource;
+    let mut f =
+        wsdump::capture::file::CaptureFile::open(std::fs::File::open(path).unwrap()).unwrap();
+    let mut v = Vec::new();
+    f.for_each(&mut |p| {
+        v.push((p.ts.as_nanos(), p.linktype.0, p.orig_len, p.data.to_vec()));
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    v
+}
+
 /// `-r CAPTURE -w out.pcapng`: tshark sees the packets as they were, each message's
 /// comment on the packet that completed it, in order; wsdump reads the file back as the
 /// original.
@@ -576,6 +590,11 @@ fn pcapng_comments_in_tshark_and_the_same_packets() {
             "{name}"
         );
         assert_eq!(frames(&out), frames(&src), "{name}: packets differ");
+        assert_eq!(
+            packet_bytes(&out),
+            packet_bytes(&src),
+            "{name}: packet bytes"
+        );
         let cs: Vec<String> = comments(&out).into_iter().flatten().collect();
         assert_eq!(cs.len(), msgs.len(), "{name}: a comment per message");
         for (c, m) in cs.iter().zip(&msgs) {

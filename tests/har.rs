@@ -293,12 +293,22 @@ fn har_passes_the_har_1_2_json_schema() {
         return;
     };
     let mut files = Vec::new();
-    for name in [
-        "workerman-chat.pcap",
-        "node-fragmented.pcap",
-        "har/chromium-ws.pcap",
-        "har/workerman-chat.pcap",
-    ] {
+    // Every sample capture.
+    let mut names: Vec<String> = Vec::new();
+    for dir in ["", "har/", "app/", "tls/", "noise/"] {
+        for e in std::fs::read_dir(samples().join(dir)).unwrap() {
+            let n = e.unwrap().file_name().into_string().unwrap();
+            let opens =
+                || CaptureFile::open(std::fs::File::open(samples().join(dir).join(&n)).unwrap());
+            // The crash-* reproducers are not all readable captures.
+            if (n.ends_with(".pcap") || n.ends_with(".pcapng")) && opens().is_ok() {
+                names.push(format!("{dir}{n}"));
+            }
+        }
+    }
+    names.sort();
+    assert!(names.len() > 15, "{names:?}");
+    for name in &names {
         let bytes = har_bytes(&samples().join(name), HarOptions::default(), None);
         files.push(write_scratch(
             &format!("{}.har", name.replace('/', "-")),
