@@ -1007,3 +1007,68 @@ fn live_har_and_pcapng_valid_after_a_signal() {
         }
     }
 }
+
+/// Ctrl-C while a capture is read (here from standard input, fed by the test): wsdump stops
+/// at the next packet and finishes the HAR, instead of dying with half a file.
+#[test]
+fn sigint_while_reading_a_file_finishes_the_har() {
+    let bytes = std::fs::read(samples().join("node-fragmented.pcap")).unwrap();
+    // Record boundaries: a 24-byte header, then 16-byte record headers with the caplen.
+    let mut ends = Vec::new();
+    let mut at = 24;
+    while at < bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + caplen;
+        ends.push(at);
+    }
+    let all = {
+        let f = scratch("sigint-full.har");
+        wsdump(&[
+            "-r",
+            samples().join("node-fragmented.pcap").to_str().unwrap(),
+            "--har",
+            f.to_str().unwrap(),
+        ]);
+        read_json(&f)["log"]["entries"][0]["_webSocketMessages"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let har = scratch("sigint.har");
+    let mut child = Command::new(BIN)
+        .args(["-r", "-", "--json", "-m", "--har", har.to_str().unwrap()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The first record past half the bytes: the reader reads ahead, so it needs a fair
+    // part of the file before it hands packets over.
+    let half = *ends.iter().find(|&&e| e > bytes.len() / 2).unwrap();
+    stdin.write_all(&bytes[..half]).unwrap();
+    stdin.flush().unwrap();
+    // A message line says wsdump is decoding; it then waits for more input.
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("\"type\":\"message\""), "{line}");
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    // The rest arrives after the signal: wsdump must not decode it.
+    let _ = stdin.write_all(&bytes[half..]);
+    drop(stdin);
+    let mut rest = String::new();
+    let _ = out.read_to_string(&mut rest);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let h = read_json(&har);
+    let n = h["log"]["entries"][0]["_webSocketMessages"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(
+        n >= 1 && n < all,
+        "{n} of {all} messages in the HAR after SIGINT"
+    );
+}

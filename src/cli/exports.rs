@@ -9,11 +9,39 @@ use super::args::*;
 use super::view::Out;
 use std::fs::File;
 use std::io::{self, BufWriter};
+use std::sync::atomic::{AtomicBool, Ordering};
 use wsdump::capture::RawPacket;
 use wsdump::engine::Stage;
 use wsdump::event::{Event, Sink};
 use wsdump::output::har::{HarOptions, HarWriter};
 use wsdump::output::packets::{PcapOut, PcapngOut};
+
+/// SIGINT or SIGTERM arrived while a file was read with exports open.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_sig: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// Reading a file, Ctrl-C and SIGTERM stop at the next packet rather than kill, so that the
+/// HAR and the pcapng are finished. A second signal kills as usual (SA_RESETHAND).
+pub(crate) fn stop_on_signals() {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction with a handler that only stores to an atomic.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = on_stop as *const () as libc::sighandler_t;
+            sa.sa_flags = libc::SA_RESTART | libc::SA_RESETHAND;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    }
+}
+
+/// Whether a stop signal arrived (see [`stop_on_signals`]).
+pub(crate) fn stop_requested() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
 
 pub(crate) enum Packets {
     Pcap(PcapOut<BufWriter<File>>),
@@ -98,6 +126,11 @@ impl Exports {
             Some(Packets::Pcapng(p)) => p.write_tls_keys(keylog),
             _ => Ok(()),
         }
+    }
+
+    /// Whether there is anything to write.
+    pub(crate) fn any(&self) -> bool {
+        self.har.is_some() || self.packets.is_some()
     }
 
     /// The view and the exports as one sink.

@@ -79,6 +79,9 @@ pub(crate) fn run_file(args: &Args, path: &str, filter: CaptureFilter) -> io::Re
         }
         Some(sink) => {
             sink.line_mode = line_mode;
+            if exports.any() {
+                super::exports::stop_on_signals();
+            }
             let mut src = WithProgress {
                 inner: cap,
                 progress: Progress::new(path),
@@ -121,6 +124,10 @@ impl<S: PacketSource> PacketSource for WithProgress<S> {
     ) -> Result<(), S::Error> {
         let progress = &mut self.progress;
         let r = self.inner.for_each(&mut |p| {
+            // Ctrl-C with --har or -w: stop here, so that they are finished.
+            if super::exports::stop_requested() {
+                return ControlFlow::Break(());
+            }
             progress.packet(p.data.len());
             f(p)
         });
