@@ -791,6 +791,25 @@ fn json_community_id_is_tsharks() {
                 );
                 checked += 1;
             }
+            // The HAR's _communityId, with the same seed: its client port is `connection`.
+            let har = scratch(&format!("cid-{seed}.har"));
+            let _ = Command::new(BIN)
+                .args(["-r", cap.to_str().unwrap(), "-q", "--har"])
+                .arg(&har)
+                .args(["--community-id-seed", &seed_s])
+                .output()
+                .unwrap();
+            for e in entries(&read_json(&har)) {
+                let port = format!(":{}", e["connection"].as_str().unwrap());
+                let want: Vec<&String> = theirs
+                    .iter()
+                    .filter(|(k, _)| k.iter().any(|a| a.ends_with(&port)))
+                    .map(|(_, v)| v)
+                    .collect();
+                assert_eq!(want.len(), 1, "{name}: {port}");
+                assert_eq!(e["_communityId"], want[0].as_str(), "{name} seed {seed}");
+                checked += 1;
+            }
         }
     }
     eprintln!("community_id: {checked} JSON events agree with tshark");

@@ -100,6 +100,7 @@ impl Exports {
         if let Some(path) = &args.har {
             let opts = HarOptions {
                 redact: args.redact,
+                community_id_seed: args.community_id_seed,
                 ..HarOptions::default()
             };
             x.har = Some(HarWriter::new(create(path)?, opts)?);
