@@ -540,6 +540,11 @@ impl Analyzer {
         Ok(true)
     }
 
+    /// Whether a capture filter (`--port` or an expression) selects packets.
+    pub fn filtering(&self) -> bool {
+        !self.cfg.ports.is_empty() || self.cfg.filter.is_some()
+    }
+
     /// The table's housekeeping after a TCP packet at `ts`: every few seconds of capture time
     /// (and when over the connection limit or the memory budget), idle connections and closed
     /// ones whose linger is over are forgotten, in connection order.

@@ -96,11 +96,17 @@ impl Pipeline {
         self.last_ts = self.last_ts.max(p.ts);
         sink.stage(Stage::Packet(self.packets))?;
         self.packets += 1;
-        if self.analyzer.decode(p, sink)? {
+        let kept = self.analyzer.decode(p, sink)?;
+        if kept {
             sink.stage(Stage::Sweep)?;
             self.analyzer.tick(p.ts, sink)?;
         }
         sink.stage(Stage::PacketDone)?;
+        // What the capture filter keeps, as tcpdump -r IN -w OUT EXPR writes it: with no
+        // filter, every packet, TCP or not.
+        if kept || !self.analyzer.filtering() {
+            sink.captured(p)?;
+        }
         Ok(if self.analyzer.stopped() {
             ControlFlow::Break(())
         } else {

@@ -1,7 +1,7 @@
 //! The contract between decoders and printers. Decoders push events into a [`Sink`] in
 //! capture order; printers never parse, decoders never print.
 
-use crate::capture::Timestamp;
+use crate::capture::{RawPacket, Timestamp};
 use crate::packet::{TcpFlags, TcpOptions};
 use std::fmt;
 use std::io;
@@ -741,6 +741,12 @@ pub trait Sink {
     fn stage(&mut self, _stage: Stage) -> io::Result<()> {
         Ok(())
     }
+    /// The packet whose events were just delivered (after [`Stage::PacketDone`]), if it
+    /// passed the capture filter: for sinks that write packets out, such as pcapng with a
+    /// comment on the packet that completed a message. Most sinks ignore it.
+    fn captured(&mut self, _packet: &RawPacket<'_>) -> io::Result<()> {
+        Ok(())
+    }
     /// The input is over (or the run was stopped): write what is still held.
     fn finish(&mut self) -> io::Result<()> {
         Ok(())
@@ -753,6 +759,9 @@ impl<S: Sink + ?Sized> Sink for &mut S {
     }
     fn stage(&mut self, stage: Stage) -> io::Result<()> {
         (**self).stage(stage)
+    }
+    fn captured(&mut self, packet: &RawPacket<'_>) -> io::Result<()> {
+        (**self).captured(packet)
     }
     fn finish(&mut self) -> io::Result<()> {
         (**self).finish()

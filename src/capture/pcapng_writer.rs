@@ -76,6 +76,16 @@ impl<W: Write> PcapngWriter<W> {
         p: &RawPacket<'_>,
         comment: Option<&str>,
     ) -> io::Result<()> {
+        self.write_with_comments(p, comment.as_slice())
+    }
+
+    /// Same, with one `opt_comment` per element (Wireshark lists each; tshark's
+    /// `frame.comment` field repeats).
+    pub fn write_with_comments<S: AsRef<str>>(
+        &mut self,
+        p: &RawPacket<'_>,
+        comments: &[S],
+    ) -> io::Result<()> {
         let (id, nano) = self.interface(p)?;
         let ts = if nano {
             p.ts.as_nanos()
@@ -93,8 +103,10 @@ impl<W: Write> PcapngWriter<W> {
         self.u32(p.orig_len.max(caplen));
         self.block.extend_from_slice(p.data);
         self.pad();
-        if let Some(c) = comment {
-            self.option(OPT_COMMENT, c.as_bytes());
+        for c in comments {
+            self.option(OPT_COMMENT, c.as_ref().as_bytes());
+        }
+        if !comments.is_empty() {
             self.end_options();
         }
         self.finish_block()

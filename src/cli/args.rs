@@ -16,6 +16,9 @@ Examples:
   sudo wsdump --port 7272                        capture live on every interface that is up
   sudo wsdump -i lo --port 7272 -m -w s.pcap     live on lo, messages only, packets saved
   wsdump -r chat.pcap --conn '#2' -e '(?i)hello' messages of connection 2 matching a regex
+  wsdump -r chat.pcap --har chat.har             also a HAR: Chrome DevTools → Network → Import
+  wsdump -r chat.pcap -w annotated.pcapng        packets + wsdump's reading as Wireshark comments
+  wsdump -r chat.pcap --json | jq .community_id  the flow ID Zeek, Suricata and Wireshark compute
 
 Exit status: 0 websocket traffic was decoded, 1 none was found (or a display filter --conn,
 --opcode, -e, --dir matched no message, like grep), 2 an error (unreadable or corrupt
@@ -53,12 +56,41 @@ pub(crate) struct Args {
         conflicts_with = "read"
     )]
     pub interface: Option<String>,
-    /// Also write the captured packets to this pcap file ("-": to standard output, instead of
-    /// the decoded view); all captured interfaces must have the same link type — use -i
-    /// otherwise. With -r: a pcapng copy (FILE.pcapng) carrying the TLS secrets of the
-    /// connections it decrypted, which Wireshark and tshark open decrypted.
+    /// Also write the packets (those the capture filter keeps) to this file ("-": to standard
+    /// output, instead of the decoded view): pcap, as tcpdump writes it, or pcapng when the
+    /// name ends in .pcapng or with -F pcapng, with wsdump's one-line reading of each message
+    /// as a comment on the packet that completed it (Wireshark's frame.comment). A pcap file
+    /// holds one link type: live on interfaces of several, use -i or pcapng. pcapng also
+    /// carries, in Decryption Secrets Blocks, the TLS secrets of the connections wsdump
+    /// decrypted, so Wireshark and tshark open the copy decrypted.
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub write: Option<String>,
+    /// The format of -w, as tshark's -F: pcap or pcapng (default: by the file's name).
+    #[arg(short = 'F', value_name = "FORMAT", value_parser = ["pcap", "pcapng"], requires = "write")]
+    pub write_format: Option<String>,
+    /// The same as -F pcapng.
+    #[arg(long, requires = "write", conflicts_with = "write_format")]
+    pub pcapng: bool,
+    /// Also write a HAR 1.2 file ("-": to standard output, instead of the decoded view), as
+    /// Chrome DevTools saves one: an entry per websocket connection with its messages
+    /// (_webSocketMessages), one per plain HTTP exchange. Written as the capture goes, in
+    /// bounded memory, and complete however wsdump stops (end of input, -c, Ctrl-C, SIGTERM,
+    /// a closed pipe). Display filters do not apply to it. Opens in DevTools (Network →
+    /// Import HAR), mitmproxy, HTTP Toolkit.
+    #[arg(long, value_name = "FILE")]
+    pub har: Option<String>,
+    /// Seed of the Community ID flow hash (--json's community_id, the HAR's _communityId),
+    /// as Zeek, Suricata and Wireshark take it.
+    #[arg(long, value_name = "SEED", default_value_t = 0)]
+    pub community_id_seed: u16,
+    /// For shipping to shared systems: --json and --har show header values and payloads as
+    /// "REDACTED" (names, lengths, opcodes, addresses and times stay).
+    #[arg(long)]
+    pub redact: bool,
+    /// --json: payloads longer than this many bytes are cut (text at a character boundary),
+    /// marked "payload_cut": true; len keeps the true length.
+    #[arg(long, value_name = "BYTES")]
+    pub max_payload: Option<usize>,
     /// Only connections with this port on either side (repeatable, or comma-separated);
     /// ANDed with the capture-filter expression. Joined mid-stream, their bytes are hunted
     /// as websocket; the traffic (a request line, masked frames) says which side is the

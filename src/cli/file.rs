@@ -31,15 +31,6 @@ pub(crate) fn run_file(args: &Args, path: &str, filter: CaptureFilter) -> io::Re
             return Ok(ExitCode::from(2));
         }
     };
-    if let Some(w) = &args.write
-        && (w == "-" || !w.ends_with(".pcapng"))
-    {
-        eprintln!(
-            "wsdump: -w {w}: with -r, -w writes a pcapng copy carrying the TLS secrets used \
-             (name it FILE.pcapng)"
-        );
-        return Ok(ExitCode::from(2));
-    }
     let keys = match key_store(args, false) {
         Ok(k) => k,
         Err(e) => {
@@ -59,9 +50,18 @@ pub(crate) fn run_file(args: &Args, path: &str, filter: CaptureFilter) -> io::Re
     };
     // Standard input and pipes can be read once only; several threads read a file each.
     let regular = path != "-" && std::fs::metadata(path).is_ok_and(|m| m.is_file());
-    // -w writes each packet after decoding it, in order: one thread.
-    let shared = threads > 1 && regular && shareable(args) && args.write.is_none();
-    let mut sink = (!shared).then(|| make_sink(args));
+    let shared = threads > 1 && regular && shareable(args);
+    let mut exports =
+        super::exports::Exports::open(args, true, false, wsdump::capture::live::SNAPLEN)?;
+    exports.keys = Some(keys.clone());
+    let mut sink = match (shared, super::exports::stdout_taken(args)) {
+        (true, _) => None,
+        (false, false) => Some(make_sink(args)),
+        (false, true) => Some(make_sink_to(
+            args,
+            File::options().write(true).open("/dev/null")?,
+        )),
+    };
     let (stats, read, shown) = match &mut sink {
         None => {
             drop(cap);
@@ -90,31 +90,14 @@ pub(crate) fn run_file(args: &Args, path: &str, filter: CaptureFilter) -> io::Re
         }
         Some(sink) => {
             sink.line_mode = line_mode;
-            let src = WithProgress {
+            if exports.any() {
+                super::exports::stop_on_signals();
+            }
+            let mut src = WithProgress {
                 inner: cap,
                 progress: Progress::new(path),
             };
-            let run = match &args.write {
-                Some(out) => {
-                    let mut src = match super::secrets::WithSecrets::create(src, out, keys) {
-                        Ok(s) => s,
-                        Err(e) => {
-                            eprintln!("wsdump: {out}: {e}");
-                            return Ok(ExitCode::from(2));
-                        }
-                    };
-                    let run = Pipeline::run(&mut src, cfg, sink)?;
-                    if let Err(e) = src.close() {
-                        eprintln!("wsdump: {out}: {e}");
-                        return Ok(ExitCode::from(2));
-                    }
-                    run
-                }
-                None => {
-                    let mut src = src;
-                    Pipeline::run(&mut src, cfg, sink)?
-                }
-            };
+            let run = Pipeline::run(&mut src, cfg, &mut exports.with(sink))?;
             (
                 run.stats,
                 run.source_error.map_or(Ok(()), Err),
@@ -152,6 +135,10 @@ impl<S: PacketSource> PacketSource for WithProgress<S> {
     ) -> Result<(), S::Error> {
         let progress = &mut self.progress;
         let r = self.inner.for_each(&mut |p| {
+            // Ctrl-C with --har or -w: stop here, so that they are finished.
+            if super::exports::stop_requested() {
+                return ControlFlow::Break(());
+            }
             progress.packet(p.data.len());
             f(p)
         });

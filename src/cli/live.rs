@@ -59,8 +59,11 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     for i in ifaces.iter().filter(|i| !i.up) {
         eprintln!("wsdump: warning: {} is down; capturing anyway", i.name);
     }
+    // pcapng is written by the exports, after each packet's events, for its comments.
+    let pcapng = super::exports::pcapng_wanted(args);
     let mut writer = match &args.write {
         None => None,
+        Some(_) if pcapng => None,
         Some(path) => {
             let lt = ifaces[0].linktype;
             if let Some(other) = ifaces.iter().find(|i| i.linktype != lt) {
@@ -90,9 +93,16 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
             Some(PcapWriter::new(BufWriter::new(f), lt, true, snaplen)?)
         }
     };
+    let mut exports = match super::exports::Exports::open(args, pcapng, true, snaplen) {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("wsdump: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     live::drop_privileges();
 
-    let mut sink = if args.write.as_deref() == Some("-") {
+    let mut sink = if super::exports::stdout_taken(args) {
         make_sink_to(args, File::options().write(true).open("/dev/null")?)
     } else {
         make_sink(args)
@@ -125,8 +135,9 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
         failed: false,
     };
     let mut cfg = make_config(args, &filter);
-    cfg.keys = Some(keys);
-    let result = Pipeline::run(&mut src, cfg, &mut sink);
+    cfg.keys = Some(keys.clone());
+    exports.keys = Some(keys);
+    let result = Pipeline::run(&mut src, cfg, &mut exports.with(&mut sink));
     let failed = src.failed;
     let kernel = cap.stop();
     if let Some(w) = &mut writer {

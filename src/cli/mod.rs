@@ -2,9 +2,9 @@
 //! and what they share: the run's dispatch, engine configuration and exit status.
 
 pub(crate) mod args;
+pub(crate) mod exports;
 pub(crate) mod file;
 pub(crate) mod live;
-pub(crate) mod secrets;
 pub(crate) mod view;
 
 use args::*;

@@ -163,7 +163,7 @@ pub(crate) fn make_sink_to(args: &Args, file: File) -> Out {
         printer,
         filter: make_filter(args),
         summary: args.stats.then(Summary::default),
-        summary_to_stderr: args.write.as_deref() == Some("-"),
+        summary_to_stderr: super::exports::stdout_taken(args),
         json: args.json,
         limit: args.count,
         messages: 0,
@@ -175,6 +175,9 @@ pub(crate) fn json_options(args: &Args) -> JsonOptions {
     JsonOptions {
         messages_only: args.messages,
         verbose: args.verbose,
+        community_id_seed: args.community_id_seed,
+        redact: args.redact,
+        max_payload: args.max_payload,
     }
 }
 
@@ -233,7 +236,9 @@ pub(crate) fn shareable(args: &Args) -> bool {
         time_format(args),
         TimeFormat::DeltaPrevious | TimeFormat::DeltaFirst
     );
-    !(args.explain || args.ladder || args.stats || (relative && !args.json))
+    // The exports (--har, -w) are written in capture order by one sink.
+    let exports = args.har.is_some() || args.write.is_some();
+    !(args.explain || args.ladder || args.stats || exports || (relative && !args.json))
 }
 
 /// The printer for a decoding thread (a [`shareable`] view).

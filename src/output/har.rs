@@ -42,6 +42,11 @@ pub struct HarOptions {
     pub memory_limit: usize,
     /// Where the spool file goes; the system's temporary directory when `None`.
     pub spool_dir: Option<PathBuf>,
+    /// Header values (but Host), query values and message data written as "REDACTED"
+    /// ([`super::redact`]).
+    pub redact: bool,
+    /// Seed of each entry's `_communityId`.
+    pub community_id_seed: u16,
 }
 
 impl Default for HarOptions {
@@ -50,6 +55,8 @@ impl Default for HarOptions {
             control_frames: false,
             memory_limit: 16 << 20,
             spool_dir: None,
+            redact: false,
+            community_id_seed: 0,
         }
     }
 }
@@ -153,7 +160,12 @@ impl<W: Write> HarWriter<W> {
                 _ => {}
             },
             EventKind::HttpRequest(r) => {
-                c.requests.push_back((ev.ts, (*r).clone()));
+                let r = if self.opts.redact {
+                    redact_request(r)
+                } else {
+                    (*r).clone()
+                };
+                c.requests.push_back((ev.ts, r));
                 // A one-sided capture never answers: do not hold its requests forever.
                 if c.requests.len() > MAX_PENDING {
                     let mut old = Conn {
@@ -175,12 +187,19 @@ impl<W: Write> HarWriter<W> {
                     return Ok(true);
                 }
                 let req = c.requests.pop_front();
+                let redacted;
+                let r = if self.opts.redact {
+                    redacted = redact_response(r);
+                    &redacted
+                } else {
+                    *r
+                };
                 if r.upgraded {
                     let connect = take_setup(c);
                     let first = c.syn.or(req.as_ref().map(|q| q.0)).unwrap_or(ev.ts);
                     c.ws = Some(WsEntry {
                         request: req,
-                        response: Some((ev.ts, (*r).clone())),
+                        response: Some((ev.ts, r.clone())),
                         first,
                         connect,
                         mem: String::new(),
@@ -198,6 +217,7 @@ impl<W: Write> HarWriter<W> {
                         connect,
                         req.as_ref(),
                         Some((ev.ts, r)),
+                        self.opts.community_id_seed,
                         &mut self.buf,
                     );
                     let entry = std::mem::take(&mut self.buf);
@@ -222,7 +242,7 @@ impl<W: Write> HarWriter<W> {
                 if ws.messages > 0 {
                     ws.mem.push(',');
                 }
-                message_json(ev.ts, ev.dir, m, &mut ws.mem);
+                message_json(ev.ts, ev.dir, m, self.opts.redact, &mut ws.mem);
                 ws.messages += 1;
                 self.held += ws.mem.len() - before;
                 if self.held > self.opts.memory_limit {
@@ -271,7 +291,8 @@ impl<W: Write> HarWriter<W> {
         if let Some(ws) = c.ws.take() {
             self.held -= ws.mem.len();
             self.buf.clear();
-            ws_entry_head(&c.info, &ws, c.last, &mut self.buf);
+            let seed = self.opts.community_id_seed;
+            ws_entry_head(&c.info, &ws, c.last, seed, &mut self.buf);
             let head = std::mem::take(&mut self.buf);
             self.write_entry(&head, Some(&ws))?;
             self.buf = head;
@@ -291,7 +312,8 @@ impl<W: Write> HarWriter<W> {
             let connect = take_setup(c);
             let syn = if connect.is_some() { c.syn } else { None };
             self.buf.clear();
-            http_entry(&c.info, syn, connect, Some(&req), None, &mut self.buf);
+            let seed = self.opts.community_id_seed;
+            http_entry(&c.info, syn, connect, Some(&req), None, seed, &mut self.buf);
             let entry = std::mem::take(&mut self.buf);
             self.write_entry(&entry, None)?;
             self.buf = entry;
@@ -573,15 +595,25 @@ fn response_json(resp: Option<&HttpResponse>, out: &mut String) {
     key("content", out);
     let _ = write!(out, "{{\"size\":{},\"mimeType\":", size.unwrap_or(0));
     escape::json_str(mime, out);
+    // A body sent as is (no Content-Encoding) of known length saved nothing, as DevTools
+    // says it; a websocket's 101 has no body to speak of.
+    let plain = resp.is_some_and(|r| r.status != 101);
+    let identity = plain && resp.is_some_and(|r| r.header("content-encoding").is_none());
+    if identity && size.is_some() {
+        out.push_str(",\"compression\":0");
+    }
     out.push_str("},");
     key("redirectURL", out);
     escape::json_str(resp.and_then(|r| r.header("location")).unwrap_or(""), out);
     out.push(',');
     key("headersSize", out);
-    match resp {
-        Some(r) => {
-            let line = 8 + 1 + 3 + 1 + r.reason.len();
-            let _ = write!(out, "{}", head_size(r.head_len, line, &r.headers));
+    let head = resp.map(|r| {
+        let line = 8 + 1 + 3 + 1 + r.reason.len();
+        head_size(r.head_len, line, &r.headers)
+    });
+    match head {
+        Some(h) => {
+            let _ = write!(out, "{h}");
         }
         None => out.push_str("-1"),
     }
@@ -592,6 +624,14 @@ fn response_json(resp: Option<&HttpResponse>, out: &mut String) {
         }
         (Some(r), None) if r.status == 101 || r.status == 204 || r.status == 304 => out.push('0'),
         _ => out.push_str("-1"),
+    }
+    // DevTools' bytes on the wire: the head and the body as sent (known from
+    // Content-Length; a websocket's transfer DevTools counts as 0, so none is claimed).
+    if let (Some(h), Some(n), true) = (head, size, plain) {
+        let _ = write!(out, ",\"_transferSize\":{}", h as u64 + n);
+    }
+    if resp.is_some() {
+        out.push_str(",\"_error\":null");
     }
     out.push('}');
 }
@@ -613,10 +653,11 @@ fn timings(connect: Option<f64>, wait: Option<f64>, receive: f64, out: &mut Stri
     num(wait.unwrap_or(0.0), out);
     out.push_str(",\"receive\":");
     num(receive, out);
-    out.push('}');
+    // DevTools' queueing time before the request could be sent: not on the wire.
+    out.push_str(",\"_blocked_queueing\":-1}");
 }
 
-fn common_head(info: &ConnInfo, started: Timestamp, out: &mut String) {
+fn common_head(info: &ConnInfo, started: Timestamp, seed: u16, out: &mut String) {
     out.push('{');
     key("startedDateTime", out);
     let mut s = String::new();
@@ -630,15 +671,19 @@ fn common_head(info: &ConnInfo, started: Timestamp, out: &mut String) {
     key("connection", out);
     escape::json_str(&info.client.port().to_string(), out);
     out.push(',');
+    // DevTools' own connection ID; ours is wsdump's connection number (#N).
+    key("_connectionId", out);
+    escape::json_str(&info.id.to_string(), out);
+    out.push(',');
     key("_communityId", out);
-    escape::json_str(&community_id(info.client, info.server, 0), out);
+    escape::json_str(&community_id(info.client, info.server, seed), out);
     out.push_str(",\"cache\":{},");
 }
 
-fn ws_entry_head(info: &ConnInfo, ws: &WsEntry, end: Timestamp, out: &mut String) {
+fn ws_entry_head(info: &ConnInfo, ws: &WsEntry, end: Timestamp, seed: u16, out: &mut String) {
     let req = ws.request.as_ref();
     let resp = ws.response.as_ref();
-    common_head(info, ws.first, out);
+    common_head(info, ws.first, seed, out);
     key("_resourceType", out);
     out.push_str("\"websocket\",");
     if req.is_none() {
@@ -665,13 +710,14 @@ fn http_entry(
     connect: Option<f64>,
     req: Option<&(Timestamp, HttpRequest)>,
     resp: Option<(Timestamp, &HttpResponse)>,
+    seed: u16,
     out: &mut String,
 ) {
     let started = syn
         .or(req.map(|q| q.0))
         .or(resp.map(|r| r.0))
         .unwrap_or_default();
-    common_head(info, started, out);
+    common_head(info, started, seed, out);
     let upgrade = req.is_some_and(|q| q.1.websocket_upgrade);
     if upgrade {
         // A refused upgrade is still the page's websocket, as DevTools lists it.
@@ -700,8 +746,25 @@ fn http_entry(
     timings(connect, wait, 0.0, out);
 }
 
+fn redact_request(r: &HttpRequest) -> HttpRequest {
+    let mut r = r.clone();
+    r.path = super::redact::target(&r.path);
+    for (n, v) in &mut r.headers {
+        *v = super::redact::header_value(n, v).to_string();
+    }
+    r
+}
+
+fn redact_response(r: &HttpResponse) -> HttpResponse {
+    let mut r = r.clone();
+    for (n, v) in &mut r.headers {
+        *v = super::redact::header_value(n, v).to_string();
+    }
+    r
+}
+
 /// One `_webSocketMessages` element, as DevTools writes it.
-fn message_json(ts: Timestamp, dir: Dir, m: &Message<'_>, out: &mut String) {
+fn message_json(ts: Timestamp, dir: Dir, m: &Message<'_>, redact: bool, out: &mut String) {
     out.push_str("{\"type\":");
     out.push_str(match dir {
         Dir::C2S => "\"send\"",
@@ -725,6 +788,7 @@ fn message_json(ts: Timestamp, dir: Dir, m: &Message<'_>, out: &mut String) {
     };
     let _ = write!(out, ",\"opcode\":{opcode},\"data\":");
     match (m.opcode, m.text()) {
+        _ if redact && !m.payload.is_empty() => escape::json_str(super::redact::REDACTED, out),
         (Opcode::Text, Some(t)) => escape::json_str(t, out),
         // Text that is not UTF-8 (a protocol violation) is shown as the page would get it
         // had the browser not failed the connection: with replacement characters.

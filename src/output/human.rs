@@ -234,6 +234,14 @@ impl<W: Write> Sink for HumanPrinter<W> {
 }
 
 impl<W: Write> HumanPrinter<W> {
+    /// Appends a message as its line says it, after the time and addresses (`text 9: hi`),
+    /// in this printer's palette: for one-line summaries elsewhere (pcapng comments).
+    pub fn message_summary(&mut self, m: &Message<'_>, buf: &mut String) {
+        std::mem::swap(&mut self.line, buf);
+        self.message(m);
+        std::mem::swap(&mut self.line, buf);
+    }
+
     /// Appends `ev`'s lines to `buf` instead of writing them (for printing on several
     /// threads).
     pub fn render(&mut self, ev: &Event<'_>, buf: &mut String) {

@@ -10,12 +10,21 @@ pub struct JsonOptions {
     pub messages_only: bool,
     /// Every TCP segment and frame header too.
     pub verbose: bool,
+    /// Seed of each connection's `community_id`.
+    pub community_id_seed: u16,
+    /// Header values, query values and payloads left out ([`super::redact`]).
+    pub redact: bool,
+    /// Payloads cut to this many bytes, marked `payload_cut`.
+    pub max_payload: Option<usize>,
 }
 
 pub struct JsonPrinter<W: Write> {
     out: W,
     opts: JsonOptions,
     line: String,
+    /// Community IDs of recent connections, by connection number modulo its size: a SHA-1
+    /// per connection rather than per event when connections interleave; bounded.
+    community_ids: Vec<(u64, String)>,
 }
 
 struct Obj<'a>(&'a mut String);
@@ -58,7 +67,7 @@ impl Obj<'_> {
         self.0.push_str(&inner[1..]);
         self.0.push('}');
     }
-    fn headers(&mut self, h: &[(String, String)]) {
+    fn headers(&mut self, h: &[(String, String)], redact: bool) {
         self.key("headers");
         self.0.push('[');
         for (i, (n, v)) in h.iter().enumerate() {
@@ -68,6 +77,11 @@ impl Obj<'_> {
             self.0.push('[');
             escape::json_str(n, self.0);
             self.0.push(',');
+            let v = if redact {
+                super::redact::header_value(n, v)
+            } else {
+                v
+            };
             escape::json_str(v, self.0);
             self.0.push(']');
         }
@@ -81,6 +95,7 @@ impl<W: Write> JsonPrinter<W> {
             out,
             opts,
             line: String::with_capacity(4096),
+            community_ids: Vec::new(),
         }
     }
     pub fn flush(&mut self) -> io::Result<()> {
@@ -93,33 +108,63 @@ impl<W: Write> JsonPrinter<W> {
 }
 
 /// `text` is `m.text()`, computed once by the caller (UTF-8 validation is not free).
-fn message(o: &mut Obj<'_>, m: &Message<'_>, text: Option<&str>) {
+fn message(o: &mut Obj<'_>, m: &Message<'_>, text: Option<&str>, opts: &JsonOptions) {
     o.str("opcode", m.opcode.as_str());
     o.num("len", m.len);
     o.bool("compressed", m.compressed);
-    match m.opcode {
-        Opcode::Close => {
-            if let Some(c) = m.close_code {
-                o.num("close_code", c);
-                o.str("close_reason", m.close_reason.unwrap_or(""));
-            } else if !m.payload.is_empty() {
-                o.key("base64");
-                b64(m.payload, o.0);
-            }
+    // --max-payload: the first bytes (text cut at a character boundary).
+    let cap = opts.max_payload.filter(|&n| n < m.payload.len());
+    let payload = &m.payload[..cap.unwrap_or(m.payload.len())];
+    let text = text.map(|t| {
+        let mut end = payload.len();
+        while !t.is_char_boundary(end) {
+            end -= 1;
         }
-        _ => match text {
+        &t[..end]
+    });
+    if opts.redact && !m.payload.is_empty() {
+        if let Some(c) = m.close_code {
+            o.num("close_code", c);
+        }
+        o.bool("redacted", true);
+    } else {
+        match m.opcode {
+            Opcode::Close => {
+                if let Some(c) = m.close_code {
+                    o.num("close_code", c);
+                    o.str("close_reason", m.close_reason.unwrap_or(""));
+                } else if !m.payload.is_empty() {
+                    o.key("base64");
+                    b64(payload, o.0);
+                }
+            }
+            _ => payload_fields(o, m, payload, text),
+        }
+        if cap.is_some() && m.opcode != Opcode::Close {
+            o.bool("payload_cut", true);
+        }
+    }
+    message_tail(o, m);
+}
+
+fn payload_fields(o: &mut Obj<'_>, m: &Message<'_>, payload: &[u8], text: Option<&str>) {
+    {
+        match text {
             Some(t) if m.incomplete != Some(crate::event::Incomplete::InflateFailed) => {
                 o.str("text", t)
             }
             _ => {
                 o.key("base64");
-                b64(m.payload, o.0);
+                b64(payload, o.0);
                 if m.opcode == Opcode::Text && !m.valid_utf8 {
                     o.bool("invalid_utf8", true);
                 }
             }
-        },
+        }
     }
+}
+
+fn message_tail(o: &mut Obj<'_>, m: &Message<'_>) {
     o.num("wire_len", m.wire_len);
     o.num("frames", m.frames);
     if m.truncated {
@@ -202,12 +247,27 @@ impl<W: Write> JsonPrinter<W> {
             o.str("server", &c.server_str());
             o.str("dir", ev.dir.as_str());
             o.num("conn", c.id);
+            const SLOTS: usize = 256;
+            if self.community_ids.is_empty() {
+                // Connection numbers start at 1: slot 0's 0 is never a hit by mistake.
+                self.community_ids = vec![(0, String::new()); SLOTS];
+            }
+            let slot = &mut self.community_ids[(c.id % SLOTS as u64) as usize];
+            if slot.0 != c.id {
+                let seed = self.opts.community_id_seed;
+                *slot = (
+                    c.id,
+                    super::community_id::community_id(c.client, c.server, seed),
+                );
+            }
+            o.str("community_id", &slot.1);
         }
         match &ev.kind {
             EventKind::Message(m) => {
                 let text = m.text();
-                message(&mut o, m, text);
-                if let Some(r) = ev.app {
+                message(&mut o, m, text, &self.opts);
+                // An annotation reads the payload: redacted with it.
+                if let Some(r) = ev.app.filter(|_| !self.opts.redact) {
                     o.str("chat", &r.text);
                 }
             }
@@ -245,11 +305,17 @@ impl<W: Write> JsonPrinter<W> {
             }
             EventKind::HttpRequest(r) => {
                 o.str("method", &r.method);
-                o.str("path", &r.path);
+                if self.opts.redact {
+                    o.str("path", &super::redact::target(&r.path));
+                } else {
+                    o.str("path", &r.path);
+                }
                 o.str("version", &format!("HTTP/1.{}", r.version));
                 o.bool("websocket_upgrade", r.websocket_upgrade);
-                o.opt_str("key", r.key.as_deref());
-                o.headers(&r.headers);
+                if !self.opts.redact {
+                    o.opt_str("key", r.key.as_deref());
+                }
+                o.headers(&r.headers, self.opts.redact);
             }
             EventKind::HttpResponse(r) => {
                 o.num("status", r.status);
@@ -273,7 +339,7 @@ impl<W: Write> JsonPrinter<W> {
                         o.num("client_max_window_bits", b);
                     }
                 }
-                o.headers(&r.headers);
+                o.headers(&r.headers, self.opts.redact);
             }
             EventKind::Frame(f) => {
                 o.bool("fin", f.fin);

@@ -9,6 +9,8 @@ pub mod har;
 pub mod human;
 pub mod json;
 pub mod ladder;
+pub mod packets;
+pub mod redact;
 pub mod summary;
 pub mod texts;
 pub mod time;
