@@ -3,7 +3,7 @@
 //! hands the bytes to the connection's [`Conversation`]. Everything that grows with the
 //! input is charged to one [`Memory`] ledger; connections are limited by it, not by a count.
 
-use crate::annotate::ConnAnnotator;
+use crate::annotate::{AppMode, ConnAnnotator};
 use crate::capture::{RawPacket, Timestamp};
 use crate::conversation::Conversation;
 use crate::event::{
@@ -42,6 +42,8 @@ pub struct Config {
     pub idle_timeout_secs: i64,
     /// Emit frame events (costs a little; printers that do not show frames turn it off).
     pub frames: bool,
+    /// Which application protocols annotate messages (`--app`).
+    pub app: AppMode,
 }
 
 /// The default memory budget: a busy chat server's 100,000 connections (about 900 bytes
@@ -59,6 +61,7 @@ impl Default for Config {
             max_conns: 0,
             idle_timeout_secs: 600,
             frames: true,
+            app: AppMode::Auto,
         }
     }
 }
@@ -308,8 +311,10 @@ impl Emit for Ctx<'_> {
         match &kind {
             EventKind::Message(m) => {
                 self.stats.messages += 1;
-                app = self.app.read(dir, m);
+                app = self.app.read(dir, m, self.ts);
             }
+            EventKind::HttpRequest(r) => self.app.request(r),
+            EventKind::HttpResponse(r) => self.app.response(r),
             EventKind::Gap(g) => {
                 self.stats.gaps += 1;
                 self.stats.gap_bytes += g.len;
@@ -735,7 +740,7 @@ impl Analyzer {
             Box::new(Work {
                 streams: [Stream::default(), Stream::default()],
                 conv: Conversation::new(mid_stream, port_hint, self.cfg.limits),
-                app: ConnAnnotator::default(),
+                app: ConnAnnotator::new(self.cfg.app),
                 app_charged: 0,
                 counted_ws: false,
             })

@@ -676,6 +676,12 @@ pub struct Annotation {
     pub text: String,
     /// An application-level heartbeat.
     pub heartbeat: bool,
+    /// The reading for machines, the `app` object of `--json` (docs/json.md): `protocol`,
+    /// `type`, `reading` (the reading without its latency), `heartbeat` when it is one,
+    /// `latency_ms` when known, and the protocol's own fields.
+    pub json: serde_json::Value,
+    /// For a response: the time since the request it answers, when that was seen.
+    pub latency_ns: Option<u64>,
 }
 
 /// How decoders hand events up: the flow table implements it with the connection, the
