@@ -16,6 +16,8 @@ struct Msg {
     binary: bool,
     bytes: Vec<u8>,
     ts: i128,
+    /// What the engine read in it (`--json`'s `app` object), if anything.
+    app: Option<Value>,
 }
 
 /// One websocket connection of a capture: its upgrade path, negotiated subprotocol and
@@ -104,11 +106,13 @@ fn connections(capture: &str) -> Vec<Conn> {
                     Side::Server
                 };
                 let ts = nanos(e["ts"].as_str().unwrap());
+                let app = e.get("app").cloned();
                 c.msgs.push(Msg {
                     side,
                     binary,
                     bytes,
                     ts,
+                    app,
                 });
             }
             _ => {}
@@ -1008,4 +1012,95 @@ fn sample_payloads_are_not_msgpack_or_cbor() {
     );
     assert!(binary > 100, "{binary}");
     assert!(accepted.is_empty(), "{accepted:#?}");
+}
+
+/// End to end: the binary (`--json`, `--app auto`) recognises each sample's protocol by
+/// itself and reads every message as the readers checked above against the peers' logs do
+/// (same reading, same fields, heartbeats known), with the latency of each answered request
+/// as the capture's timestamps give it; the human view shows the same readings.
+#[test]
+fn the_engine_reads_each_sample_as_its_protocol() {
+    let samples = [
+        ("socketio", "socket.io"),
+        ("socketio2", "socket.io"),
+        ("graphql", "graphql-transport-ws"),
+        ("graphql-legacy", "graphql-ws"),
+        ("stomp", "stomp"),
+        ("sockjs", "sockjs"),
+        ("mqtt", "mqtt"),
+        ("mqtt5", "mqtt"),
+        ("jsonrpc", "json-rpc"),
+        ("binary", "msgpack|cbor"),
+    ];
+    for (sample, protocol) in samples {
+        let conns = connections(&format!("samples/app/{sample}.pcap"));
+        assert_eq!(conns.len(), 1, "{sample}");
+        let c = &conns[0];
+        let readings: Vec<Option<Reading>> = if protocol.contains('|') {
+            c.msgs
+                .iter()
+                .map(|m| app::payload::reading(&m.bytes))
+                .collect()
+        } else {
+            let (name, rs) = read_all(c);
+            assert_eq!(name, protocol, "{sample}");
+            rs.into_iter().map(|(_, r)| r).collect()
+        };
+        let (mut read, mut beats, mut timed) = (0, 0, 0);
+        let mut pairs = Pairs::new(64);
+        for (m, r) in c.msgs.iter().zip(&readings) {
+            let ctx = format!("{sample}: {:?}", String::from_utf8_lossy(&m.bytes));
+            let Some(r) = r else {
+                assert!(m.app.is_none(), "{ctx}: {:?}", m.app);
+                continue;
+            };
+            let a = m.app.as_ref().unwrap_or_else(|| panic!("{ctx}: not read"));
+            read += 1;
+            assert!(
+                protocol.split('|').any(|p| a["protocol"] == p),
+                "{ctx}: {a}"
+            );
+            assert_eq!(a["protocol"], r.json["protocol"], "{ctx}");
+            assert_eq!(a["reading"], r.text.as_str(), "{ctx}");
+            assert_eq!(a["heartbeat"] == true, r.heartbeat, "{ctx}");
+            beats += usize::from(r.heartbeat);
+            for (k, v) in r.json.as_object().unwrap() {
+                assert_eq!(&a[k], v, "{ctx}: {k}");
+            }
+            let latency = r.pairing.as_ref().and_then(|p| pairs.observe(p, m.ts));
+            match latency {
+                Some(ns) => {
+                    timed += 1;
+                    let ms = a["latency_ms"].as_f64().unwrap_or_else(|| panic!("{ctx}"));
+                    assert!((ms - ns as f64 / 1e6).abs() < 0.0015, "{ctx}: {ms} vs {ns}");
+                }
+                None => assert!(a.get("latency_ms").is_none(), "{ctx}"),
+            }
+        }
+        assert!(read >= 10, "{sample}: {read}");
+        // Heartbeats: every protocol but JSON-RPC and the payload formats has them here
+        // (sockjs-node heartbeats with websocket pings, which are no application's).
+        if !matches!(sample, "jsonrpc" | "binary" | "sockjs") {
+            assert!(beats >= 2, "{sample}: {beats} heartbeats");
+        }
+        if !matches!(sample, "binary" | "sockjs") {
+            assert!(timed >= 1, "{sample}: no latency");
+        }
+        // The human view shows the same readings, one `↳` line each.
+        let out = Command::new(env!("CARGO_BIN_EXE_wsdump"))
+            .args(["--color", "never", "-r"])
+            .arg(format!("samples/app/{sample}.pcap"))
+            .output()
+            .unwrap();
+        let human = String::from_utf8(out.stdout).unwrap();
+        let shown = human.lines().filter(|l| l.starts_with("    ↳ ")).count();
+        assert_eq!(shown, read, "{sample}");
+        // And `--app none` shows none.
+        let out = Command::new(env!("CARGO_BIN_EXE_wsdump"))
+            .args(["--color", "never", "--app", "none", "-r"])
+            .arg(format!("samples/app/{sample}.pcap"))
+            .output()
+            .unwrap();
+        assert!(!String::from_utf8(out.stdout).unwrap().contains('↳'));
+    }
 }
