@@ -699,16 +699,28 @@ impl Analyzer {
             });
         }
         result?;
+        // The readings' state, charged after the fact (it grew while the decoders held the
+        // ledger). Growth the budget cannot hold is given up with the reading of this
+        // connection; what stays (its name) is bounded.
+        let charged = &mut work.app_charged;
+        let now = ctx.app.memory();
+        if now > *charged && !mem.charge(Pool::Views, now - *charged) {
+            ctx.app.give_up();
+            ctx.emit(dir, EventKind::Notice(&Notice::AppDropped))?;
+            let now = ctx.app.memory();
+            mem.force(Pool::Views, now);
+            mem.refund(Pool::Views, *charged);
+            *charged = now;
+        } else if now != *charged {
+            if now < *charged {
+                mem.refund(Pool::Views, *charged - now);
+            }
+            *charged = now;
+        }
         let counted = &mut work.counted_ws;
         if conv.websocket && !*counted {
             *counted = true;
             self.stats.websocket_connections += 1;
-        }
-        let now = work.app.memory();
-        if now != work.app_charged {
-            self.mem.force(Pool::Views, now);
-            self.mem.refund(Pool::Views, work.app_charged);
-            work.app_charged = now;
         }
         Ok(())
     }

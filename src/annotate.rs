@@ -122,6 +122,15 @@ impl ConnAnnotator {
                 .map_or(0, |r| r.memory() + size_of_val(&**r))
     }
 
+    /// Stops reading this connection and frees what the reading holds but the name (the
+    /// memory budget is full).
+    pub fn give_up(&mut self) {
+        self.mode = AppMode::Off;
+        self.path = None;
+        self.reader = None;
+        self.pairs = None;
+    }
+
     /// The client's upgrade request: its path is kept until the 101 answers it.
     pub fn request(&mut self, r: &HttpRequest) {
         if r.websocket_upgrade && self.mode == AppMode::Auto {

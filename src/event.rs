@@ -608,6 +608,9 @@ pub enum Notice {
     /// Compression history of this direction was given up to stay within the memory budget:
     /// the next compressed messages that refer back to it cannot be inflated.
     HistoryDropped,
+    /// The application protocol reading of this connection was given up to stay within the
+    /// memory budget: its later messages are not read (`app`).
+    AppDropped,
 }
 
 impl Notice {
@@ -623,6 +626,7 @@ impl Notice {
             Notice::Resync { .. } => "resync",
             Notice::Evicted { .. } => "evicted",
             Notice::HistoryDropped => "history_dropped",
+            Notice::AppDropped => "app_dropped",
         }
     }
 }

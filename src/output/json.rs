@@ -347,7 +347,7 @@ impl<W: Write> JsonPrinter<W> {
                         o.num("offset", offset);
                     }
                     Notice::Evicted { reason } => o.str("detail", reason),
-                    Notice::HistoryDropped => {}
+                    Notice::HistoryDropped | Notice::AppDropped => {}
                 }
             }
         }
