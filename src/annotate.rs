@@ -66,16 +66,31 @@ impl AppMode {
     }
 }
 
-/// One connection's reading state.
+/// One connection's reading state. Small inline (every tracked connection has one): what
+/// only some connections need is boxed when first needed.
 #[derive(Default)]
 pub struct ConnAnnotator {
-    mode: AppMode,
-    /// The upgrade request's path, until the 101 answers it.
-    path: Option<Box<str>>,
     /// The reader that claimed the connection.
     reader: Option<Box<dyn Annotator>>,
-    /// The claim was settled by the handshake (subprotocol or path matched, or did not).
+    rest: Option<Box<Rest>>,
+    mode: Mode,
+    /// Data messages offered to the claim so far.
     tries: u16,
+}
+
+/// `AppMode` in two bytes: the forced protocol by its index in `app::NAMES`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+enum Mode {
+    #[default]
+    Auto,
+    Off,
+    Forced(u8),
+}
+
+#[derive(Default)]
+struct Rest {
+    /// The upgrade request's path, until the 101 answers it.
+    path: Option<Box<str>>,
     /// The name the connection's traffic gave it.
     name: Option<Box<str>>,
     pairs: Option<Pairs>,
@@ -86,7 +101,7 @@ impl std::fmt::Debug for ConnAnnotator {
         f.debug_struct("ConnAnnotator")
             .field("mode", &self.mode)
             .field("reader", &self.reader.as_ref().map(|r| r.name()))
-            .field("name", &self.name)
+            .field("name", &self.label())
             .finish()
     }
 }
@@ -94,16 +109,28 @@ impl std::fmt::Debug for ConnAnnotator {
 impl ConnAnnotator {
     /// A connection's annotator under `--app` mode `mode`.
     pub fn new(mode: AppMode) -> ConnAnnotator {
+        let mode = match mode {
+            AppMode::Auto => Mode::Auto,
+            AppMode::Off => Mode::Off,
+            AppMode::Forced(name) => app::NAMES
+                .iter()
+                .position(|n| *n == name)
+                .map_or(Mode::Off, |i| Mode::Forced(i as u8)),
+        };
         ConnAnnotator {
             mode,
             ..ConnAnnotator::default()
         }
     }
 
+    fn rest(&mut self) -> &mut Rest {
+        self.rest.get_or_insert_with(Box::default)
+    }
+
     /// The name this connection's traffic gave it (a chat login, an MQTT client id, a STOMP
     /// login, an Engine.IO session id), if any.
     pub fn label(&self) -> Option<&str> {
-        self.name.as_deref()
+        self.rest.as_ref()?.name.as_deref()
     }
 
     /// The protocol that claimed the connection, if one did.
@@ -113,35 +140,40 @@ impl ConnAnnotator {
 
     /// Heap bytes held (bounded: see the module's documentation).
     pub fn memory(&self) -> usize {
-        self.path.as_ref().map_or(0, |p| p.len())
-            + self.name.as_ref().map_or(0, |n| n.len())
-            + self.pairs.as_ref().map_or(0, Pairs::memory)
-            + self
-                .reader
-                .as_ref()
-                .map_or(0, |r| r.memory() + size_of_val(&**r))
+        let rest = self.rest.as_ref().map_or(0, |r| {
+            size_of::<Rest>()
+                + r.path.as_ref().map_or(0, |p| p.len())
+                + r.name.as_ref().map_or(0, |n| n.len())
+                + r.pairs.as_ref().map_or(0, Pairs::memory)
+        });
+        rest + self
+            .reader
+            .as_ref()
+            .map_or(0, |r| r.memory() + size_of_val(&**r))
     }
 
     /// Stops reading this connection and frees what the reading holds but the name (the
     /// memory budget is full).
     pub fn give_up(&mut self) {
-        self.mode = AppMode::Off;
-        self.path = None;
+        self.mode = Mode::Off;
         self.reader = None;
-        self.pairs = None;
+        if let Some(r) = &mut self.rest {
+            r.path = None;
+            r.pairs = None;
+        }
     }
 
     /// The client's upgrade request: its path is kept until the 101 answers it.
     pub fn request(&mut self, r: &HttpRequest) {
-        if r.websocket_upgrade && self.mode == AppMode::Auto {
-            self.path = Some(app_clip(&r.path, MAX_PATH).into());
+        if r.websocket_upgrade && self.mode == Mode::Auto {
+            self.rest().path = Some(app_clip(&r.path, MAX_PATH).into());
         }
     }
 
     /// The server's response: a 101 settles what the handshake can claim.
     pub fn response(&mut self, r: &HttpResponse) {
-        let path = self.path.take();
-        if !r.upgraded || self.mode != AppMode::Auto || self.reader.is_some() {
+        let path = self.rest.as_mut().and_then(|x| x.path.take());
+        if !r.upgraded || self.mode != Mode::Auto || self.reader.is_some() {
             return;
         }
         // The claim reads nothing of the message it is given when the subprotocol or the
@@ -164,7 +196,7 @@ impl ConnAnnotator {
             Opcode::Binary if m.incomplete.is_none() && !m.truncated => true,
             _ => return None,
         };
-        if self.mode == AppMode::Off {
+        if self.mode == Mode::Off {
             return None;
         }
         let am = AppMessage {
@@ -179,8 +211,8 @@ impl ConnAnnotator {
         };
         if self.reader.is_none() {
             match self.mode {
-                AppMode::Forced(name) => self.reader = app::by_name(name),
-                AppMode::Auto if self.tries < CLAIM_TRIES => {
+                Mode::Forced(i) => self.reader = app::by_name(app::NAMES[usize::from(i)]),
+                Mode::Auto if self.tries < CLAIM_TRIES => {
                     self.tries += 1;
                     self.reader = app::claim(None, "", &am);
                 }
@@ -194,7 +226,7 @@ impl ConnAnnotator {
                 // protocols it reads from the messages.
                 (a.name(), r)
             }
-            None if binary && self.mode == AppMode::Auto => {
+            None if binary && self.mode == Mode::Auto => {
                 let r = app::payload::reading(am.payload)?;
                 let p = if r.text.starts_with("cbor") {
                     "cbor"
@@ -206,10 +238,11 @@ impl ConnAnnotator {
             None => return None,
         };
         if let Some(n) = &r.names_connection {
-            self.name = Some(app_clip(n, MAX_NAME).into());
+            self.rest().name = Some(app_clip(n, MAX_NAME).into());
         }
         let latency_ns = match &r.pairing {
             Some(p) if p.0.len() <= MAX_KEY => self
+                .rest()
                 .pairs
                 .get_or_insert_with(|| Pairs::new(MAX_PENDING))
                 .observe(p, ts.as_nanos())
