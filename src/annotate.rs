@@ -5,9 +5,9 @@
 //! Each connection has a [`ConnAnnotator`]. It hands the protocol readers of [`crate::app`]
 //! what they claim a connection by — the negotiated subprotocol of the 101 and the upgrade
 //! path first, then the content of the first data messages — and the reader that claims it
-//! reads every data message after that (workerman-chat is one of them). Binary messages of
-//! connections no reader claimed are read as MessagePack or CBOR when they are exactly one
-//! such value. Request/response pairs (JSON-RPC ids, Socket.IO acks, GraphQL operation ids,
+//! reads every data message after that (workerman-chat is one of them). Binary messages that
+//! no reader reads (of connections none claimed, or that their protocol does not read) are
+//! read as MessagePack or CBOR when they are exactly one such value. Request/response pairs (JSON-RPC ids, Socket.IO acks, GraphQL operation ids,
 //! MQTT packet ids) give latencies. A reading may name the connection (a chat login, an MQTT
 //! client id): [`ConnAnnotator::label`].
 //!
@@ -219,19 +219,21 @@ impl ConnAnnotator {
                 _ => {}
             }
         }
-        let (protocol, r) = match &mut self.reader {
-            Some(a) => {
-                let r = a.read(&am)?;
-                // Read the name after the message: a GraphQL reader learns which of the two
-                // protocols it reads from the messages.
-                (a.name(), r)
-            }
+        let claimed = match &mut self.reader {
+            // Read the name after the message: a GraphQL reader learns which of the two
+            // protocols it reads from the messages.
+            Some(a) => a.read(&am).map(|r| (a.name(), r)),
+            None => None,
+        };
+        // A binary message its connection's protocol does not read (or of a connection none
+        // claimed) may still be one MessagePack or CBOR value.
+        let (protocol, r) = match claimed {
+            Some(c) => c,
             None if binary && self.mode == Mode::Auto => {
                 let r = app::payload::reading(am.payload)?;
-                let p = if r.text.starts_with("cbor") {
-                    "cbor"
-                } else {
-                    "msgpack"
+                let p = match r.json["protocol"].as_str() {
+                    Some("cbor") => "cbor",
+                    _ => "msgpack",
                 };
                 (p, r)
             }
@@ -437,5 +439,22 @@ mod tests {
         let mut cut = msg(Opcode::Binary, b);
         cut.truncated = true;
         assert!(a.read(Dir::S2C, &cut, at(0)).is_none());
+        // A claimed connection's binary message its protocol does not read.
+        let mut rpc = ConnAnnotator::new(AppMode::Auto);
+        let call = br#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":7}"#;
+        rpc.read(Dir::C2S, &msg(Opcode::Text, call), at(0)).unwrap();
+        assert_eq!(rpc.protocol(), Some("json-rpc"));
+        let r = rpc.read(Dir::S2C, &msg(Opcode::Binary, b), at(0)).unwrap();
+        assert_eq!(
+            (r.protocol, r.json["type"].as_str()),
+            ("msgpack", Some("value"))
+        );
+        // Forced, nothing but that protocol is read.
+        let mut forced = ConnAnnotator::new(AppMode::Forced("cbor"));
+        assert!(
+            forced
+                .read(Dir::S2C, &msg(Opcode::Binary, b), at(0))
+                .is_none()
+        );
     }
 }
