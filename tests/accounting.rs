@@ -57,7 +57,7 @@ fn app_readings_are_charged_and_refunded() {
         if !name.ends_with(".pcap") {
             continue;
         }
-        for max_memory in [Config::default().max_memory, 200_000, 20_000, 5_000, 2_500] {
+        for max_memory in [Config::default().max_memory, 200_000, 20_000, 5_000, 2_000] {
             let mut file = CaptureFile::open(std::fs::File::open(&path).unwrap()).unwrap();
             let mut pipeline = Pipeline::new(Config {
                 max_memory,
