@@ -36,9 +36,13 @@ pub struct ConnSummary {
 /// Request/response latencies, summed up: count, total, least, most (nanoseconds).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Latency {
+    /// Responses whose request was seen.
     pub pairs: u64,
+    /// Their latencies, summed.
     pub total: u128,
+    /// The least.
     pub min: u64,
+    /// The most.
     pub max: u64,
 }
 
