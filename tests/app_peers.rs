@@ -1032,6 +1032,8 @@ fn the_engine_reads_each_sample_as_its_protocol() {
         ("jsonrpc", "json-rpc"),
         ("binary", "msgpack|cbor"),
     ];
+    let doc = std::fs::read_to_string("docs/json.md").unwrap();
+    let app_doc = &doc[doc.find("### `app`").expect("docs/json.md documents app")..];
     for (sample, protocol) in samples {
         let conns = connections(&format!("samples/app/{sample}.pcap"));
         assert_eq!(conns.len(), 1, "{sample}");
@@ -1067,6 +1069,15 @@ fn the_engine_reads_each_sample_as_its_protocol() {
                 "{ctx}: {a}"
             );
             assert_eq!(a["protocol"], r.json["protocol"], "{ctx}");
+            // Every field and type is documented.
+            for k in a.as_object().unwrap().keys() {
+                assert!(app_doc.contains(&format!("`{k}`")), "docs/json.md: app.{k}");
+            }
+            let ty = a["type"].as_str().unwrap();
+            assert!(
+                app_doc.contains(&format!("`{ty}`")),
+                "docs/json.md: type {ty}"
+            );
             assert_eq!(a["reading"], r.text.as_str(), "{ctx}");
             assert_eq!(a["heartbeat"] == true, r.heartbeat, "{ctx}");
             beats += usize::from(r.heartbeat);
