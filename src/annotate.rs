@@ -173,6 +173,14 @@ impl ConnAnnotator {
     /// The server's response: a 101 settles what the handshake can claim.
     pub fn response(&mut self, r: &HttpResponse) {
         let path = self.rest.as_mut().and_then(|x| x.path.take());
+        // The path was all it held: an idle connection keeps nothing boxed.
+        if self
+            .rest
+            .as_ref()
+            .is_some_and(|x| x.name.is_none() && x.pairs.is_none())
+        {
+            self.rest = None;
+        }
         if !r.upgraded || self.mode != Mode::Auto || self.reader.is_some() {
             return;
         }
@@ -393,6 +401,8 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(a.protocol(), Some("json-rpc"));
+        // Nothing but the reader (which holds nothing) is left of the handshake.
+        assert_eq!(a.memory(), 0);
         let call = br#"{"jsonrpc":"2.0","method":"add","params":[1,2],"id":7}"#;
         let r = a
             .read(Dir::C2S, &msg(Opcode::Text, call), at(1000))
