@@ -1,5 +1,5 @@
-//! Reading a capture's application protocols with `wsdump::app`: a sketch of how the engine
-//! can wire the annotators in, outside it. Prints one line per message a protocol reads.
+//! Reading a capture's application protocols with `wsdump::app` in a `Sink` of your own: the
+//! wiring the engine does itself (src/annotate.rs). Prints one line per message a protocol reads.
 //! `cargo run --example app_read -- samples/app/socketio.pcap [--app NAME]`
 //!
 //! Per connection: the path from the upgrade request and the subprotocol from the 101 go to

@@ -3,7 +3,7 @@
 //! hands the bytes to the connection's [`Conversation`]. Everything that grows with the
 //! input is charged to one [`Memory`] ledger; connections are limited by it, not by a count.
 
-use crate::annotate::ConnAnnotator;
+use crate::annotate::{AppMode, ConnAnnotator};
 use crate::capture::{RawPacket, Timestamp};
 use crate::conversation::Conversation;
 use crate::event::{
@@ -45,6 +45,8 @@ pub struct Config {
     /// Secrets to decrypt TLS with (`--keylog`, the capture's Decryption Secrets Blocks).
     /// Without, TLS connections are described and not decoded.
     pub keys: Option<crate::tls::KeyStore>,
+    /// Which application protocols annotate messages (`--app`).
+    pub app: AppMode,
 }
 
 /// The default memory budget: a busy chat server's 100,000 connections (about 900 bytes
@@ -63,6 +65,7 @@ impl Default for Config {
             idle_timeout_secs: 600,
             frames: true,
             keys: None,
+            app: AppMode::Auto,
         }
     }
 }
@@ -320,8 +323,10 @@ impl Emit for Ctx<'_> {
         match &kind {
             EventKind::Message(m) => {
                 self.stats.messages += 1;
-                app = self.app.read(dir, m);
+                app = self.app.read(dir, m, self.ts);
             }
+            EventKind::HttpRequest(r) => self.app.request(r),
+            EventKind::HttpResponse(r) => self.app.response(r),
             EventKind::Gap(g) => {
                 self.stats.gaps += 1;
                 self.stats.gap_bytes += g.len;
@@ -763,16 +768,28 @@ impl Analyzer {
             });
         }
         result?;
+        // The readings' state, charged after the fact (it grew while the decoders held the
+        // ledger). Growth the budget cannot hold is given up with the reading of this
+        // connection; what stays (its name) is bounded.
+        let charged = &mut work.app_charged;
+        let now = ctx.app.memory();
+        if now > *charged && !mem.charge(Pool::Views, now - *charged) {
+            ctx.app.give_up();
+            ctx.emit(dir, EventKind::Notice(&Notice::AppDropped))?;
+            let now = ctx.app.memory();
+            mem.force(Pool::Views, now);
+            mem.refund(Pool::Views, *charged);
+            *charged = now;
+        } else if now != *charged {
+            if now < *charged {
+                mem.refund(Pool::Views, *charged - now);
+            }
+            *charged = now;
+        }
         let counted = &mut work.counted_ws;
         if conv.websocket && !*counted {
             *counted = true;
             self.stats.websocket_connections += 1;
-        }
-        let now = work.app.memory();
-        if now != work.app_charged {
-            self.mem.force(Pool::Views, now);
-            self.mem.refund(Pool::Views, work.app_charged);
-            work.app_charged = now;
         }
         Ok(())
     }
@@ -812,7 +829,7 @@ impl Analyzer {
                 streams: [Stream::default(), Stream::default()],
                 conv: Conversation::new(mid_stream, port_hint, self.cfg.limits)
                     .with_keys(self.cfg.keys.clone()),
-                app: ConnAnnotator::default(),
+                app: ConnAnnotator::new(self.cfg.app),
                 app_charged: 0,
                 counted_ws: false,
             })

@@ -616,6 +616,9 @@ pub enum Notice {
     /// Compression history of this direction was given up to stay within the memory budget:
     /// the next compressed messages that refer back to it cannot be inflated.
     HistoryDropped,
+    /// The application protocol reading of this connection was given up to stay within the
+    /// memory budget: its later messages are not read (`app`).
+    AppDropped,
 }
 
 /// What a TLS handshake chose, and whether wsdump decrypts the connection.
@@ -649,6 +652,7 @@ impl Notice {
             Notice::Resync { .. } => "resync",
             Notice::Evicted { .. } => "evicted",
             Notice::HistoryDropped => "history_dropped",
+            Notice::AppDropped => "app_dropped",
         }
     }
 }
@@ -702,6 +706,12 @@ pub struct Annotation {
     pub text: String,
     /// An application-level heartbeat.
     pub heartbeat: bool,
+    /// The reading for machines, the `app` object of `--json` (docs/json.md): `protocol`,
+    /// `type`, `reading` (the reading without its latency), `heartbeat` when it is one,
+    /// `latency_ms` when known, and the protocol's own fields.
+    pub json: serde_json::Value,
+    /// For a response: the time since the request it answers, when that was seen.
+    pub latency_ns: Option<u64>,
 }
 
 /// How decoders hand events up: the flow table implements it with the connection, the

@@ -16,6 +16,8 @@ struct Msg {
     binary: bool,
     bytes: Vec<u8>,
     ts: i128,
+    /// What the engine read in it (`--json`'s `app` object), if anything.
+    app: Option<Value>,
 }
 
 /// One websocket connection of a capture: its upgrade path, negotiated subprotocol and
@@ -104,11 +106,13 @@ fn connections(capture: &str) -> Vec<Conn> {
                     Side::Server
                 };
                 let ts = nanos(e["ts"].as_str().unwrap());
+                let app = e.get("app").cloned();
                 c.msgs.push(Msg {
                     side,
                     binary,
                     bytes,
                     ts,
+                    app,
                 });
             }
             _ => {}
@@ -845,36 +849,40 @@ fn stomp_rabbitmq_peers() {
 }
 
 /// The workerman-chat annotator reads samples/workerman-chat.pcap (Chromium ↔ workerman)
-/// exactly as the engine's chat reading (`annotate::reading_from`) does, and claims both
-/// connections from their first messages.
+/// exactly as the chat view did before it was one annotator among others: the `↳` lines of
+/// samples/expected/workerman-chat.out were blessed from the engine's own chat reading of
+/// that time, and claims both connections from their first messages.
 #[test]
 fn workerman_chat_reads_as_the_chat_view() {
     let conns = connections("samples/workerman-chat.pcap");
     assert_eq!(conns.len(), 2);
-    // The engine's own workerman-chat reading (src/annotate.rs), with its nickname memory.
-    let mut nicks: std::collections::HashMap<usize, String> = Default::default();
+    let golden = std::fs::read_to_string("samples/expected/workerman-chat.out").unwrap();
+    // Message line, then its reading: (the message's text, the reading).
+    let lines: Vec<&str> = golden.lines().collect();
+    let mut want: Vec<(String, Option<String>)> = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if let Some((_, text)) = l.split_once(" text ") {
+            let text = text.split_once(": ").unwrap().1.to_string();
+            let reading = lines
+                .get(i + 1)
+                .and_then(|n| n.strip_prefix("    ↳ "))
+                .map(str::to_string);
+            want.push((text, reading));
+        }
+    }
     let mut names = Vec::new();
     let mut read = 0;
-    for (id, c) in conns.iter().enumerate() {
+    for c in &conns {
         let (name, readings) = read_all(c);
         assert_eq!(name, "workerman-chat");
         for (m, (_, r)) in c.msgs.iter().zip(&readings) {
             let text = std::str::from_utf8(&m.bytes).unwrap();
-            let client = m.side == Side::Client;
-            let nick = if client {
-                nicks.get(&id).map(String::as_str)
-            } else {
-                None
+            let Some(w) = want.iter().find(|(t, _)| t == text) else {
+                panic!("not in the golden: {text}");
             };
-            let old = wsdump::annotate::reading_from(text, nick);
-            if let (true, Some(n)) = (client, old.as_ref().and_then(|o| o.login_name.clone())) {
-                nicks.insert(id, n);
-            }
-            assert_eq!(
-                r.as_ref().map(|r| (&r.text, r.heartbeat)),
-                old.as_ref().map(|o| (&o.text, o.heartbeat)),
-                "{text}"
-            );
+            // Messages the two connections both received are read alike, so the first one
+            // with this text stands for all.
+            assert_eq!(r.as_ref().map(|r| &r.text), w.1.as_ref(), "{text}");
             if let Some(r) = r {
                 read += 1;
                 assert_eq!(r.json["protocol"], "workerman-chat");
@@ -1004,4 +1012,112 @@ fn sample_payloads_are_not_msgpack_or_cbor() {
     );
     assert!(binary > 100, "{binary}");
     assert!(accepted.is_empty(), "{accepted:#?}");
+}
+
+/// End to end: the binary (`--json`, `--app auto`) recognises each sample's protocol by
+/// itself and reads every message as the readers checked above against the peers' logs do
+/// (same reading, same fields, heartbeats known), with the latency of each answered request
+/// as the capture's timestamps give it; the human view shows the same readings.
+#[test]
+fn the_engine_reads_each_sample_as_its_protocol() {
+    let samples = [
+        ("socketio", "socket.io"),
+        ("socketio2", "socket.io"),
+        ("graphql", "graphql-transport-ws"),
+        ("graphql-legacy", "graphql-ws"),
+        ("stomp", "stomp"),
+        ("sockjs", "sockjs"),
+        ("mqtt", "mqtt"),
+        ("mqtt5", "mqtt"),
+        ("jsonrpc", "json-rpc"),
+        ("binary", "msgpack|cbor"),
+    ];
+    let doc = std::fs::read_to_string("docs/json.md").unwrap();
+    let app_doc = &doc[doc.find("### `app`").expect("docs/json.md documents app")..];
+    for (sample, protocol) in samples {
+        let conns = connections(&format!("samples/app/{sample}.pcap"));
+        assert_eq!(conns.len(), 1, "{sample}");
+        let c = &conns[0];
+        let readings: Vec<Option<Reading>> = if protocol.contains('|') {
+            c.msgs
+                .iter()
+                .map(|m| app::payload::reading(&m.bytes))
+                .collect()
+        } else {
+            let (name, rs) = read_all(c);
+            assert_eq!(name, protocol, "{sample}");
+            // A binary message the protocol does not read may be one MessagePack/CBOR value.
+            rs.into_iter()
+                .zip(&c.msgs)
+                .map(|((_, r), m)| {
+                    r.or_else(|| m.binary.then(|| app::payload::reading(&m.bytes)).flatten())
+                })
+                .collect()
+        };
+        let (mut read, mut beats, mut timed) = (0, 0, 0);
+        let mut pairs = Pairs::new(64);
+        for (m, r) in c.msgs.iter().zip(&readings) {
+            let ctx = format!("{sample}: {:?}", String::from_utf8_lossy(&m.bytes));
+            let Some(r) = r else {
+                assert!(m.app.is_none(), "{ctx}: {:?}", m.app);
+                continue;
+            };
+            let a = m.app.as_ref().unwrap_or_else(|| panic!("{ctx}: not read"));
+            read += 1;
+            assert!(
+                protocol.split('|').any(|p| a["protocol"] == p),
+                "{ctx}: {a}"
+            );
+            assert_eq!(a["protocol"], r.json["protocol"], "{ctx}");
+            // Every field and type is documented.
+            for k in a.as_object().unwrap().keys() {
+                assert!(app_doc.contains(&format!("`{k}`")), "docs/json.md: app.{k}");
+            }
+            let ty = a["type"].as_str().unwrap();
+            assert!(
+                app_doc.contains(&format!("`{ty}`")),
+                "docs/json.md: type {ty}"
+            );
+            assert_eq!(a["reading"], r.text.as_str(), "{ctx}");
+            assert_eq!(a["heartbeat"] == true, r.heartbeat, "{ctx}");
+            beats += usize::from(r.heartbeat);
+            for (k, v) in r.json.as_object().unwrap() {
+                assert_eq!(&a[k], v, "{ctx}: {k}");
+            }
+            let latency = r.pairing.as_ref().and_then(|p| pairs.observe(p, m.ts));
+            match latency {
+                Some(ns) => {
+                    timed += 1;
+                    let ms = a["latency_ms"].as_f64().unwrap_or_else(|| panic!("{ctx}"));
+                    assert!((ms - ns as f64 / 1e6).abs() < 0.0015, "{ctx}: {ms} vs {ns}");
+                }
+                None => assert!(a.get("latency_ms").is_none(), "{ctx}"),
+            }
+        }
+        assert!(read >= 10, "{sample}: {read}");
+        // Heartbeats: every protocol but JSON-RPC and the payload formats has them here
+        // (sockjs-node heartbeats with websocket pings, which are no application's).
+        if !matches!(sample, "jsonrpc" | "binary" | "sockjs") {
+            assert!(beats >= 2, "{sample}: {beats} heartbeats");
+        }
+        if !matches!(sample, "binary" | "sockjs") {
+            assert!(timed >= 1, "{sample}: no latency");
+        }
+        // The human view shows the same readings, one `↳` line each.
+        let out = Command::new(env!("CARGO_BIN_EXE_wsdump"))
+            .args(["--color", "never", "-r"])
+            .arg(format!("samples/app/{sample}.pcap"))
+            .output()
+            .unwrap();
+        let human = String::from_utf8(out.stdout).unwrap();
+        let shown = human.lines().filter(|l| l.starts_with("    ↳ ")).count();
+        assert_eq!(shown, read, "{sample}");
+        // And `--app none` shows none.
+        let out = Command::new(env!("CARGO_BIN_EXE_wsdump"))
+            .args(["--color", "never", "--app", "none", "-r"])
+            .arg(format!("samples/app/{sample}.pcap"))
+            .output()
+            .unwrap();
+        assert!(!String::from_utf8(out.stdout).unwrap().contains('↳'));
+    }
 }

@@ -283,3 +283,51 @@ fn filters_do_not_change_readings() {
         );
     }
 }
+
+/// `--app`: auto by default, none, or one protocol forced; an unknown name is an error that
+/// lists the known ones. Forcing the protocol auto finds reads the same; forcing another
+/// reads what that protocol can read of it, never changing the raw lines.
+#[test]
+fn app_auto_none_and_forced() {
+    let run = |args: &[&str]| {
+        let out = wsdump()
+            .args(["--color", "never", "-r", "samples/workerman-chat.pcap"])
+            .args(args)
+            .env("TZ", "UTC")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, auto, _) = run(&[]);
+    assert_eq!(code, Some(0));
+    assert!(auto.lines().filter(|l| l.contains('↳')).count() >= 10);
+    assert_eq!(run(&["--app", "auto"]).1, auto);
+    assert_eq!(run(&["--app", "workerman-chat"]).1, auto);
+    assert_eq!(run(&["--app", "workerman"]).1, auto);
+    let (_, none, _) = run(&["--app", "none"]);
+    assert!(!none.contains('↳'));
+    let raw = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter(|l| !l.contains('↳'))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(raw(&none), raw(&auto));
+    // JSON-RPC reads none of workerman's messages: no readings, same raw lines.
+    let (_, rpc, _) = run(&["--app", "json-rpc"]);
+    assert_eq!(rpc, none);
+    let (code, out, err) = run(&["--app", "nope"]);
+    assert_eq!(code, Some(2));
+    assert!(out.is_empty());
+    assert!(
+        err.contains("socket.io") && err.contains("mqtt") && err.contains("none"),
+        "{err}"
+    );
+    let help = wsdump().arg("--help").output().unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("--app <auto|none|NAME>") && help.contains("graphql-transport-ws"));
+}

@@ -214,7 +214,11 @@ pub fn claim(
         return by_name("stomp");
     }
     let t = text.trim_start();
-    if t.starts_with('{') || t.starts_with('[') {
+    // The JSON protocols claimed here all have one of these keys: a look for them is cheap,
+    // a parse of every JSON message of every connection is not.
+    if (t.starts_with('{') || t.starts_with('['))
+        && (t.contains("\"jsonrpc\"") || t.contains("\"type\""))
+    {
         let v: Value = serde_json::from_str(t).ok()?;
         if jsonrpc::is_jsonrpc(&v) {
             return by_name("json-rpc");

@@ -1,6 +1,7 @@
 //! The command line: flags, their parsers, and the answers to other tools' habits.
 
 use clap::{ArgAction, Parser, ValueEnum};
+use wsdump::annotate::AppMode;
 use wsdump::capfilter::conn::ConnSelector;
 use wsdump::event::{Dir, Opcode};
 use wsdump::output::texts::Lang;
@@ -19,6 +20,7 @@ Examples:
   wsdump -r chat.pcap --har chat.har             also a HAR: Chrome DevTools → Network → Import
   wsdump -r chat.pcap -w annotated.pcapng        packets + wsdump's reading as Wireshark comments
   wsdump -r chat.pcap --json | jq .community_id  the flow ID Zeek, Suricata and Wireshark compute
+  wsdump -r mqtt.pcap --app mqtt --stats         read every connection as MQTT; latencies at the end
 
 Exit status: 0 websocket traffic was decoded, 1 none was found (or a display filter --conn,
 --opcode, -e, --dir matched no message, like grep), 2 an error (unreadable or corrupt
@@ -207,9 +209,17 @@ pub(crate) struct Args {
     /// tshark's preference: -o tls.keylog_file:FILE is taken as --keylog FILE.
     #[arg(short = 'o', hide = true, value_name = "PREF", action = ArgAction::Append)]
     pub tshark_pref: Vec<String>,
-    /// At the end, a per-connection summary (with --json: one "summary" object each).
+    /// At the end, a per-connection summary (with --json: one "summary" object each), and
+    /// the request → response latencies of the application protocols that pair them.
     #[arg(long)]
     pub stats: bool,
+    /// Application protocols read in the messages (the "↳" line, --json's "app" object):
+    /// auto (the default: by the 101's Sec-WebSocket-Protocol, then the upgrade path, then
+    /// the first messages' content), none, or one protocol forced on every connection:
+    /// socket.io, graphql-ws (the legacy subscriptions-transport-ws), graphql-transport-ws,
+    /// stomp, sockjs, mqtt, json-rpc, workerman-chat, msgpack, cbor. See docs/app-protocols.md.
+    #[arg(long, value_name = "auto|none|NAME", default_value = "auto", value_parser = parse_app)]
+    pub app: AppMode,
     /// Threads decoding a capture file, each taking a share of the connections (0: one per
     /// CPU, up to 8; 1: decode and print on one thread). Output is the same for any number,
     /// unless the --max-buffer budgets run out: each thread gets its share of them.
@@ -224,6 +234,10 @@ pub(crate) struct Args {
     /// packet before decoding. ANDed with --port.
     #[arg(value_name = "EXPRESSION")]
     pub expression: Vec<String>,
+}
+
+pub(crate) fn parse_app(s: &str) -> Result<AppMode, String> {
+    AppMode::parse(s)
 }
 
 pub(crate) fn parse_conn(s: &str) -> Result<ConnSelector, String> {

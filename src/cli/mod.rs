@@ -119,6 +119,7 @@ pub(crate) fn make_config(args: &Args, filter: &CaptureFilter) -> Config {
     cfg.max_memory = args.max_memory;
     cfg.max_conns = args.max_conns;
     cfg.frames = args.verbose || args.explain;
+    cfg.app = args.app;
     cfg
 }
 

@@ -426,6 +426,10 @@ impl<W: Write> HumanPrinter<W> {
                         to stay within the memory budget (--max-memory): compressed messages \
                         that refer back to it cannot be inflated"
                         .into(),
+                    Notice::AppDropped => "application protocol reading of this connection \
+                        given up to stay within the memory budget (--max-memory): its later \
+                        messages are not read"
+                        .into(),
                 };
                 l.push_str(": ");
                 escape::text(&detail, l);

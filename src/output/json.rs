@@ -89,6 +89,41 @@ impl Obj<'_> {
     }
 }
 
+/// A JSON value, its strings escaped as every other string of the output (DEL too).
+fn value(v: &serde_json::Value, out: &mut String) {
+    use serde_json::Value as V;
+    match v {
+        V::Null => out.push_str("null"),
+        V::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        V::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
+        V::String(s) => escape::json_str(s, out),
+        V::Array(a) => {
+            out.push('[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                value(x, out);
+            }
+            out.push(']');
+        }
+        V::Object(m) => {
+            out.push('{');
+            for (i, (k, x)) in m.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                escape::json_str(k, out);
+                out.push(':');
+                value(x, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
 impl<W: Write> JsonPrinter<W> {
     pub fn new(out: W, opts: JsonOptions) -> Self {
         JsonPrinter {
@@ -268,7 +303,14 @@ impl<W: Write> JsonPrinter<W> {
                 message(&mut o, m, text, &self.opts);
                 // An annotation reads the payload: redacted with it.
                 if let Some(r) = ev.app.filter(|_| !self.opts.redact) {
-                    o.str("chat", &r.text);
+                    // `chat` is older than `app` and stays what it was: workerman-chat's sentence.
+                    if r.protocol == "workerman-chat" {
+                        o.str("chat", &r.text);
+                    }
+                    if r.json.is_object() {
+                        o.key("app");
+                        value(&r.json, o.0);
+                    }
                 }
             }
             EventKind::Tcp(t) => {
@@ -390,7 +432,7 @@ impl<W: Write> JsonPrinter<W> {
                         o.num("offset", offset);
                     }
                     Notice::Evicted { reason } => o.str("detail", reason),
-                    Notice::HistoryDropped => {}
+                    Notice::HistoryDropped | Notice::AppDropped => {}
                 }
             }
         }

@@ -1,6 +1,7 @@
 //! `--stats`: a per-connection summary at the end of the run, as a table or a JSON object.
 
 use super::{escape, time};
+use crate::annotate::latency_text;
 use crate::capture::Timestamp;
 use crate::event::{Dir, Event, EventKind, Notice};
 use std::collections::HashMap;
@@ -26,6 +27,40 @@ pub struct ConnSummary {
     pub gap_bytes: u64,
     pub violations: u64,
     pub tls: bool,
+    /// The application protocol that read its messages (the last one that did).
+    pub app: Option<&'static str>,
+    /// Request/response latencies of that protocol (JSON-RPC ids, Socket.IO acks, …).
+    pub latency: Latency,
+}
+
+/// Request/response latencies, summed up: count, total, least, most (nanoseconds).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Latency {
+    /// Responses whose request was seen.
+    pub pairs: u64,
+    /// Their latencies, summed.
+    pub total: u128,
+    /// The least.
+    pub min: u64,
+    /// The most.
+    pub max: u64,
+}
+
+impl Latency {
+    fn add(&mut self, ns: u64) {
+        self.min = if self.pairs == 0 {
+            ns
+        } else {
+            self.min.min(ns)
+        };
+        self.max = self.max.max(ns);
+        self.pairs += 1;
+        self.total += u128::from(ns);
+    }
+
+    fn mean(&self) -> u64 {
+        (self.total / u128::from(self.pairs.max(1))) as u64
+    }
 }
 
 #[derive(Default)]
@@ -73,6 +108,12 @@ impl Summary {
                 }
                 if let Some(code) = m.close_code {
                     r.close_codes.push((ev.dir, code));
+                }
+                if let Some(a) = ev.app {
+                    r.app = Some(a.protocol);
+                    if let Some(ns) = a.latency_ns {
+                        r.latency.add(ns);
+                    }
                 }
             }
             EventKind::Gap(g) => {
@@ -153,6 +194,26 @@ impl Summary {
                 self.overflow
             );
         }
+        if self.rows.iter().any(|r| r.latency.pairs > 0) {
+            let _ = writeln!(
+                o,
+                "\nrequest → response latency\n{:<4} {:<20} {:>6} {:>12} {:>12} {:>12}",
+                "conn", "protocol", "pairs", "min", "mean", "max"
+            );
+            for r in self.rows.iter().filter(|r| r.latency.pairs > 0) {
+                let l = &r.latency;
+                let _ = writeln!(
+                    o,
+                    "{:<4} {:<20} {:>6} {:>12} {:>12} {:>12}",
+                    r.id,
+                    r.app.unwrap_or("-"),
+                    l.pairs,
+                    latency_text(l.min),
+                    latency_text(l.mean()),
+                    latency_text(l.max)
+                );
+            }
+        }
         o
     }
 
@@ -194,7 +255,24 @@ impl Summary {
                 }
                 let _ = write!(o, "{{\"dir\":\"{}\",\"code\":{c}}}", d.as_str());
             }
-            o.push_str("]}\n");
+            o.push(']');
+            if let Some(a) = r.app {
+                o.push_str(",\"app\":");
+                escape::json_str(a, &mut o);
+            }
+            let l = &r.latency;
+            if l.pairs > 0 {
+                let us = |ns: u64| (ns / 1000) as f64 / 1000.0;
+                let _ = write!(
+                    o,
+                    ",\"latency\":{{\"pairs\":{},\"min_ms\":{},\"mean_ms\":{},\"max_ms\":{}}}",
+                    l.pairs,
+                    us(l.min),
+                    us(l.mean()),
+                    us(l.max)
+                );
+            }
+            o.push_str("}\n");
         }
         o
     }
