@@ -324,6 +324,7 @@ impl Emit for Ctx<'_> {
             dir,
             kind,
             app: app.as_ref(),
+            label: self.app.label(),
         };
         send(self.sink, self.stopped, &ev)
     }
@@ -441,6 +442,7 @@ impl Analyzer {
             dir: Dir::C2S,
             kind: EventKind::Notice(n),
             app: None,
+            label: None,
         };
         send(sink, &mut self.stopped, &ev)
     }
@@ -872,6 +874,7 @@ impl Analyzer {
                     dir: Dir::C2S,
                     kind: EventKind::End,
                     app: None,
+                    label: c.work.as_ref().and_then(|w| w.app.label()),
                 };
                 send(sink, &mut self.stopped, &ev)?;
             }
@@ -947,6 +950,7 @@ impl Analyzer {
                     dir: Dir::C2S,
                     kind: EventKind::Notice(&n),
                     app: None,
+                    label: c.work.as_ref().and_then(|w| w.app.label()),
                 };
                 send(sink, &mut self.stopped, &ev)?;
             }

@@ -45,6 +45,8 @@ impl<W: Write> ExplainPrinter<W> {
             messages_only: false,
             verbose: true,
             hex,
+            lang,
+            ..HumanOptions::default()
         };
         ExplainPrinter {
             out,

@@ -788,6 +788,7 @@ mod tests {
             dir,
             kind,
             app: None,
+            label: None,
         }
     }
 

@@ -1,10 +1,14 @@
 //! The human view: one line per event worth reading, tcpdump-like, client always on the left
 //! and an arrow for the direction.
 
-use super::{Palette, escape, time};
+use super::texts::Lang;
+use super::{Palette, escape, time, width};
+use crate::capture::Timestamp;
 use crate::event::{Dir, Event, EventKind, Message, Notice, Opcode, Sink, TcpRole};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HumanOptions {
@@ -14,6 +18,39 @@ pub struct HumanOptions {
     pub verbose: bool,
     /// Hex and ASCII dump of binary payloads (`-X`).
     pub hex: bool,
+    /// Cut payload previews and readings to this many columns (a terminal's width), with
+    /// the true length shown; `None`: payloads in full.
+    pub width: Option<usize>,
+    /// The upgrade's headers under its line: 0 none, 1 with cookie and credential values
+    /// masked, 2 as sent.
+    pub headers: u8,
+    /// Language of the verdicts.
+    pub lang: Lang,
+}
+
+/// Connections remembered for verdicts; beyond, the oldest are forgotten (bounded memory).
+const MAX_SEEN: usize = 65_536;
+/// A new connection of the same client to the same server this soon after the previous one
+/// ended is a reconnect.
+const RECONNECT_NS: i128 = 5_000_000_000;
+
+/// What the verdicts need to know of a connection's past.
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    syn: bool,
+    syn_ack: bool,
+    websocket: bool,
+    close_frame: bool,
+    /// A FIN or RST was seen: the teardown's verdict is said once.
+    ended: bool,
+}
+
+/// The previous connections of a client address to a server: when the last one ended, and
+/// how many followed one another closely.
+#[derive(Clone, Copy, Debug)]
+struct Attempts {
+    ended: Timestamp,
+    run: u32,
 }
 
 pub struct HumanPrinter<W: Write> {
@@ -23,6 +60,8 @@ pub struct HumanPrinter<W: Write> {
     line: String,
     /// The line's timestamp as tcpdump's `-t` options print it; `None`: UTC time of day.
     stamper: Option<time::Stamper>,
+    seen: HashMap<u64, Seen>,
+    attempts: HashMap<(IpAddr, SocketAddr), Attempts>,
 }
 
 impl<W: Write> HumanPrinter<W> {
@@ -33,6 +72,8 @@ impl<W: Write> HumanPrinter<W> {
             opts,
             line: String::with_capacity(4096),
             stamper: None,
+            seen: HashMap::new(),
+            attempts: HashMap::new(),
         }
     }
 
@@ -68,6 +109,10 @@ impl<W: Write> HumanPrinter<W> {
             self.line.push(' ');
         }
         if let Some(c) = ev.conn {
+            if let Some(name) = ev.label {
+                label(name, &mut self.line);
+                self.line.push('@');
+            }
             p.paint(p.addr, &c.client_str(), &mut self.line);
             match ev.dir {
                 Dir::C2S => p.paint(p.c2s, " → ", &mut self.line),
@@ -126,20 +171,42 @@ impl<W: Write> HumanPrinter<W> {
             }
             _ => false,
         };
+        // On a terminal only the start of a long payload is escaped: the rest is cut anyway.
+        let room = self.opts.width.map(|w| {
+            let row = &l[l.rfind('\n').map_or(0, |i| i + 1)..];
+            w.saturating_sub(width::visible(row))
+        });
+        let mut pv = String::new();
         if show_text && m.incomplete != Some(crate::event::Incomplete::InflateFailed) {
             // JSON payloads print compact (and still valid); the JSON output keeps them raw.
             match m.text().and_then(super::chat::compact_json) {
-                Some(c) => escape::text(&c, l),
-                None => escape::bytes(m.payload, l),
+                Some(c) => escape::text(&c, &mut pv),
+                None => {
+                    let mut b = m.payload;
+                    if let Some(r) = room {
+                        b = &b[..b.len().min(width::preview_bytes(r))];
+                    }
+                    escape::bytes(b, &mut pv);
+                }
             }
         } else {
             // Binary, or bytes that must not pass for text: hex, shortened.
-            l.push_str("0x");
+            pv.push_str("0x");
             let n = m.payload.len().min(32);
-            escape::hex(&m.payload[..n], l);
+            escape::hex(&m.payload[..n], &mut pv);
             if m.payload.len() > n {
-                l.push('…');
+                pv.push('…');
             }
+        }
+        match room {
+            Some(r) if width::visible(&pv) > r => {
+                let more = self.opts.lang.fill("cut_bytes", &[("n", &m.len.to_string())]);
+                let keep = width::cut(&pv, r.saturating_sub(width::visible(&more) + 1));
+                l.push_str(keep.trim_end_matches('…'));
+                l.push('…');
+                p.paint(p.dim, &more, l);
+            }
+            _ => l.push_str(&pv),
         }
         if self.opts.hex && !show_text {
             l.push('\n');
@@ -147,6 +214,54 @@ impl<W: Write> HumanPrinter<W> {
             escape::hexdump(m.payload, "\t", &mut dump);
             l.push_str(dump.trim_end_matches('\n'));
         }
+    }
+}
+
+/// A header value with its secrets hidden: cookie values and credentials are replaced by
+/// their length (cookie names and the authorization scheme stay, they help and tell nothing).
+pub fn masked(name: &str, value: &str) -> String {
+    let hide = |v: &str| format!("<{} bytes hidden, -vv shows>", v.len());
+    if name.eq_ignore_ascii_case("cookie") {
+        let parts: Vec<String> = value
+            .split(';')
+            .map(|c| match c.split_once('=') {
+                Some((n, v)) => format!("{n}={}", hide(v)),
+                None => hide(c),
+            })
+            .collect();
+        return parts.join(";");
+    }
+    if name.eq_ignore_ascii_case("set-cookie") {
+        // The first pair is the cookie; the attributes after it (Path, Expires) are not secret.
+        let (pair, attrs) = value.split_once(';').unwrap_or((value, ""));
+        let pair = match pair.split_once('=') {
+            Some((n, v)) => format!("{n}={}", hide(v)),
+            None => hide(pair),
+        };
+        return if attrs.is_empty() { pair } else { format!("{pair};{attrs}") };
+    }
+    if name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("proxy-authorization") {
+        return match value.trim_start().split_once(' ') {
+            Some((scheme, cred)) => format!("{scheme} {}", hide(cred.trim())),
+            None => hide(value),
+        };
+    }
+    value.to_string()
+}
+
+/// A connection's name as lines show it, before its client's address (`mynick@…`): quoted
+/// when it has spaces or characters that would read as part of the line.
+pub fn label(name: &str, out: &mut String) {
+    let plain = !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '@' | '"' | '→' | '←' | '\\'));
+    if plain {
+        escape::text(name, out);
+    } else {
+        out.push('"');
+        escape::text(&name.replace('\\', "\\\\").replace('"', "\\\""), out);
+        out.push('"');
     }
 }
 
@@ -242,8 +357,113 @@ impl<W: Write> HumanPrinter<W> {
         std::mem::swap(&mut self.line, buf);
     }
 
+    /// An HTTP head's headers, one an indented line (`-v`), secrets masked below `-vv`.
+    fn headers(&mut self, headers: &[(String, String)]) {
+        if self.opts.headers == 0 {
+            return;
+        }
+        for (name, value) in headers {
+            self.line.push_str("\n    ");
+            escape::text(name, &mut self.line);
+            self.line.push_str(": ");
+            let v = if self.opts.headers >= 2 {
+                value.clone()
+            } else {
+                masked(name, value)
+            };
+            escape::text(&v, &mut self.line);
+        }
+    }
+
+    /// What the lines of `ev` say beyond the packet, in words: a refused connection, a
+    /// reconnect, a session ended without a close frame. Remembers what it needs.
+    fn verdict(&mut self, ev: &Event<'_>) -> Option<String> {
+        let c = ev.conn?;
+        if matches!(ev.kind, EventKind::End) {
+            self.seen.remove(&c.id);
+            return None;
+        }
+        if self.seen.len() >= MAX_SEEN && !self.seen.contains_key(&c.id) {
+            // Bounded: forget the oldest connection (the smallest number).
+            if let Some(&old) = self.seen.keys().min() {
+                self.seen.remove(&old);
+            }
+        }
+        let lang = self.opts.lang;
+        let seen = self.seen.entry(c.id).or_default();
+        let server = c.server_str().to_string();
+        match &ev.kind {
+            EventKind::Tcp(t) => match t.role {
+                TcpRole::Syn => {
+                    let first = !seen.syn;
+                    seen.syn = true;
+                    let key = (c.client.ip(), c.server);
+                    let prev = self.attempts.get(&key).copied();
+                    let since = prev.map(|a| ev.ts.as_nanos() - a.ended.as_nanos());
+                    match (first, prev, since) {
+                        (true, Some(a), Some(ns)) if ns >= 0 && ns <= RECONNECT_NS => {
+                            let n = a.run + 1;
+                            let secs = format!("{:.3}", ns as f64 / 1e9);
+                            Some(lang.fill(
+                                "v_reconnect",
+                                &[("n", &n.to_string()), ("client", &c.client.ip().to_string()), ("server", &server), ("secs", &secs)],
+                            ))
+                        }
+                        _ => None,
+                    }
+                }
+                TcpRole::SynAck => {
+                    seen.syn_ack = true;
+                    None
+                }
+                TcpRole::Rst | TcpRole::Fin => {
+                    let was = *seen;
+                    seen.ended = true;
+                    let key = (c.client.ip(), c.server);
+                    let run = match self.attempts.get(&key) {
+                        Some(a) if ev.ts.as_nanos() - a.ended.as_nanos() <= RECONNECT_NS => a.run + 1,
+                        _ => 0,
+                    };
+                    if !was.ended {
+                        if self.attempts.len() >= MAX_SEEN {
+                            self.attempts.clear();
+                        }
+                        self.attempts.insert(key, Attempts { ended: ev.ts, run });
+                    }
+                    if was.ended {
+                        None
+                    } else if t.role == TcpRole::Rst && ev.dir == Dir::S2C && was.syn && !was.syn_ack {
+                        Some(lang.fill("v_refused", &[("server", &server)]))
+                    } else if was.websocket && !was.close_frame {
+                        let by = if ev.dir == Dir::C2S { "v_cut_client" } else { "v_cut_server" };
+                        let how = if t.role == TcpRole::Rst { "RST" } else { "FIN" };
+                        Some(lang.fill(by, &[("how", how)]))
+                    } else {
+                        None
+                    }
+                }
+                _ => None,
+            },
+            EventKind::HttpResponse(r) => {
+                seen.websocket |= r.upgraded;
+                None
+            }
+            EventKind::Notice(Notice::MidStream) => {
+                seen.websocket = true;
+                None
+            }
+            EventKind::Message(m) => {
+                seen.websocket = true;
+                seen.close_frame |= m.opcode == Opcode::Close;
+                None
+            }
+            _ => None,
+        }
+    }
+
     /// Appends `ev`'s lines to `self.line`; false when `ev` is not shown.
     fn build(&mut self, ev: &Event<'_>) -> bool {
+        let verdict = self.verdict(ev);
         let show = match &ev.kind {
             EventKind::End => false,
             EventKind::Message(_) => true,
@@ -288,6 +508,10 @@ impl<W: Write> HumanPrinter<W> {
                     let _ = write!(l, " {}", t.options);
                 }
                 let _ = write!(l, " length {}", t.payload_len);
+                if let Some(v) = &verdict {
+                    l.push_str(" — ");
+                    p.paint(p.warn, v, l);
+                }
             }
             EventKind::HttpRequest(r) => {
                 let l = &mut self.line;
@@ -313,6 +537,7 @@ impl<W: Write> HumanPrinter<W> {
                     }
                     l.push(']');
                 }
+                self.headers(&r.headers);
             }
             EventKind::HttpResponse(r) => {
                 let l = &mut self.line;
@@ -341,6 +566,7 @@ impl<W: Write> HumanPrinter<W> {
                 } else if r.key.is_some() {
                     p.paint(p.warn, " [websocket upgrade refused]", l);
                 }
+                self.headers(&r.headers);
             }
             EventKind::Frame(f) => {
                 let l = &mut self.line;
@@ -365,11 +591,16 @@ impl<W: Write> HumanPrinter<W> {
             }
             EventKind::Message(m) => {
                 self.message(m);
-                // The chat view: the application protocol's reading, under the raw line.
+                // The application protocol's reading, under the raw line.
                 if let (Some(r), false) = (ev.app, self.opts.messages_only) {
                     self.line.push_str("\n    ↳ ");
                     let mut safe = String::new();
                     escape::text(&r.text, &mut safe);
+                    if let Some(w) = self.opts.width
+                        && width::visible(&safe) + 6 > w
+                    {
+                        safe = format!("{}…", width::cut(&safe, w.saturating_sub(7)));
+                    }
                     p.paint(
                         if r.heartbeat { p.dim } else { p.flag },
                         &safe,

@@ -187,6 +187,9 @@ impl<W: Write> JsonPrinter<W> {
             o.str("server", &c.server_str());
             o.str("dir", ev.dir.as_str());
             o.num("conn", c.id);
+            if let Some(l) = ev.label {
+                o.str("label", l);
+            }
         }
         match &ev.kind {
             EventKind::Message(m) => {

@@ -1,6 +1,7 @@
 //! Printers: they consume events and write text. No parsing happens here.
 
 pub mod chat;
+pub mod chat_view;
 pub mod community_id;
 pub mod escape;
 pub mod explain;
@@ -12,6 +13,7 @@ pub mod ladder;
 pub mod summary;
 pub mod texts;
 pub mod time;
+pub mod width;
 
 use owo_colors::Style;
 

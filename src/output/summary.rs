@@ -2,7 +2,7 @@
 
 use super::{escape, time};
 use crate::capture::Timestamp;
-use crate::event::{Dir, Event, EventKind, Notice};
+use crate::event::{Dir, Event, EventKind, Notice, TcpRole};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
@@ -14,6 +14,8 @@ pub struct ConnSummary {
     pub id: u64,
     pub client: String,
     pub server: String,
+    /// The name an application protocol gave the connection (a chat login).
+    pub label: Option<String>,
     pub first: Timestamp,
     pub last: Timestamp,
     pub messages: [u64; 2],
@@ -26,6 +28,34 @@ pub struct ConnSummary {
     pub gap_bytes: u64,
     pub violations: u64,
     pub tls: bool,
+    syn: bool,
+    syn_ack: bool,
+    websocket: bool,
+    /// The first FIN or RST: its direction and whether it was a reset.
+    ended: Option<(Dir, bool)>,
+}
+
+impl ConnSummary {
+    /// The verdict's key in the language tables: a refused connection, or a session ended
+    /// without a close frame, and by whom.
+    pub fn verdict(&self) -> Option<(&'static str, &'static str)> {
+        let (dir, rst) = self.ended?;
+        let how = if rst { "RST" } else { "FIN" };
+        if rst && dir == Dir::S2C && self.syn && !self.syn_ack {
+            return Some(("s_refused", how));
+        }
+        if self.websocket && self.close_codes.is_empty() {
+            return Some((
+                if dir == Dir::S2C {
+                    "s_cut_server"
+                } else {
+                    "s_cut_client"
+                },
+                how,
+            ));
+        }
+        None
+    }
 }
 
 #[derive(Default)]
@@ -33,6 +63,8 @@ pub struct Summary {
     rows: Vec<ConnSummary>,
     index: HashMap<u64, usize>,
     pub overflow: u64,
+    /// Language of the table's verdicts.
+    pub lang: super::texts::Lang,
 }
 
 impl Summary {
@@ -62,9 +94,15 @@ impl Summary {
         };
         let r = &mut self.rows[i];
         r.last = r.last.max(ev.ts);
+        if let Some(l) = ev.label
+            && r.label.as_deref() != Some(l)
+        {
+            r.label = Some(l.to_string());
+        }
         let d = ev.dir.index();
         match &ev.kind {
             EventKind::Message(m) => {
+                r.websocket = true;
                 r.messages[d] += 1;
                 r.bytes[d] += m.len;
                 if m.compressed {
@@ -81,6 +119,16 @@ impl Summary {
             }
             EventKind::Violation(_) => r.violations += 1,
             EventKind::Notice(Notice::Tls { .. }) => r.tls = true,
+            EventKind::Notice(Notice::MidStream) => r.websocket = true,
+            EventKind::HttpResponse(h) => r.websocket |= h.upgraded,
+            EventKind::Tcp(t) => match t.role {
+                TcpRole::Syn => r.syn = true,
+                TcpRole::SynAck => r.syn_ack = true,
+                TcpRole::Fin | TcpRole::Rst if r.ended.is_none() => {
+                    r.ended = Some((ev.dir, t.role == TcpRole::Rst));
+                }
+                _ => {}
+            },
             _ => {}
         }
     }
@@ -91,9 +139,25 @@ impl Summary {
 
     pub fn human(&self) -> String {
         let mut o = String::new();
+        let client = |r: &ConnSummary| {
+            let mut s = String::new();
+            if let Some(l) = &r.label {
+                super::human::label(l, &mut s);
+                s.push('@');
+            }
+            s.push_str(&r.client);
+            s
+        };
+        let cw = self
+            .rows
+            .iter()
+            .map(|r| super::width::visible(&client(r)))
+            .max()
+            .unwrap_or(0)
+            .max(22);
         let _ = writeln!(
             o,
-            "{:<4} {:<22} {:<22} {:>9} {:>14} {:>14} {:>7} {:<12} {:>4} {:>4}",
+            "{:<4} {:<cw$} {:<22} {:>9} {:>14} {:>14} {:>7} {:<12} {:>4} {:>4} {}",
             "conn",
             "client",
             "server",
@@ -103,7 +167,8 @@ impl Summary {
             "deflate",
             "close",
             "gaps",
-            "viol"
+            "viol",
+            self.lang.get("s_verdict"),
         );
         for r in &self.rows {
             let secs = (r.last.as_nanos() - r.first.as_nanos()) as f64 / 1e9;
@@ -130,11 +195,14 @@ impl Summary {
             } else {
                 closes.join(" ")
             };
-            let _ = writeln!(
-                o,
-                "{:<4} {:<22} {:<22} {:>9.3} {:>14} {:>14} {:>7} {:<12} {:>4} {:>4}",
+            let c = client(r);
+            let pad = cw.saturating_sub(super::width::visible(&c));
+            let mut row = String::new();
+            let _ = write!(
+                row,
+                "{:<4} {c}{:pad$} {:<22} {:>9.3} {:>14} {:>14} {:>7} {:<12} {:>4} {:>4} {}",
                 r.id,
-                r.client,
+                "",
                 r.server,
                 secs,
                 format!("{}/{}", r.messages[0], r.bytes[0]),
@@ -142,8 +210,12 @@ impl Summary {
                 ratio,
                 close,
                 r.gaps,
-                r.violations
+                r.violations,
+                r.verdict()
+                    .map_or(String::new(), |(k, how)| self.lang.fill(k, &[("how", how)])),
             );
+            o.push_str(row.trim_end());
+            o.push('\n');
         }
         if self.overflow > 0 {
             let _ = writeln!(
@@ -165,6 +237,10 @@ impl Summary {
             escape::json_str(&r.client, &mut o);
             o.push_str(",\"server\":");
             escape::json_str(&r.server, &mut o);
+            if let Some(l) = &r.label {
+                o.push_str(",\"label\":");
+                escape::json_str(l, &mut o);
+            }
             o.push_str(",\"first\":\"");
             time::rfc3339(r.first, &mut o);
             o.push_str("\",\"last\":\"");

@@ -42,7 +42,35 @@ impl Lang {
     }
 }
 
+impl Default for Lang {
+    fn default() -> Lang {
+        Lang::En
+    }
+}
+
 pub const EN: &[(&str, &str)] = &[
+    ("cut_bytes", "{n} bytes"),
+    ("chat_seen_by", "seen by {names}"),
+    ("s_verdict", "verdict"),
+    ("s_refused", "refused (nothing listening)"),
+    ("s_cut_server", "cut by the server ({how}), no close frame"),
+    ("s_cut_client", "cut by the client ({how}), no close frame"),
+    (
+        "v_refused",
+        "connection refused: nothing is listening on {server}",
+    ),
+    (
+        "v_cut_server",
+        "closed by the server ({how}) without a websocket close frame",
+    ),
+    (
+        "v_cut_client",
+        "closed by the client ({how}) without a websocket close frame",
+    ),
+    (
+        "v_reconnect",
+        "reconnect #{n}: {client}'s previous connection to {server} ended {secs} s before",
+    ),
     (
         "legend",
         "TCP flags as tcpdump prints them: [S] SYN (open a connection), [S.] SYN+ACK, [.] ACK only, [P.] PSH+ACK (data: deliver it now), [F.] FIN+ACK (this side has no more data), [R] RST (abort). Times are UTC.",
@@ -192,6 +220,28 @@ pub const EN: &[(&str, &str)] = &[
 ];
 
 pub const RU: &[(&str, &str)] = &[
+    ("cut_bytes", "{n} байт"),
+    ("chat_seen_by", "видели: {names}"),
+    ("s_verdict", "итог"),
+    ("s_refused", "отказ (никто не слушает)"),
+    ("s_cut_server", "оборвано сервером ({how}), без close"),
+    ("s_cut_client", "оборвано клиентом ({how}), без close"),
+    (
+        "v_refused",
+        "в соединении отказано: на {server} никто не слушает",
+    ),
+    (
+        "v_cut_server",
+        "сервер закрыл соединение ({how}) без фрейма close",
+    ),
+    (
+        "v_cut_client",
+        "клиент закрыл соединение ({how}) без фрейма close",
+    ),
+    (
+        "v_reconnect",
+        "переподключение №{n}: предыдущее соединение {client} с {server} закончилось за {secs} с до этого",
+    ),
     (
         "legend",
         "Флаги TCP в записи tcpdump: [S] SYN (открыть соединение), [S.] SYN+ACK, [.] только ACK, [P.] PSH+ACK (данные: передать приложению сразу), [F.] FIN+ACK (у этой стороны данных больше нет), [R] RST (обрыв). Время указано в UTC.",
