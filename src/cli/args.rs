@@ -16,9 +16,11 @@ Examples:
   sudo wsdump --port 7272                        capture live on every interface that is up
   sudo wsdump -i lo --port 7272 -m -w s.pcap     live on lo, messages only, packets saved
   wsdump -r chat.pcap --conn '#2' -e '(?i)hello' messages of connection 2 matching a regex
+  sudo wsdump --port 7272 --chat                 who said what to whom, one line per event
+  wsdump -r chat.pcap --conn mynick --no-heartbeats   one person's connection, no heartbeats
 
 Exit status: 0 websocket traffic was decoded, 1 none was found (or a display filter --conn,
---opcode, -e, --dir matched no message, like grep), 2 an error (unreadable or corrupt
+--opcode, -e, --exclude, --dir matched no message, like grep), 2 an error (unreadable or corrupt
 capture, bad arguments or filter, no capture rights). The human view prints local time (TZ
 is honoured; -t...-ttttt as tcpdump); --json prints RFC 3339 UTC; --explain and --ladder
 keep their own formats. Live capture prints a summary on stderr when it stops (-c, Ctrl-C,
@@ -108,9 +110,11 @@ pub(crate) struct Args {
     /// JSON lines output (see docs/json.md).
     #[arg(long)]
     pub json: bool,
-    /// Also print every TCP segment and every frame header.
-    #[arg(short = 'v', long = "verbose")]
-    pub verbose: bool,
+    /// Also print every TCP segment and every frame header, the upgrade's headers (cookie
+    /// and credential values masked; -vv shows them) and payloads in full; with --chat,
+    /// heartbeats too.
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
     /// Hex and ASCII dump of binary payloads, like tcpdump -X.
     #[arg(short = 'X')]
     pub hex: bool,
@@ -146,12 +150,19 @@ pub(crate) struct Args {
     /// each frame explained above the tcpdump-style line it belongs to.
     #[arg(long, conflicts_with_all = ["json", "ladder"])]
     pub explain: bool,
-    /// Language of --explain: en or ru.
+    /// Language of the words wsdump writes in the human views (--explain, --chat, verdicts,
+    /// --stats): en or ru.
     #[arg(long, value_name = "LANG", default_value = "en", value_parser = parse_lang)]
     pub lang: Lang,
-    /// A sequence diagram per connection (printed when the connection ends).
+    /// A sequence diagram per connection: from a file, each printed when its connection
+    /// ends; live or from standard input, drawn row by row as packets come.
     #[arg(long, conflicts_with = "json")]
     pub ladder: bool,
+    /// The chat as its people see it: one line per chat event (login, message to all,
+    /// private message, leave) with who said what and who got it; a message the server
+    /// fans out to every member is one line. Heartbeats only with -v.
+    #[arg(long, conflicts_with_all = ["json", "ladder", "explain"])]
+    pub chat: bool,
     /// Show only this direction: c2s (client to server) or s2c.
     #[arg(long, value_name = "DIR", value_parser = parse_dir)]
     pub dir: Option<Dir>,
@@ -168,6 +179,14 @@ pub(crate) struct Args {
     /// ("J\u00fcrgen" matches Jürgen). (?i) ignores case.
     #[arg(short = 'e', long = "grep", value_name = "REGEX")]
     pub grep: Option<regex::Regex>,
+    /// Hide messages whose text matches this regular expression (as -e reads them), with
+    /// their reading: `grep -v` without orphan lines. E.g. --exclude '"type":"p[io]ng"'.
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Option<regex::Regex>,
+    /// Hide heartbeats in every view: ping and pong frames, and the messages an application
+    /// protocol uses as its heartbeat (workerman's {"type":"ping"} and "pong").
+    #[arg(long)]
+    pub no_heartbeats: bool,
     /// At the end, a per-connection summary (with --json: one "summary" object each).
     #[arg(long)]
     pub stats: bool,

@@ -6,19 +6,22 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use wsdump::engine::Stage;
 use wsdump::event::{Event, EventKind, Sink};
 use wsdump::output::Palette;
+use wsdump::output::chat_view::{ChatOptions, ChatPrinter};
 use wsdump::output::explain::ExplainPrinter;
 use wsdump::output::filter::Filter;
 use wsdump::output::human::{HumanOptions, HumanPrinter};
 use wsdump::output::json::{JsonOptions, JsonPrinter};
 use wsdump::output::ladder::{LadderPrinter, locale_is_utf8};
 use wsdump::output::summary::Summary;
-use wsdump::output::time::{TimeFormat, Zone};
+use wsdump::output::time::{Stamper, TimeFormat, Zone};
+use wsdump::output::width;
 
 pub(crate) enum Printer {
     Human(HumanPrinter<BufWriter<File>>),
     Json(JsonPrinter<BufWriter<File>>),
     Explain(ExplainPrinter<BufWriter<File>>),
     Ladder(LadderPrinter<BufWriter<File>>),
+    Chat(ChatPrinter<BufWriter<File>>),
 }
 
 /// The printer, behind the display filters, `-c` and `--stats`.
@@ -46,6 +49,7 @@ impl Out {
             Printer::Json(p) => p.flush(),
             Printer::Explain(p) => p.flush(),
             Printer::Ladder(p) => p.flush(),
+            Printer::Chat(p) => p.flush(),
         }
     }
 }
@@ -66,6 +70,7 @@ impl Sink for Out {
             Printer::Json(p) => p.event(ev)?,
             Printer::Explain(p) => p.event(ev)?,
             Printer::Ladder(p) => p.event(ev)?,
+            Printer::Chat(p) => p.event(ev)?,
         };
         Ok(!self.done())
     }
@@ -84,6 +89,7 @@ impl Sink for Out {
             Printer::Json(p) => p.finish()?,
             Printer::Explain(p) => p.finish()?,
             Printer::Ladder(p) => p.finish()?,
+            Printer::Chat(p) => p.finish()?,
         }
         if let Some(s) = &self.summary {
             let text = if self.json { s.json() } else { s.human() };
@@ -150,7 +156,22 @@ pub(crate) fn make_sink_to(args: &Args, file: File) -> Out {
     let printer = if args.explain {
         Printer::Explain(ExplainPrinter::new(out, args.lang, args.hex))
     } else if args.ladder {
-        Printer::Ladder(LadderPrinter::new(out, locale_is_utf8()))
+        let ladder = LadderPrinter::new(out, locale_is_utf8());
+        // Live or from a pipe, rows are drawn as they come; a file's diagrams are whole.
+        let streaming = args.read.as_deref().is_none_or(|r| r == "-");
+        Printer::Ladder(if streaming { ladder.live() } else { ladder })
+    } else if args.chat {
+        let opts = ChatOptions {
+            heartbeats: args.verbose > 0,
+            width: cut_width(args),
+            lang: args.lang,
+        };
+        Printer::Chat(ChatPrinter::new(
+            out,
+            palette(args.color),
+            opts,
+            Stamper::new(time_format(args), Zone::Local),
+        ))
     } else if args.json {
         Printer::Json(JsonPrinter::new(out, json_options(args)))
     } else {
@@ -162,7 +183,7 @@ pub(crate) fn make_sink_to(args: &Args, file: File) -> Out {
     Out {
         printer,
         filter: make_filter(args),
-        summary: args.stats.then(Summary::default),
+        summary: args.stats.then(|| Summary::in_lang(args.lang)),
         summary_to_stderr: args.write.as_deref() == Some("-"),
         json: args.json,
         limit: args.count,
@@ -174,16 +195,29 @@ pub(crate) fn make_sink_to(args: &Args, file: File) -> Out {
 pub(crate) fn json_options(args: &Args) -> JsonOptions {
     JsonOptions {
         messages_only: args.messages,
-        verbose: args.verbose,
+        verbose: args.verbose > 0,
     }
 }
 
 pub(crate) fn human_options(args: &Args) -> HumanOptions {
     HumanOptions {
         messages_only: args.messages,
-        verbose: args.verbose,
+        verbose: args.verbose > 0,
         hex: args.hex,
+        width: cut_width(args),
+        headers: args.verbose,
+        lang: args.lang,
+        ..HumanOptions::default()
     }
+}
+
+/// The width payload previews are cut to: a terminal's, unless payloads are wanted whole
+/// (-v, -X, -A).
+pub(crate) fn cut_width(args: &Args) -> Option<usize> {
+    if args.verbose > 0 || args.hex || args.ascii {
+        return None;
+    }
+    width::terminal()
 }
 
 /// `-t`...`-ttttt`.
@@ -197,6 +231,8 @@ pub(crate) fn make_filter(args: &Args) -> Filter {
         opcodes: args.opcode.clone(),
         conn: args.conn.clone(),
         grep: args.grep.clone(),
+        exclude: args.exclude.clone(),
+        no_heartbeats: args.no_heartbeats,
     }
 }
 
@@ -233,7 +269,7 @@ pub(crate) fn shareable(args: &Args) -> bool {
         time_format(args),
         TimeFormat::DeltaPrevious | TimeFormat::DeltaFirst
     );
-    !(args.explain || args.ladder || args.stats || (relative && !args.json))
+    !(args.explain || args.ladder || args.chat || args.stats || (relative && !args.json))
 }
 
 /// The printer for a decoding thread (a [`shareable`] view).

@@ -41,6 +41,8 @@ struct Seen {
     syn_ack: bool,
     websocket: bool,
     close_frame: bool,
+    /// Bytes were lost: a close frame may have been among them.
+    gap: bool,
     /// A FIN or RST was seen: the teardown's verdict is said once.
     ended: bool,
 }
@@ -434,7 +436,7 @@ impl<W: Write> HumanPrinter<W> {
                         None
                     } else if t.role == TcpRole::Rst && ev.dir == Dir::S2C && was.syn && !was.syn_ack {
                         Some(lang.fill("v_refused", &[("server", &server)]))
-                    } else if was.websocket && !was.close_frame {
+                    } else if was.websocket && !was.close_frame && !was.gap {
                         let by = if ev.dir == Dir::C2S { "v_cut_client" } else { "v_cut_server" };
                         let how = if t.role == TcpRole::Rst { "RST" } else { "FIN" };
                         Some(lang.fill(by, &[("how", how)]))
@@ -450,6 +452,10 @@ impl<W: Write> HumanPrinter<W> {
             }
             EventKind::Notice(Notice::MidStream) => {
                 seen.websocket = true;
+                None
+            }
+            EventKind::Gap(_) => {
+                seen.gap = true;
                 None
             }
             EventKind::Message(m) => {

@@ -44,7 +44,8 @@ impl ConnSummary {
         if rst && dir == Dir::S2C && self.syn && !self.syn_ack {
             return Some(("s_refused", how));
         }
-        if self.websocket && self.close_codes.is_empty() {
+        // After a gap, the close frame may have been among the lost bytes.
+        if self.websocket && self.close_codes.is_empty() && self.gaps == 0 {
             return Some((
                 if dir == Dir::S2C {
                     "s_cut_server"
@@ -68,6 +69,14 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// A summary whose verdicts are in `lang`.
+    pub fn in_lang(lang: super::texts::Lang) -> Summary {
+        Summary {
+            lang,
+            ..Summary::default()
+        }
+    }
+
     pub fn observe(&mut self, ev: &Event<'_>) {
         let Some(c) = ev.conn else { return };
         if matches!(ev.kind, EventKind::End) {
