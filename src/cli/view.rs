@@ -245,7 +245,7 @@ pub(crate) struct Rendering {
 
 pub(crate) enum MemPrinter {
     Json(JsonPrinter<io::Sink>),
-    Human(HumanPrinter<io::Sink>),
+    Human(Box<HumanPrinter<io::Sink>>),
 }
 
 impl wsdump::shard::Render for Rendering {
@@ -277,10 +277,10 @@ pub(crate) fn make_render(args: &Args) -> Rendering {
     let printer = if args.json {
         MemPrinter::Json(JsonPrinter::new(io::sink(), json_options(args)))
     } else {
-        MemPrinter::Human(
+        MemPrinter::Human(Box::new(
             HumanPrinter::new(io::sink(), palette(args.color), human_options(args))
                 .with_time(time_format(args), Zone::Local),
-        )
+        ))
     };
     Rendering {
         filter: make_filter(args),

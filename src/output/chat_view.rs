@@ -111,12 +111,11 @@ impl<W: Write> ChatPrinter<W> {
         self.stamper.stamp(p.ts, &mut stamp);
         let mut tail = String::new();
         if !p.to.is_empty() {
-            let names: Vec<&str> = p
-                .to
-                .iter()
-                .take(MAX_NAMED)
-                .map(|(_, n)| n.as_str())
-                .collect();
+            let names: Vec<&str> =
+                p.to.iter()
+                    .take(MAX_NAMED)
+                    .map(|(_, n)| n.as_str())
+                    .collect();
             let mut list = names.join(", ");
             if p.to.len() > MAX_NAMED {
                 list = format!("{}: {list}, …", p.to.len());
@@ -126,7 +125,13 @@ impl<W: Write> ChatPrinter<W> {
         let mut text = p.text;
         if let Some(w) = self.opts.width {
             // The line fits the terminal: the message gives way, the recipients stay.
-            let used = width::visible(&stamp) + 1 + if tail.is_empty() { 0 } else { width::visible(&tail) + 3 };
+            let used = width::visible(&stamp)
+                + 1
+                + if tail.is_empty() {
+                    0
+                } else {
+                    width::visible(&tail) + 3
+                };
             let room = w.saturating_sub(used);
             if width::visible(&text) > room {
                 text = format!("{}…", width::cut(&text, room.saturating_sub(1)));

@@ -26,6 +26,10 @@ pub struct HumanOptions {
     pub headers: u8,
     /// Language of the verdicts.
     pub lang: Lang,
+    /// Say when a connection is a reconnect of the same client address to the same server.
+    /// This looks across connections: only for a printer that sees them all (not one of
+    /// several decoding threads, each of which sees its share).
+    pub reconnects: bool,
 }
 
 /// Connections remembered for verdicts; beyond, the oldest are forgotten (bounded memory).
@@ -111,11 +115,22 @@ impl<W: Write> HumanPrinter<W> {
             self.line.push(' ');
         }
         if let Some(c) = ev.conn {
-            if let Some(name) = ev.label {
-                label(name, &mut self.line);
-                self.line.push('@');
+            match (ev.label, self.opts.width) {
+                // On a terminal the name and the connection's number stand for the client's
+                // address (the lines before the login show it): the payload gets the room.
+                (Some(name), Some(_)) => {
+                    let mut s = String::new();
+                    label(name, &mut s);
+                    let _ = write!(s, "#{}", c.id);
+                    p.paint(p.addr, &s, &mut self.line);
+                }
+                (Some(name), None) => {
+                    label(name, &mut self.line);
+                    self.line.push('@');
+                    p.paint(p.addr, &c.client_str(), &mut self.line);
+                }
+                (None, _) => p.paint(p.addr, &c.client_str(), &mut self.line),
             }
-            p.paint(p.addr, &c.client_str(), &mut self.line);
             match ev.dir {
                 Dir::C2S => p.paint(p.c2s, " → ", &mut self.line),
                 Dir::S2C => p.paint(p.s2c, " ← ", &mut self.line),
@@ -202,10 +217,13 @@ impl<W: Write> HumanPrinter<W> {
         }
         match room {
             Some(r) if width::visible(&pv) > r => {
-                let more = self.opts.lang.fill("cut_bytes", &[("n", &m.len.to_string())]);
-                let keep = width::cut(&pv, r.saturating_sub(width::visible(&more) + 1));
+                let more = self
+                    .opts
+                    .lang
+                    .fill("cut_bytes", &[("n", &m.len.to_string())]);
+                let keep = width::cut(&pv, r.saturating_sub(width::visible(&more) + 2));
                 l.push_str(keep.trim_end_matches('…'));
-                l.push('…');
+                l.push_str("… ");
                 p.paint(p.dim, &more, l);
             }
             _ => l.push_str(&pv),
@@ -240,9 +258,15 @@ pub fn masked(name: &str, value: &str) -> String {
             Some((n, v)) => format!("{n}={}", hide(v)),
             None => hide(pair),
         };
-        return if attrs.is_empty() { pair } else { format!("{pair};{attrs}") };
+        return if attrs.is_empty() {
+            pair
+        } else {
+            format!("{pair};{attrs}")
+        };
     }
-    if name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("proxy-authorization") {
+    if name.eq_ignore_ascii_case("authorization")
+        || name.eq_ignore_ascii_case("proxy-authorization")
+    {
         return match value.trim_start().split_once(' ') {
             Some((scheme, cred)) => format!("{scheme} {}", hide(cred.trim())),
             None => hide(value),
@@ -402,13 +426,18 @@ impl<W: Write> HumanPrinter<W> {
                     let key = (c.client.ip(), c.server);
                     let prev = self.attempts.get(&key).copied();
                     let since = prev.map(|a| ev.ts.as_nanos() - a.ended.as_nanos());
-                    match (first, prev, since) {
-                        (true, Some(a), Some(ns)) if ns >= 0 && ns <= RECONNECT_NS => {
+                    match (first && self.opts.reconnects, prev, since) {
+                        (true, Some(a), Some(ns)) if (0..=RECONNECT_NS).contains(&ns) => {
                             let n = a.run + 1;
                             let secs = format!("{:.3}", ns as f64 / 1e9);
                             Some(lang.fill(
                                 "v_reconnect",
-                                &[("n", &n.to_string()), ("client", &c.client.ip().to_string()), ("server", &server), ("secs", &secs)],
+                                &[
+                                    ("n", &n.to_string()),
+                                    ("client", &c.client.ip().to_string()),
+                                    ("server", &server),
+                                    ("secs", &secs),
+                                ],
                             ))
                         }
                         _ => None,
@@ -423,7 +452,9 @@ impl<W: Write> HumanPrinter<W> {
                     seen.ended = true;
                     let key = (c.client.ip(), c.server);
                     let run = match self.attempts.get(&key) {
-                        Some(a) if ev.ts.as_nanos() - a.ended.as_nanos() <= RECONNECT_NS => a.run + 1,
+                        Some(a) if ev.ts.as_nanos() - a.ended.as_nanos() <= RECONNECT_NS => {
+                            a.run + 1
+                        }
                         _ => 0,
                     };
                     if !was.ended {
@@ -434,10 +465,18 @@ impl<W: Write> HumanPrinter<W> {
                     }
                     if was.ended {
                         None
-                    } else if t.role == TcpRole::Rst && ev.dir == Dir::S2C && was.syn && !was.syn_ack {
+                    } else if t.role == TcpRole::Rst
+                        && ev.dir == Dir::S2C
+                        && was.syn
+                        && !was.syn_ack
+                    {
                         Some(lang.fill("v_refused", &[("server", &server)]))
                     } else if was.websocket && !was.close_frame && !was.gap {
-                        let by = if ev.dir == Dir::C2S { "v_cut_client" } else { "v_cut_server" };
+                        let by = if ev.dir == Dir::C2S {
+                            "v_cut_client"
+                        } else {
+                            "v_cut_server"
+                        };
                         let how = if t.role == TcpRole::Rst { "RST" } else { "FIN" };
                         Some(lang.fill(by, &[("how", how)]))
                     } else {
@@ -597,6 +636,19 @@ impl<W: Write> HumanPrinter<W> {
             }
             EventKind::Message(m) => {
                 self.message(m);
+                // What the payload's cut could not shorten (a long close reason, the
+                // address of a long name) is cut as a whole row.
+                if let Some(w) = self.opts.width {
+                    let start = self.line.rfind('\n').map_or(0, |i| i + 1);
+                    if width::visible(&self.line[start..]) > w {
+                        let keep = width::cut_painted(&self.line[start..], w.saturating_sub(1));
+                        self.line.truncate(start + keep);
+                        if self.pal.enabled {
+                            self.line.push_str("\x1b[0m");
+                        }
+                        self.line.push('…');
+                    }
+                }
                 // The application protocol's reading, under the raw line.
                 if let (Some(r), false) = (ev.app, self.opts.messages_only) {
                     self.line.push_str("\n    ↳ ");

@@ -6,6 +6,9 @@ use crate::event::{Dir, Event, EventKind, Notice, TcpRole};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+/// A connection this soon after the previous one of the same client address to the same
+/// server ended is a reconnect.
+pub const RECONNECT_NS: i128 = 5_000_000_000;
 /// Rows kept; connections beyond are counted in a last line, so memory stays bounded.
 const MAX_ROWS: usize = 10_000;
 
@@ -33,6 +36,11 @@ pub struct ConnSummary {
     websocket: bool,
     /// The first FIN or RST: its direction and whether it was a reset.
     ended: Option<(Dir, bool)>,
+    /// A reconnect: the how-manieth in a row, and the time since the previous connection
+    /// of the same client address to the same server ended.
+    pub reconnect: Option<(u32, f64)>,
+    client_ip: Option<std::net::IpAddr>,
+    server_addr: Option<std::net::SocketAddr>,
 }
 
 impl ConnSummary {
@@ -63,6 +71,9 @@ impl ConnSummary {
 pub struct Summary {
     rows: Vec<ConnSummary>,
     index: HashMap<u64, usize>,
+    /// For each client address and server: when its last connection ended, and how many
+    /// connections followed one another within [`RECONNECT_NS`].
+    ended: HashMap<(std::net::IpAddr, std::net::SocketAddr), (Timestamp, u32)>,
     pub overflow: u64,
     /// Language of the table's verdicts.
     pub lang: super::texts::Lang,
@@ -92,6 +103,8 @@ impl Summary {
                 }
                 self.rows.push(ConnSummary {
                     id: c.id,
+                    client_ip: Some(c.client.ip()),
+                    server_addr: Some(c.server),
                     client: c.client_str().to_string(),
                     server: c.server_str().to_string(),
                     first: ev.ts,
@@ -131,15 +144,46 @@ impl Summary {
             EventKind::Notice(Notice::MidStream) => r.websocket = true,
             EventKind::HttpResponse(h) => r.websocket |= h.upgraded,
             EventKind::Tcp(t) => match t.role {
-                TcpRole::Syn => r.syn = true,
+                TcpRole::Syn if !r.syn => {
+                    r.syn = true;
+                    let key = (c.client.ip(), c.server);
+                    if let Some(&(ended, run)) = self.ended.get(&key) {
+                        let ns = ev.ts.as_nanos() - ended.as_nanos();
+                        if (0..=RECONNECT_NS).contains(&ns) {
+                            r.reconnect = Some((run + 1, ns as f64 / 1e9));
+                        }
+                    }
+                }
                 TcpRole::SynAck => r.syn_ack = true,
                 TcpRole::Fin | TcpRole::Rst if r.ended.is_none() => {
                     r.ended = Some((ev.dir, t.role == TcpRole::Rst));
+                    if let (Some(ip), Some(srv)) = (r.client_ip, r.server_addr) {
+                        let run = r.reconnect.map_or(0, |(n, _)| n);
+                        if self.ended.len() >= MAX_ROWS {
+                            self.ended.clear();
+                        }
+                        self.ended.insert((ip, srv), (ev.ts, run));
+                    }
                 }
                 _ => {}
             },
             _ => {}
         }
+    }
+
+    /// A row's verdicts in words.
+    fn verdicts(&self, r: &ConnSummary) -> String {
+        let mut v = Vec::new();
+        if let Some((n, secs)) = r.reconnect {
+            v.push(self.lang.fill(
+                "s_reconnect",
+                &[("n", &n.to_string()), ("secs", &format!("{secs:.3}"))],
+            ));
+        }
+        if let Some((k, how)) = r.verdict() {
+            v.push(self.lang.fill(k, &[("how", how)]));
+        }
+        v.join("; ")
     }
 
     pub fn rows(&self) -> &[ConnSummary] {
@@ -220,8 +264,7 @@ impl Summary {
                 close,
                 r.gaps,
                 r.violations,
-                r.verdict()
-                    .map_or(String::new(), |(k, how)| self.lang.fill(k, &[("how", how)])),
+                self.verdicts(r),
             );
             o.push_str(row.trim_end());
             o.push('\n');

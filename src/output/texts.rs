@@ -2,8 +2,9 @@
 //! `{name}` placeholders filled from what the packets show; adding a language is adding a
 //! table (and its name to [`Lang::parse`]).
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Lang {
+    #[default]
     En,
     Ru,
 }
@@ -42,16 +43,11 @@ impl Lang {
     }
 }
 
-impl Default for Lang {
-    fn default() -> Lang {
-        Lang::En
-    }
-}
-
 pub const EN: &[(&str, &str)] = &[
     ("cut_bytes", "{n} bytes"),
     ("chat_seen_by", "seen by {names}"),
     ("s_verdict", "verdict"),
+    ("s_reconnect", "reconnect #{n} after {secs} s"),
     ("s_refused", "refused (nothing listening)"),
     ("s_cut_server", "cut by the server ({how}), no close frame"),
     ("s_cut_client", "cut by the client ({how}), no close frame"),
@@ -216,6 +212,18 @@ pub const EN: &[(&str, &str)] = &[
         "rst",
         "The {who} sends RST: the connection is aborted at once. (A peer answers with RST when data reaches a socket that is already closed.)",
     ),
+    (
+        "rst_refused",
+        "The server answers the SYN with RST: the connection is refused. Nothing is listening on {server}: no program has that port open (or a firewall rejects it); the client may try again.",
+    ),
+    (
+        "cut",
+        "The {who} ended the connection without a websocket close frame: the session was cut, not closed (a browser reports close code 1006).",
+    ),
+    (
+        "reconnect",
+        "A reconnect (#{n}): {client} connects again {secs} s after its previous connection to this server ended.",
+    ),
     ("binary", "Binary payload, as tcpdump -X shows it:"),
 ];
 
@@ -223,6 +231,7 @@ pub const RU: &[(&str, &str)] = &[
     ("cut_bytes", "{n} байт"),
     ("chat_seen_by", "видели: {names}"),
     ("s_verdict", "итог"),
+    ("s_reconnect", "переподключение №{n} через {secs} с"),
     ("s_refused", "отказ (никто не слушает)"),
     ("s_cut_server", "оборвано сервером ({how}), без close"),
     ("s_cut_client", "оборвано клиентом ({how}), без close"),
@@ -389,6 +398,18 @@ pub const RU: &[(&str, &str)] = &[
     (
         "rst",
         "Сторона «{who}» отправляет RST: соединение обрывается сразу. (RST отправляют, когда данные приходят в уже закрытый сокет.)",
+    ),
+    (
+        "rst_refused",
+        "Сервер отвечает на SYN сегментом RST: в соединении отказано. На {server} никто не слушает: ни одна программа не открыла этот порт (или его отвергает межсетевой экран); клиент может попробовать снова.",
+    ),
+    (
+        "cut",
+        "Сторона «{who}» завершила соединение без фрейма close: сеанс оборван, а не закрыт (браузер сообщит код 1006).",
+    ),
+    (
+        "reconnect",
+        "Переподключение (№{n}): {client} подключается снова через {secs} с после того, как его предыдущее соединение с этим сервером закончилось.",
     ),
     ("binary", "Двоичные данные в виде tcpdump -X:"),
 ];

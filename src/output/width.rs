@@ -34,6 +34,28 @@ pub fn cut(s: &str, cols: usize) -> &str {
     s
 }
 
+/// The length in bytes of the longest start of `s` that takes at most `cols` columns, colour
+/// sequences kept whole and not counted.
+pub fn cut_painted(s: &str, cols: usize) -> usize {
+    let mut w = 0;
+    let mut esc = false;
+    for (i, c) in s.char_indices() {
+        if esc {
+            esc = c != 'm';
+            continue;
+        }
+        if c == '\x1b' {
+            esc = true;
+            continue;
+        }
+        w += c.width().unwrap_or(0);
+        if w > cols {
+            return i;
+        }
+    }
+    s.len()
+}
+
 /// How many payload bytes a preview `cols` columns wide needs: a column is at most 4 bytes
 /// of UTF-8 (an escape shows 1 byte in 4 columns; only zero-width marks take bytes without
 /// columns, and then the preview is merely shorter). Saves escaping a 100 KB payload to show
@@ -61,7 +83,9 @@ pub fn terminal() -> Option<usize> {
     if cols > 0 {
         return Some(cols);
     }
-    let env = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok());
+    let env = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok());
     Some(env.filter(|&c: &usize| c > 0).unwrap_or(80))
 }
 
@@ -76,5 +100,7 @@ mod tests {
         assert_eq!(cut("привет 👋", 8), "привет ");
         assert_eq!(cut("ab对c", 3), "ab");
         assert_eq!(cut("abc", 10), "abc");
+        let painted = "\x1b[2mab\x1b[0mcd";
+        assert_eq!(&painted[..cut_painted(painted, 3)], "\x1b[2mab\x1b[0mc");
     }
 }

@@ -1,0 +1,274 @@
+//! The chat developer's view end to end, on the real workerman-chat recording (two Chromium
+//! clients and workerman-chat) and the reconnect recording: names on lines, `--chat`, the
+//! terminal width, hiding noise, verdicts, the ladder drawn live.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wsdump");
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn wsdump(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(root())
+        .args(args)
+        .args(["--color", "never"])
+        .env("TZ", "UTC")
+        .env("LC_ALL", "C.UTF-8")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+const CHAT: &str = "samples/workerman-chat.pcap";
+
+/// The reference session: each chat event is one line, whoever received it.
+#[test]
+fn chat_view_is_one_line_per_event() {
+    let o = wsdump(&["-r", CHAT, "--chat"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    let count = |s: &str| lines.iter().filter(|l| l.contains(s)).count();
+    // What the peers sent (samples/workerman-chat.peer.jsonl): 2 logins, 3 says, 1 leave.
+    assert_eq!(count("hi, all !"), 1, "{out}");
+    assert_eq!(count("привет, mynick 👋"), 1, "{out}");
+    assert_eq!(count("psst second, this one is private"), 1, "{out}");
+    assert_eq!(count("mynick logs in to room 1"), 1, "{out}");
+    assert_eq!(count("second logs in to room 1"), 1, "{out}");
+    assert_eq!(count("second left"), 1, "{out}");
+    assert_eq!(lines.len(), 6, "{out}");
+    // The broadcast reached both clients; the leave only the one still there.
+    let hi = lines.iter().find(|l| l.contains("hi, all !")).unwrap();
+    assert!(hi.ends_with("seen by second, mynick"), "{hi}");
+    let left = lines.iter().find(|l| l.contains("second left")).unwrap();
+    assert!(left.ends_with("seen by mynick"), "{left}");
+    // Its times are the sender's messages, as the default view prints them.
+    assert!(hi.starts_with("07:44:13.828022 "), "{hi}");
+
+    let ru = stdout(&wsdump(&["-r", CHAT, "--chat", "--lang", "ru"]));
+    assert!(ru.contains("видели: second, mynick"), "{ru}");
+    assert!(!ru.contains("seen by"), "{ru}");
+}
+
+/// Every line of a named connection carries the name, from the login on; `--conn NAME`
+/// selects it; JSON has a `label`.
+#[test]
+fn names_on_lines_and_in_filters() {
+    let out = stdout(&wsdump(&["-r", CHAT, "-m", "--conn", "second"]));
+    assert!(!out.is_empty());
+    for l in out.lines() {
+        assert!(l.contains(" second@127.0.0.1:52814 "), "{l}");
+    }
+    // Connection 2's messages: its login, 3 deliveries, its say, the private copy, closes.
+    assert_eq!(out.lines().count(), 8, "{out}");
+    let json = stdout(&wsdump(&["-r", CHAT, "--json", "-m", "--conn", "mynick"]));
+    for l in json.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert_eq!(v["label"], "mynick", "{l}");
+        assert_eq!(v["client"], "127.0.0.1:48832", "{l}");
+    }
+    let o = wsdump(&["-r", CHAT, "-m", "--conn", "nobody"]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a label nobody has selects nothing"
+    );
+    assert!(o.stdout.is_empty());
+}
+
+/// `--exclude` drops a message with its reading: no orphan `↳` line is left.
+#[test]
+fn exclude_leaves_no_orphan_readings() {
+    let all = stdout(&wsdump(&["-r", CHAT]));
+    let out = stdout(&wsdump(&["-r", CHAT, "--exclude", r#""type":"say""#]));
+    assert!(!out.contains("\"say\""), "{out}");
+    assert!(!out.contains("hi, all !"), "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim_start().starts_with('↳') {
+            assert!(lines[i - 1].contains(" text "), "orphan reading: {l}");
+        }
+    }
+    // The six say messages (3 sent, 6 copies... as the wire has them) and their readings.
+    let says = all
+        .lines()
+        .filter(|l| l.contains("\"type\":\"say\""))
+        .count();
+    assert_eq!(says, 9);
+    assert_eq!(all.lines().count() - out.lines().count(), 2 * says);
+}
+
+/// On a terminal, payload previews and readings are cut to its width, with the true length;
+/// in a pipe, and with -v, they are whole.
+#[test]
+fn lines_fit_the_terminal() {
+    let cmd = format!("{BIN} -r {CHAT} --color never -m");
+    let o = Command::new("script")
+        .current_dir(root())
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("COLUMNS", "80")
+        .env("TZ", "UTC")
+        .env("LC_ALL", "C.UTF-8")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let out = String::from_utf8(o.stdout).unwrap().replace("\r\n", "\n");
+    let mut cut = 0;
+    for l in out.lines() {
+        let w: usize = l
+            .chars()
+            .map(|c| unicode_width::UnicodeWidthChar::width(c).unwrap_or(0))
+            .sum();
+        assert!(w <= 80, "{w} columns: {l}");
+        if l.contains("… ") && l.ends_with(" bytes") {
+            cut += 1;
+        }
+    }
+    // The 154-byte say copies are cut, their length said; a named client is its name and
+    // connection number (the address is on the lines before its login).
+    assert!(
+        out.contains(" second#2 ← 127.0.0.1:7272 text 154: {\"type\":\"say\""),
+        "{out}"
+    );
+    assert!(out.contains("… 154 bytes\n"), "{out}");
+    assert!(cut >= 10, "{out}");
+    // In a pipe: whole.
+    let piped = stdout(&wsdump(&["-r", CHAT, "-m"]));
+    assert!(piped.contains("\"content\":\"hi, all !\",\"time\":\"2026-11-25 07:44:13\"}"));
+}
+
+const RECONNECT: &str = "samples/reconnect.pcap";
+
+/// The reconnect recording (samples/reconnect.peer.jsonl): 4 refused attempts, a session
+/// the server cut without a close frame, a reconnect that closes normally.
+#[test]
+fn verdicts_in_words() {
+    let out = stdout(&wsdump(&["-r", RECONNECT]));
+    let refused = out
+        .lines()
+        .filter(|l| l.ends_with("connection refused: nothing is listening on 127.0.0.1:9011"))
+        .count();
+    assert_eq!(refused, 4, "{out}");
+    let cut: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("without a websocket close frame"))
+        .collect();
+    assert_eq!(cut.len(), 1, "{out}");
+    assert!(
+        cut[0].contains("← 127.0.0.1:9011 tcp teardown [F.]"),
+        "{}",
+        cut[0]
+    );
+    assert!(cut[0].ends_with("closed by the server (FIN) without a websocket close frame"));
+
+    let stats = stdout(&wsdump(&["-r", RECONNECT, "--stats", "-m"]));
+    let rows: Vec<&str> = stats
+        .lines()
+        .skip_while(|l| !l.starts_with("conn "))
+        .skip(1)
+        .collect();
+    assert_eq!(rows.len(), 6, "{stats}");
+    assert!(
+        rows[0].ends_with(" refused (nothing listening)"),
+        "{}",
+        rows[0]
+    );
+    for (i, r) in rows.iter().enumerate().skip(1) {
+        assert!(r.contains(&format!("reconnect #{i} after 0.0")), "{r}");
+    }
+    assert!(
+        rows[4].ends_with("cut by the server (FIN), no close frame"),
+        "{}",
+        rows[4]
+    );
+    assert!(rows[5].contains("→1000 ←1000"), "{}", rows[5]);
+
+    let ru = stdout(&wsdump(&["-r", RECONNECT, "--lang", "ru"]));
+    assert!(ru.contains("в соединении отказано: на 127.0.0.1:9011 никто не слушает"));
+    assert!(ru.contains("сервер закрыл соединение (FIN) без фрейма close"));
+    assert!(!ru.contains("refused"), "{ru}");
+}
+
+/// `--ladder` from a pipe draws each row as its packet comes: the first rows are out while
+/// the connection is still open (the rest of the capture not yet written).
+#[test]
+fn ladder_from_a_pipe_is_drawn_live() {
+    let pcap = std::fs::read(root().join(CHAT)).unwrap();
+    // The global header and the first 7 packets (connection 1's handshake and upgrade).
+    let mut ends = vec![24];
+    while ends.len() <= 7 {
+        let at = *ends.last().unwrap();
+        let incl = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        ends.push(at + 16 + incl);
+    }
+    let at = ends[7];
+    let mut child = Command::new(BIN)
+        .current_dir(root())
+        .args(["-r", "-", "--ladder", "--color", "never"])
+        .env("LC_ALL", "C.UTF-8")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // Two writes: the reader reads twice before its first packet (pcap-parser's opening).
+    stdin.write_all(&pcap[..ends[6]]).unwrap();
+    stdin.flush().unwrap();
+    stdin.write_all(&pcap[ends[6]..at]).unwrap();
+    stdin.flush().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let start = Instant::now();
+    // A guard against a hang, not a timing assertion: the rows must come before more input.
+    while !seen.iter().any(|l: &String| l.contains("GET / Upgrade")) {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) => seen.push(l),
+            Err(_) => panic!("no ladder row while the connection is open: {seen:?}"),
+        }
+        assert!(start.elapsed() < Duration::from_secs(30));
+    }
+    assert!(
+        seen[0].starts_with("connection 1: client 127.0.0.1:48832"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("#1 +0.000000") && l.contains("SYN"))
+    );
+    stdin.write_all(&pcap[at..]).unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    for l in rx.iter() {
+        rest.push_str(&l);
+        rest.push('\n');
+    }
+    let _ = child.wait();
+    // The title again when the connection is named, and connection 2's own rows.
+    assert!(
+        rest.contains("connection 1: client mynick@127.0.0.1:48832"),
+        "{rest}"
+    );
+    assert!(
+        rest.contains("connection 2: client 127.0.0.1:52814"),
+        "{rest}"
+    );
+    assert!(rest.contains("#2 "), "{rest}");
+}
