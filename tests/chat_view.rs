@@ -149,7 +149,7 @@ fn lines_fit_the_terminal() {
 
 const RECONNECT: &str = "samples/reconnect.pcap";
 
-/// The reconnect recording (samples/reconnect.peer.jsonl): 4 refused attempts, a session
+/// The reconnect recording (samples/reconnect.steps.jsonl): 4 refused attempts, a session
 /// the server cut without a close frame, a reconnect that closes normally.
 #[test]
 fn verdicts_in_words() {
