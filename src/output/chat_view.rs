@@ -44,6 +44,8 @@ struct Pending {
     /// Sent by the server on its own: only identical copies (by this hash of the payload and
     /// its length) are deliveries of it.
     copy_of: Option<(u64, usize)>,
+    /// The sender's name, for an event a client began: the server's copies name it.
+    about: Option<String>,
     /// Connections that received a copy, and how they are named.
     to: Vec<(u64, String)>,
 }
@@ -106,9 +108,6 @@ impl<W: Write> ChatPrinter<W> {
         let Some(p) = self.pending.take() else {
             return Ok(());
         };
-        let pal = self.pal;
-        let mut stamp = String::new();
-        self.stamper.stamp(p.ts, &mut stamp);
         let mut tail = String::new();
         if !p.to.is_empty() {
             let names: Vec<&str> =
@@ -122,7 +121,14 @@ impl<W: Write> ChatPrinter<W> {
             }
             tail = self.opts.lang.fill("chat_seen_by", &[("names", &list)]);
         }
-        let mut text = p.text;
+        self.write_line(p.ts, p.text, tail)
+    }
+
+    /// One line: the time, the text (cut to the terminal), and what is said of it.
+    fn write_line(&mut self, ts: Timestamp, mut text: String, tail: String) -> io::Result<()> {
+        let pal = self.pal;
+        let mut stamp = String::new();
+        self.stamper.stamp(ts, &mut stamp);
         if let Some(w) = self.opts.width {
             // The line fits the terminal: the message gives way, the recipients stay.
             let used = width::visible(&stamp)
@@ -174,6 +180,15 @@ impl<W: Write> ChatPrinter<W> {
         let mut text = String::new();
         escape::text(&app.text, &mut text);
         let name = who(ev);
+        if app.heartbeat {
+            // Heartbeats are per connection, never fanned out: a line each, and they do not
+            // end the fan-out of the event before them.
+            let line = match ev.dir {
+                Dir::C2S => format!("{name}: {text}"),
+                Dir::S2C => format!("{text} → {name}"),
+            };
+            return self.write_line(ev.ts, line, String::new());
+        }
         match ev.dir {
             Dir::C2S => {
                 self.write_pending()?;
@@ -186,6 +201,7 @@ impl<W: Write> ChatPrinter<W> {
                     server: c.server,
                     text,
                     copy_of: None,
+                    about: ev.label.map(str::to_string),
                     to: Vec::new(),
                 });
             }
@@ -196,6 +212,8 @@ impl<W: Write> ChatPrinter<W> {
                         && ev.ts.as_nanos() - p.ts.as_nanos() <= WINDOW_NS
                         && !p.to.iter().any(|(id, _)| *id == c.id)
                         && p.copy_of.is_none_or(|f| f == (print, m.payload.len()))
+                        // The server's copy of a client's message names its sender.
+                        && p.about.as_deref().is_none_or(|a| app.text.contains(a))
                 });
                 if !copy {
                     self.write_pending()?;
@@ -204,6 +222,7 @@ impl<W: Write> ChatPrinter<W> {
                         server: c.server,
                         text,
                         copy_of: Some((print, m.payload.len())),
+                        about: None,
                         to: Vec::new(),
                     });
                 }

@@ -49,6 +49,8 @@ struct Seen {
     gap: bool,
     /// A FIN or RST was seen: the teardown's verdict is said once.
     ended: bool,
+    /// The server's last heartbeat that the client has not answered (nothing sent since).
+    unanswered_ping: Option<Timestamp>,
 }
 
 /// The previous connections of a client address to a server: when the last one ended, and
@@ -472,13 +474,16 @@ impl<W: Write> HumanPrinter<W> {
                     {
                         Some(lang.fill("v_refused", &[("server", &server)]))
                     } else if was.websocket && !was.close_frame && !was.gap {
-                        let by = if ev.dir == Dir::C2S {
-                            "v_cut_client"
-                        } else {
-                            "v_cut_server"
-                        };
                         let how = if t.role == TcpRole::Rst { "RST" } else { "FIN" };
-                        Some(lang.fill(by, &[("how", how)]))
+                        match (ev.dir, was.unanswered_ping) {
+                            (Dir::S2C, Some(at)) => {
+                                let secs = (ev.ts.as_nanos() - at.as_nanos()) as f64 / 1e9;
+                                let secs = format!("{secs:.1}");
+                                Some(lang.fill("v_cut_heartbeat", &[("how", how), ("secs", &secs)]))
+                            }
+                            (Dir::S2C, None) => Some(lang.fill("v_cut_server", &[("how", how)])),
+                            (Dir::C2S, _) => Some(lang.fill("v_cut_client", &[("how", how)])),
+                        }
                     } else {
                         None
                     }
@@ -500,6 +505,13 @@ impl<W: Write> HumanPrinter<W> {
             EventKind::Message(m) => {
                 seen.websocket = true;
                 seen.close_frame |= m.opcode == Opcode::Close;
+                match ev.dir {
+                    Dir::C2S => seen.unanswered_ping = None,
+                    Dir::S2C if super::filter::is_heartbeat(ev, m) && m.opcode != Opcode::Pong => {
+                        seen.unanswered_ping.get_or_insert(ev.ts);
+                    }
+                    Dir::S2C => {}
+                }
                 None
             }
             _ => None,

@@ -39,6 +39,8 @@ pub struct ConnSummary {
     /// A reconnect: the how-manieth in a row, and the time since the previous connection
     /// of the same client address to the same server ended.
     pub reconnect: Option<(u32, f64)>,
+    /// The server's last heartbeat the client has not answered (nothing sent since).
+    unanswered_ping: bool,
     client_ip: Option<std::net::IpAddr>,
     server_addr: Option<std::net::SocketAddr>,
 }
@@ -55,10 +57,10 @@ impl ConnSummary {
         // After a gap, the close frame may have been among the lost bytes.
         if self.websocket && self.close_codes.is_empty() && self.gaps == 0 {
             return Some((
-                if dir == Dir::S2C {
-                    "s_cut_server"
-                } else {
-                    "s_cut_client"
+                match (dir, self.unanswered_ping) {
+                    (Dir::S2C, true) => "s_cut_heartbeat",
+                    (Dir::S2C, false) => "s_cut_server",
+                    (Dir::C2S, _) => "s_cut_client",
                 },
                 how,
             ));
@@ -125,6 +127,18 @@ impl Summary {
         match &ev.kind {
             EventKind::Message(m) => {
                 r.websocket = true;
+                if r.ended.is_none() {
+                    match ev.dir {
+                        Dir::C2S => r.unanswered_ping = false,
+                        Dir::S2C
+                            if super::filter::is_heartbeat(ev, m)
+                                && m.opcode != crate::event::Opcode::Pong =>
+                        {
+                            r.unanswered_ping = true;
+                        }
+                        Dir::S2C => {}
+                    }
+                }
                 r.messages[d] += 1;
                 r.bytes[d] += m.len;
                 if m.compressed {

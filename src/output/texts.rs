@@ -50,6 +50,10 @@ pub const EN: &[(&str, &str)] = &[
     ("s_reconnect", "reconnect #{n} after {secs} s"),
     ("s_refused", "refused (nothing listening)"),
     ("s_cut_server", "cut by the server ({how}), no close frame"),
+    (
+        "s_cut_heartbeat",
+        "cut by the server ({how}) after an unanswered heartbeat",
+    ),
     ("s_cut_client", "cut by the client ({how}), no close frame"),
     (
         "v_refused",
@@ -62,6 +66,10 @@ pub const EN: &[(&str, &str)] = &[
     (
         "v_cut_client",
         "closed by the client ({how}) without a websocket close frame",
+    ),
+    (
+        "v_cut_heartbeat",
+        "closed by the server ({how}) without a websocket close frame, {secs} s after a heartbeat the client did not answer",
     ),
     (
         "v_reconnect",
@@ -234,6 +242,10 @@ pub const RU: &[(&str, &str)] = &[
     ("s_reconnect", "переподключение №{n} через {secs} с"),
     ("s_refused", "отказ (никто не слушает)"),
     ("s_cut_server", "оборвано сервером ({how}), без close"),
+    (
+        "s_cut_heartbeat",
+        "оборвано сервером ({how}): нет ответа на heartbeat",
+    ),
     ("s_cut_client", "оборвано клиентом ({how}), без close"),
     (
         "v_refused",
@@ -246,6 +258,10 @@ pub const RU: &[(&str, &str)] = &[
     (
         "v_cut_client",
         "клиент закрыл соединение ({how}) без фрейма close",
+    ),
+    (
+        "v_cut_heartbeat",
+        "сервер закрыл соединение ({how}) без фрейма close через {secs} с после heartbeat, на который клиент не ответил",
     ),
     (
         "v_reconnect",
