@@ -89,7 +89,9 @@ pub(crate) fn display_filtered(args: &Args) -> bool {
 pub(crate) fn exit_status(args: &Args, failed: bool, websockets: u64, shown: u64) -> ExitCode {
     if failed {
         ExitCode::from(2)
-    } else if websockets == 0 || (display_filtered(args) && shown == 0) {
+    } else if shown == 0 && (websockets == 0 || display_filtered(args)) {
+        // A message shown is websocket traffic decoded, whatever the counters say: a run
+        // cut short by -c on several threads ends before every thread has counted.
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
