@@ -280,22 +280,40 @@ const HEARTBEAT: &str = "samples/workerman-heartbeat.pcap";
 #[test]
 fn heartbeats_hidden_and_the_missed_one_said() {
     let all = stdout(&wsdump(&["-r", HEARTBEAT, "--max-message", "300"]));
-    let quiet = stdout(&wsdump(&["-r", HEARTBEAT, "--max-message", "300", "--no-heartbeats"]));
+    let quiet = stdout(&wsdump(&[
+        "-r",
+        HEARTBEAT,
+        "--max-message",
+        "300",
+        "--no-heartbeats",
+    ]));
     // 3 pings and 2 pongs, each with its reading.
     let beats = all.lines().filter(|l| l.contains("heartbeat p")).count();
     assert_eq!(beats, 5, "{all}");
     assert_eq!(all.lines().count() - quiet.lines().count(), 10);
-    assert!(!quiet.contains("\"type\":\"ping\"") && !quiet.contains("heartbeat"), "{quiet}");
-    let cut: Vec<&str> = all.lines().filter(|l| l.contains("did not answer")).collect();
+    assert!(
+        !quiet.contains("\"type\":\"ping\"") && !quiet.contains("heartbeat"),
+        "{quiet}"
+    );
+    let cut: Vec<&str> = all
+        .lines()
+        .filter(|l| l.contains("did not answer"))
+        .collect();
     assert_eq!(cut.len(), 1, "{all}");
     assert!(cut[0].contains("second@127.0.0.1:45034 ← 127.0.0.1:7272 tcp teardown [F.]"));
     assert!(cut[0].ends_with("1.0 s after a heartbeat the client did not answer"));
     // --chat: heartbeats only with -v, the leave once.
     let chat = stdout(&wsdump(&["-r", HEARTBEAT, "--chat"]));
     assert!(!chat.contains("heartbeat"), "{chat}");
-    assert_eq!(chat.lines().filter(|l| l.contains("second left")).count(), 1);
+    assert_eq!(
+        chat.lines().filter(|l| l.contains("second left")).count(),
+        1
+    );
     let chat_v = stdout(&wsdump(&["-r", HEARTBEAT, "--chat", "-v"]));
-    assert_eq!(chat_v.lines().filter(|l| l.contains("heartbeat")).count(), 5);
+    assert_eq!(
+        chat_v.lines().filter(|l| l.contains("heartbeat")).count(),
+        5
+    );
     assert!(chat_v.contains("second left · seen by mynick"), "{chat_v}");
 }
 
@@ -303,12 +321,23 @@ fn heartbeats_hidden_and_the_missed_one_said() {
 #[test]
 fn upgrade_headers_with_secrets_masked() {
     let v = stdout(&wsdump(&["-r", HEARTBEAT, "-v", "--max-message", "300"]));
-    assert!(v.contains("\n    Origin: http://chat.workerman.net\n"), "{v}");
-    assert!(v.contains("\n    User-Agent: Python/3.11 websockets/17.4\n"), "{v}");
-    assert!(v.contains("\n    Cookie: PHPSESSID=<12 bytes hidden, -vv shows>; lang=<2 bytes hidden, -vv shows>\n"));
+    assert!(
+        v.contains("\n    Origin: http://chat.workerman.net\n"),
+        "{v}"
+    );
+    assert!(
+        v.contains("\n    User-Agent: Python/3.11 websockets/17.4\n"),
+        "{v}"
+    );
+    assert!(v.contains(
+        "\n    Cookie: PHPSESSID=<12 bytes hidden, -vv shows>; lang=<2 bytes hidden, -vv shows>\n"
+    ));
     assert!(!v.contains("9d8e7f6a5b4c"), "a cookie value leaked");
     let vv = stdout(&wsdump(&["-r", HEARTBEAT, "-vv", "--max-message", "300"]));
-    assert!(vv.contains("\n    Cookie: PHPSESSID=9d8e7f6a5b4c; lang=en\n"), "{vv}");
+    assert!(
+        vv.contains("\n    Cookie: PHPSESSID=9d8e7f6a5b4c; lang=en\n"),
+        "{vv}"
+    );
     // Without -v, no header lines.
     let plain = stdout(&wsdump(&["-r", HEARTBEAT, "--max-message", "300"]));
     assert!(!plain.contains("    Host: "));
@@ -343,6 +372,9 @@ fn a_100_kb_message_is_one_row() {
         .output()
         .unwrap();
     let out = String::from_utf8(o.stdout).unwrap().replace("\r\n", "\n");
-    assert!(out.contains(" second#2 ← 127.0.0.1:7272 text 100145: {\"type\":\"sa"), "{out}");
+    assert!(
+        out.contains(" second#2 ← 127.0.0.1:7272 text 100145: {\"type\":\"sa"),
+        "{out}"
+    );
     assert!(out.contains("… 100145 bytes\n"), "{out}");
 }

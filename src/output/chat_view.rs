@@ -178,7 +178,8 @@ impl<W: Write> ChatPrinter<W> {
             return Ok(());
         }
         let mut text = String::new();
-        escape::text(&app.text, &mut text);
+        let reading = super::reading_text(self.opts.lang, app);
+        escape::text(&reading, &mut text);
         let name = who(ev);
         if app.heartbeat {
             // Heartbeats are per connection, never fanned out: a line each, and they do not
@@ -193,7 +194,7 @@ impl<W: Write> ChatPrinter<W> {
             Dir::C2S => {
                 self.write_pending()?;
                 // The reading names its sender when it can; otherwise the line does.
-                if ev.label.is_none_or(|l| !app.text.contains(l)) {
+                if ev.label.is_none_or(|l| !reading.contains(l)) {
                     text = format!("{name}: {text}");
                 }
                 self.pending = Some(Pending {
@@ -213,7 +214,7 @@ impl<W: Write> ChatPrinter<W> {
                         && !p.to.iter().any(|(id, _)| *id == c.id)
                         && p.copy_of.is_none_or(|f| f == (print, m.payload.len()))
                         // The server's copy of a client's message names its sender.
-                        && p.about.as_deref().is_none_or(|a| app.text.contains(a))
+                        && p.about.as_deref().is_none_or(|a| reading.contains(a))
                 });
                 if !copy {
                     self.write_pending()?;

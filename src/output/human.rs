@@ -155,7 +155,11 @@ impl<W: Write> HumanPrinter<W> {
             Opcode::Close => {
                 if let Some(code) = m.close_code {
                     let _ = write!(l, " {code}");
-                    if let Some(name) = close_name(code) {
+                    let name = match self.opts.lang {
+                        Lang::En => close_name(code),
+                        lang => Some(super::texts::close_meaning(lang, code)),
+                    };
+                    if let Some(name) = name {
                         let _ = write!(l, " ({name})");
                     }
                 }
@@ -349,17 +353,17 @@ pub fn close_name(code: u16) -> Option<&'static str> {
     })
 }
 
-fn tcp_label(r: TcpRole) -> &'static str {
-    match r {
-        TcpRole::Syn => "handshake 1/3",
-        TcpRole::SynAck => "handshake 2/3",
-        TcpRole::HandshakeAck => "handshake 3/3",
-        TcpRole::Fin => "teardown",
-        TcpRole::Rst => "reset",
-        TcpRole::Data => "data",
-        TcpRole::Ack => "ack",
-        TcpRole::KeepAlive => "keep-alive",
-    }
+fn tcp_label(r: TcpRole, lang: Lang) -> &'static str {
+    lang.get(match r {
+        TcpRole::Syn => "l_hs1",
+        TcpRole::SynAck => "l_hs2",
+        TcpRole::HandshakeAck => "l_hs3",
+        TcpRole::Fin => "l_fin",
+        TcpRole::Rst => "l_rst",
+        TcpRole::Data => "l_data",
+        TcpRole::Ack => "l_ack",
+        TcpRole::KeepAlive => "l_keepalive",
+    })
 }
 
 impl<W: Write> Sink for HumanPrinter<W> {
@@ -534,10 +538,11 @@ impl<W: Write> HumanPrinter<W> {
         }
         self.prefix(ev);
         let p = self.pal;
+        let lang = self.opts.lang;
         match &ev.kind {
             EventKind::Tcp(t) => {
                 let l = &mut self.line;
-                p.paint(p.tcp, &format!("tcp {}", tcp_label(t.role)), l);
+                p.paint(p.tcp, &format!("tcp {}", tcp_label(t.role, lang)), l);
                 let _ = write!(l, " {}", t.flags);
                 let syn = t.flags.syn();
                 let seq = if syn {
@@ -577,18 +582,18 @@ impl<W: Write> HumanPrinter<W> {
                 let _ = write!(s, " HTTP/1.{}", r.version);
                 p.paint(p.http, &s, l);
                 if r.websocket_upgrade {
-                    l.push_str(" [websocket upgrade");
+                    let _ = write!(l, " [{}", lang.get("l_upgrade"));
                     if let Some(k) = &r.key {
-                        l.push_str(", key ");
+                        let _ = write!(l, ", {} ", lang.get("l_key"));
                         escape::text(k, l);
                     }
                     for (name, label) in [
-                        ("sec-websocket-version", "version"),
-                        ("sec-websocket-protocol", "protocols"),
-                        ("sec-websocket-extensions", "offers"),
+                        ("sec-websocket-version", "l_version"),
+                        ("sec-websocket-protocol", "l_protocols"),
+                        ("sec-websocket-extensions", "l_offers"),
                     ] {
                         if let Some(v) = r.header(name) {
-                            let _ = write!(l, ", {label} ");
+                            let _ = write!(l, ", {} ", lang.get(label));
                             escape::text(v, l);
                         }
                     }
@@ -602,26 +607,32 @@ impl<W: Write> HumanPrinter<W> {
                 escape::text(&r.reason, &mut s);
                 p.paint(p.http, &s, l);
                 if r.upgraded {
-                    l.push_str(" [websocket accepted");
+                    let _ = write!(l, " [{}", lang.get("l_accepted"));
                     match r.accept_ok() {
-                        Some(true) => l.push_str(", accept ok"),
-                        Some(false) => p.paint(p.warn, ", accept MISMATCH", l),
+                        Some(true) => {
+                            let _ = write!(l, ", {}", lang.get("l_accept_ok"));
+                        }
+                        Some(false) => {
+                            p.paint(p.warn, &format!(", {}", lang.get("l_accept_bad")), l)
+                        }
                         None => {}
                     }
                     match &r.extensions {
                         Some(e) => {
-                            l.push_str(", extensions ");
+                            let _ = write!(l, ", {} ", lang.get("l_extensions"));
                             escape::text(e, l);
                         }
-                        None => l.push_str(", no extensions"),
+                        None => {
+                            let _ = write!(l, ", {}", lang.get("l_no_ext"));
+                        }
                     }
                     if let Some(sp) = &r.subprotocol {
-                        l.push_str(", subprotocol ");
+                        let _ = write!(l, ", {} ", lang.get("l_subprotocol"));
                         escape::text(sp, l);
                     }
                     l.push(']');
                 } else if r.key.is_some() {
-                    p.paint(p.warn, " [websocket upgrade refused]", l);
+                    p.paint(p.warn, &format!(" [{}]", lang.get("l_refused")), l);
                 }
                 self.headers(&r.headers);
             }
@@ -665,7 +676,7 @@ impl<W: Write> HumanPrinter<W> {
                 if let (Some(r), false) = (ev.app, self.opts.messages_only) {
                     self.line.push_str("\n    ↳ ");
                     let mut safe = String::new();
-                    escape::text(&r.text, &mut safe);
+                    escape::text(&super::reading_text(self.opts.lang, r), &mut safe);
                     if let Some(w) = self.opts.width
                         && width::visible(&safe) + 6 > w
                     {

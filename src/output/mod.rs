@@ -15,7 +15,26 @@ pub mod texts;
 pub mod time;
 pub mod width;
 
+use crate::event::Annotation;
 use owo_colors::Style;
+use std::borrow::Cow;
+
+/// An annotation's reading as the human views show it in `lang`: translated from its
+/// structured form when the language table knows the protocol, else the reader's own text.
+pub fn reading_text(lang: texts::Lang, a: &Annotation) -> Cow<'_, str> {
+    match app_json(a).and_then(|j| texts::reading(lang, j)) {
+        Some(t) => Cow::Owned(t),
+        None => Cow::Borrowed(&a.text),
+    }
+}
+
+/// The structured reading of an annotation (the `app` object of `--json`). The engine's
+/// annotation carries it once the application-protocol readers are its annotator
+/// (`Annotation::json`, the app-engine branch): then this returns `Some(&a.json)`. Until
+/// then there is none, and readings show in the reader's words.
+fn app_json(_a: &Annotation) -> Option<&serde_json::Value> {
+    None
+}
 
 /// Colours, resolved once from `--color`, `NO_COLOR`, `TERM` and isatty. Disabled, every
 /// style is plain and nothing but text is written.

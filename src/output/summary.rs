@@ -225,16 +225,16 @@ impl Summary {
         let _ = writeln!(
             o,
             "{:<4} {:<cw$} {:<22} {:>9} {:>14} {:>14} {:>7} {:<12} {:>4} {:>4} {}",
-            "conn",
-            "client",
-            "server",
-            "secs",
-            "c2s msg/bytes",
-            "s2c msg/bytes",
-            "deflate",
-            "close",
-            "gaps",
-            "viol",
+            self.lang.get("s_conn"),
+            self.lang.get("s_client"),
+            self.lang.get("s_server"),
+            self.lang.get("s_secs"),
+            self.lang.get("s_c2s"),
+            self.lang.get("s_s2c"),
+            self.lang.get("s_deflate"),
+            self.lang.get("s_close"),
+            self.lang.get("s_gaps"),
+            self.lang.get("s_viol"),
             self.lang.get("s_verdict"),
         );
         for r in &self.rows {
@@ -284,11 +284,8 @@ impl Summary {
             o.push('\n');
         }
         if self.overflow > 0 {
-            let _ = writeln!(
-                o,
-                "... and events of {} more connections not tabulated",
-                self.overflow
-            );
+            let n = self.overflow.to_string();
+            let _ = writeln!(o, "{}", self.lang.fill("s_overflow", &[("n", &n)]));
         }
         o
     }
