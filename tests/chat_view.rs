@@ -378,3 +378,42 @@ fn a_100_kb_message_is_one_row() {
     );
     assert!(out.contains("… 100145 bytes\n"), "{out}");
 }
+
+/// More first guesses of tcpdump and tshark users: accepted when wsdump does the same,
+/// answered with the wsdump way when it does not, never a bare "unexpected argument".
+#[test]
+fn more_tcpdump_and_tshark_habits() {
+    let base = stdout(&wsdump(&["-r", CHAT, "-m", "-X"]));
+    for same in [&["-x"][..], &["-xx"], &["-XX"], &["-X", "-K"]] {
+        let mut args = vec!["-r", CHAT, "-m"];
+        args.extend_from_slice(same);
+        let o = wsdump(&args);
+        assert_eq!(o.status.code(), Some(0), "{same:?}");
+        assert_eq!(stdout(&o), base, "{same:?}");
+    }
+    // tshark's -f is the capture filter.
+    let f = wsdump(&["-r", CHAT, "-m", "-f", "port 52814"]);
+    assert_eq!(
+        stdout(&f),
+        stdout(&wsdump(&["-r", CHAT, "-m", "port", "52814"]))
+    );
+    assert!(!f.stdout.is_empty());
+    for (args, answer) in [
+        (&["-S"][..], "relative"),
+        (&["-B", "4096"], "buffer"),
+        (&["-Z", "nobody"], "drops its privileges"),
+        (&["-z", "io,stat,1"], "--stats"),
+        (&["-O", "websocket"], "-v"),
+        (&["-E", "separator=,"], "--json | jq"),
+    ] {
+        let mut a = vec!["-r", CHAT];
+        a.extend_from_slice(args);
+        let o = wsdump(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(
+            err.contains(answer) && !err.contains("unexpected argument"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -26,9 +26,10 @@ is honoured; -t...-ttttt as tcpdump); --json prints RFC 3339 UTC; --explain and 
 keep their own formats. Live capture prints a summary on stderr when it stops (-c, Ctrl-C,
 SIGTERM).
 
-tcpdump's -n, -nn and -A are accepted (wsdump never resolves names and prints text payloads
-as they are); -q is -m, -U is -l. For tshark's -Y use --conn/--opcode/-e/--dir and a
-capture-filter expression; for -T fields use --json | jq.";
+tcpdump's -n, -nn, -A and -K are accepted (wsdump never resolves names, prints text payloads
+as they are, never verifies checksums); -q is -m, -U is -l, -x/-xx/-XX are -X. tshark's -f is
+the capture filter. For tshark's -Y use --conn/--opcode/-e/--dir and a capture-filter
+expression; for -T fields use --json | jq; for -z, --stats.";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum ColorWhen {
@@ -116,8 +117,33 @@ pub(crate) struct Args {
     #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
     pub verbose: u8,
     /// Hex and ASCII dump of binary payloads, like tcpdump -X.
-    #[arg(short = 'X')]
+    #[arg(short = 'X', action = ArgAction::Count)]
+    pub hex_count: u8,
+    /// tcpdump's -x / -xx (hex without ASCII): the same as -X.
+    #[arg(short = 'x', hide = true, action = ArgAction::Count)]
+    pub hex_only: u8,
+    /// Set from -X, -XX, -x, -xx.
+    #[arg(skip)]
     pub hex: bool,
+    /// tshark's capture filter (-f "port 7272"): the same as the trailing expression.
+    #[arg(short = 'f', value_name = "FILTER", hide = true)]
+    pub tshark_capture_filter: Option<String>,
+    /// tcpdump's -K (do not verify checksums): wsdump never verifies them; accepted.
+    #[arg(short = 'K', hide = true)]
+    pub no_checksums: bool,
+    /// Other tools' options wsdump does not take, answered with the wsdump way.
+    #[arg(short = 'S', hide = true)]
+    pub tcpdump_absolute_seq: bool,
+    #[arg(short = 'B', hide = true, value_name = "SIZE")]
+    pub tcpdump_buffer: Option<String>,
+    #[arg(short = 'Z', hide = true, value_name = "USER")]
+    pub tcpdump_user: Option<String>,
+    #[arg(short = 'z', hide = true, value_name = "STATS")]
+    pub tshark_stats: Option<String>,
+    #[arg(short = 'O', hide = true, value_name = "PROTOCOLS")]
+    pub tshark_detail: Option<String>,
+    #[arg(short = 'E', hide = true, value_name = "FIELDOPT")]
+    pub tshark_fieldopt: Option<String>,
     /// Stop after this many messages.
     #[arg(short = 'c', long = "count", value_name = "N")]
     pub count: Option<u64>,
@@ -233,6 +259,42 @@ pub(crate) fn tshark_habit(args: &Args) -> Option<String> {
             "-Y {f:?} is tshark's display filter; wsdump filters with --conn/--opcode/-e/--dir \
              and a capture-filter expression, e.g. wsdump -r chat.pcap port 7272 --dir s2c \
              --opcode text -e hello"
+        ));
+    }
+    if args.tcpdump_absolute_seq {
+        return Some(
+            "-S: wsdump prints sequence numbers relative to each side's ISN after the \
+             handshake, as tcpdump does by default; --json gives both (seq and rel_seq)"
+                .into(),
+        );
+    }
+    if let Some(b) = &args.tcpdump_buffer {
+        return Some(format!(
+            "-B {b}: wsdump sizes its capture buffer itself (the largest the kernel allows); \
+             drop -B"
+        ));
+    }
+    if let Some(u) = &args.tcpdump_user {
+        return Some(format!(
+            "-Z {u}: wsdump drops its privileges by itself once the capture sockets are open; \
+             drop -Z"
+        ));
+    }
+    if let Some(z) = &args.tshark_stats {
+        return Some(format!(
+            "-z {z} is tshark's statistics; wsdump's per-connection summary is --stats (with \
+             --json: one summary object per connection)"
+        ));
+    }
+    if let Some(o) = &args.tshark_detail {
+        return Some(format!(
+            "-O {o} is tshark's detail view; wsdump shows every segment and frame header with \
+             -v, and explains each step with --explain"
+        ));
+    }
+    if let Some(e) = &args.tshark_fieldopt {
+        return Some(format!(
+            "-E {e} is tshark's field formatting; wsdump writes JSON lines: use --json | jq"
         ));
     }
     if let Some(t) = &args.tshark_format {
