@@ -417,3 +417,148 @@ fn more_tcpdump_and_tshark_habits() {
         );
     }
 }
+
+/// True when packet sockets can be opened; otherwise says so (or fails under CI=true).
+fn can_capture(test: &str) -> bool {
+    // SAFETY: plain socket(2); closed right away.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW,
+            (libc::ETH_P_ALL as u16).to_be() as i32,
+        )
+    };
+    if fd >= 0 {
+        unsafe { libc::close(fd) };
+        return true;
+    }
+    let msg = format!("{test}: SKIPPED: needs CAP_NET_RAW (run the tests as root)");
+    assert!(
+        !std::env::var("CI").is_ok_and(|v| v == "true"),
+        "{msg}; CI=true does not accept skipping"
+    );
+    eprintln!("\n!!!!!!!! {msg} !!!!!!!!\n");
+    false
+}
+
+/// A capture that is stopped (SIGINT) and waited for however the test ends.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our child's pid.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGINT) };
+        let _ = self.0.wait();
+    }
+}
+
+/// `--chat` live on loopback: a chat server in workerman-chat's JSON fans a message out to
+/// both its clients, and the one line for it, with both recipients, is printed while the
+/// connections are still open.
+#[test]
+fn chat_view_live() {
+    use std::net::{TcpListener, TcpStream};
+    use tungstenite::Message;
+    if !can_capture("chat_view_live") {
+        return;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let mut child = Stopped(
+        Command::new(BIN)
+            .args(["-i", "lo", "--port", &port, "--chat", "--color", "never"])
+            .env("TZ", "UTC")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut child.0;
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let err = child.stderr.take().unwrap();
+    let txe = tx.clone();
+    std::thread::spawn(move || {
+        for l in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = txe.send(format!("stderr: {l}"));
+        }
+    });
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let wait_for = |what: &str, seen: &mut Vec<String>| loop {
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(l) if l.contains(what) => return l,
+            Ok(l) => seen.push(l),
+            Err(_) => panic!("no {what:?} line: {seen:?}"),
+        }
+    };
+    let mut seen = Vec::new();
+    wait_for("listening on", &mut seen);
+
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        let login = |name: &str, id: &str| {
+            Message::text(format!(
+                r#"{{"type":"login","client_id":"{id}","client_name":"{name}","time":"t"}}"#
+            ))
+        };
+        let (s, _) = listener.accept().unwrap();
+        let mut a = tungstenite::accept(s).unwrap();
+        a.read().unwrap();
+        a.send(login("alpha", "1")).unwrap();
+        let (s, _) = listener.accept().unwrap();
+        let mut b = tungstenite::accept(s).unwrap();
+        b.read().unwrap();
+        a.send(login("beta", "2")).unwrap();
+        b.send(login("beta", "2")).unwrap();
+        a.read().unwrap();
+        let say = r#"{"type":"say","from_client_id":"1","from_client_name":"alpha","to_client_id":"all","content":"hello live","time":"t"}"#;
+        a.send(Message::text(say)).unwrap();
+        b.send(Message::text(say)).unwrap();
+        // The connections end when the test says (dropped: a FIN each).
+        let _ = done_rx.recv();
+        drop((a, b));
+    });
+    let url = format!("ws://127.0.0.1:{port}/");
+    let connect = || {
+        let s = TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+        tungstenite::client(url.as_str(), s).unwrap().0
+    };
+    let mut a = connect();
+    a.send(Message::text(
+        r#"{"type":"login","client_name":"alpha","room_id":1}"#,
+    ))
+    .unwrap();
+    a.read().unwrap();
+    let mut b = connect();
+    b.send(Message::text(
+        r#"{"type":"login","client_name":"beta","room_id":1}"#,
+    ))
+    .unwrap();
+    a.read().unwrap();
+    b.read().unwrap();
+    a.send(Message::text(
+        r#"{"type":"say","to_client_id":"all","to_client_name":"all","content":"hello live"}"#,
+    ))
+    .unwrap();
+    a.read().unwrap();
+    b.read().unwrap();
+    // Both connections are open: the line must be out already.
+    let line = wait_for("hello live", &mut seen);
+    // Recipients in the order the copies were captured.
+    let both = |l: &str, what: &str| {
+        l.ends_with(&format!("{what} · seen by alpha, beta"))
+            || l.ends_with(&format!("{what} · seen by beta, alpha"))
+    };
+    assert!(both(&line, "alpha → all: hello live"), "{line}");
+    assert!(
+        seen.iter().any(|l| both(l, "beta logs in to room 1")),
+        "{seen:?}"
+    );
+    done_tx.send(()).unwrap();
+    drop((a, b));
+    server.join().unwrap();
+}
