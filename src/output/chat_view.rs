@@ -8,7 +8,8 @@
 //! [`WINDOW_NS`], one per connection, are its deliveries; so are the identical copies of a
 //! message the server sends on its own (a leave). The line is written when the fan-out is
 //! over: when every open connection of that server has had its copy, when another event
-//! begins, when a packet comes after the window, or at the end of the input.
+//! begins, when a packet comes after the window, or at the end of the input. The verdicts of
+//! [`super::verdict`] (refused, cut, reconnect) are lines of their own.
 
 use super::texts::Lang;
 use super::{Palette, escape, human, time, width};
@@ -46,6 +47,8 @@ struct Pending {
     copy_of: Option<(u64, usize)>,
     /// The sender's name, for an event a client began: the server's copies name it.
     about: Option<String>,
+    /// What a client's message said (its reading after `: `): the server's copies end so.
+    said: Option<String>,
     /// Connections that received a copy, and how they are named.
     to: Vec<(u64, String)>,
 }
@@ -62,6 +65,7 @@ pub struct ChatPrinter<W: Write> {
     stamper: time::Stamper,
     pending: Option<Pending>,
     members: HashMap<u64, Member>,
+    verdicts: super::verdict::Verdicts,
 }
 
 /// A cheap fingerprint of a payload, to tell the server's copies of one message apart from
@@ -92,6 +96,8 @@ impl<W: Write> ChatPrinter<W> {
             stamper,
             pending: None,
             members: HashMap::new(),
+            // One printer sees every connection: reconnects can be told.
+            verdicts: super::verdict::Verdicts::new(opts.lang, true),
         }
     }
 
@@ -197,12 +203,15 @@ impl<W: Write> ChatPrinter<W> {
                 if ev.label.is_none_or(|l| !reading.contains(l)) {
                     text = format!("{name}: {text}");
                 }
+                let said = text.split_once(": ").map(|(_, said)| said.to_string());
                 self.pending = Some(Pending {
                     ts: ev.ts,
                     server: c.server,
                     text,
+                    said,
                     copy_of: None,
                     about: ev.label.map(str::to_string),
+
                     to: Vec::new(),
                 });
             }
@@ -213,8 +222,10 @@ impl<W: Write> ChatPrinter<W> {
                         && ev.ts.as_nanos() - p.ts.as_nanos() <= WINDOW_NS
                         && !p.to.iter().any(|(id, _)| *id == c.id)
                         && p.copy_of.is_none_or(|f| f == (print, m.payload.len()))
-                        // The server's copy of a client's message names its sender.
+                        // The server's copy of a client's message names its sender, and
+                        // ends with what was said (a private copy has a prefix before it).
                         && p.about.as_deref().is_none_or(|a| reading.contains(a))
+                        && p.said.as_deref().is_none_or(|said| text.ends_with(said))
                 });
                 if !copy {
                     self.write_pending()?;
@@ -224,6 +235,7 @@ impl<W: Write> ChatPrinter<W> {
                         text,
                         copy_of: Some((print, m.payload.len())),
                         about: None,
+                        said: None,
                         to: Vec::new(),
                     });
                 }
@@ -286,6 +298,14 @@ impl<W: Write> Sink for ChatPrinter<W> {
             self.write_pending()?;
         }
         self.membership(ev);
+        // Connections refused, sessions cut, reconnects: said between the chat's lines.
+        if let Some(v) = self.verdicts.observe(ev)
+            && matches!(ev.kind, EventKind::Tcp(_))
+        {
+            self.write_pending()?;
+            let line = format!("{}: {v}", who(ev));
+            self.write_line(ev.ts, line, String::new())?;
+        }
         self.message(ev)?;
         Ok(true)
     }

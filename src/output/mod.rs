@@ -13,6 +13,7 @@ pub mod ladder;
 pub mod summary;
 pub mod texts;
 pub mod time;
+pub mod verdict;
 pub mod width;
 
 use crate::event::Annotation;
