@@ -304,14 +304,18 @@ fn heartbeats_hidden_and_the_missed_one_said() {
     assert!(cut[0].ends_with("1.0 s after a heartbeat the client did not answer"));
     // --chat: heartbeats only with -v, the leave once.
     let chat = stdout(&wsdump(&["-r", HEARTBEAT, "--chat"]));
-    assert!(!chat.contains("heartbeat"), "{chat}");
+    assert!(!chat.contains("heartbeat p"), "{chat}");
+    assert!(
+        chat.contains("second: closed by the server (FIN) without a websocket close frame, 1.0 s after a heartbeat the client did not answer\n"),
+        "{chat}"
+    );
     assert_eq!(
         chat.lines().filter(|l| l.contains("second left")).count(),
         1
     );
     let chat_v = stdout(&wsdump(&["-r", HEARTBEAT, "--chat", "-v"]));
     assert_eq!(
-        chat_v.lines().filter(|l| l.contains("heartbeat")).count(),
+        chat_v.lines().filter(|l| l.contains("heartbeat p")).count(),
         5
     );
     assert!(chat_v.contains("second left · seen by mynick"), "{chat_v}");

@@ -76,6 +76,8 @@ pub struct Summary {
     /// For each client address and server: when its last connection ended, and how many
     /// connections followed one another within [`RECONNECT_NS`].
     ended: HashMap<(std::net::IpAddr, std::net::SocketAddr), (Timestamp, u32)>,
+    /// The same for connection names (labels).
+    names_ended: HashMap<String, (Timestamp, u32)>,
     pub overflow: u64,
     /// Language of the table's verdicts.
     pub lang: super::texts::Lang,
@@ -122,6 +124,16 @@ impl Summary {
             && r.label.as_deref() != Some(l)
         {
             r.label = Some(l.to_string());
+            // The same name again soon after its connection ended is a reconnect too (from
+            // another address, e.g. behind a NAT or a new Wi-Fi).
+            if r.reconnect.is_none()
+                && let Some(&(ended, run)) = self.names_ended.get(l)
+            {
+                let ns = ev.ts.as_nanos() - ended.as_nanos();
+                if (0..=RECONNECT_NS).contains(&ns) {
+                    r.reconnect = Some((run + 1, ns as f64 / 1e9));
+                }
+            }
         }
         let d = ev.dir.index();
         match &ev.kind {
@@ -177,6 +189,13 @@ impl Summary {
                             self.ended.clear();
                         }
                         self.ended.insert((ip, srv), (ev.ts, run));
+                    }
+                    if let Some(l) = &r.label {
+                        let run = r.reconnect.map_or(0, |(n, _)| n);
+                        if self.names_ended.len() >= MAX_ROWS {
+                            self.names_ended.clear();
+                        }
+                        self.names_ended.insert(l.clone(), (ev.ts, run));
                     }
                 }
                 _ => {}
@@ -335,5 +354,119 @@ impl Summary {
             o.push_str("]}\n");
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AddrText, ConnInfo, TcpEvent};
+    use crate::packet::{TcpFlags, TcpOptions};
+
+    fn conn(id: u64, client: &str) -> ConnInfo {
+        let c: std::net::SocketAddr = client.parse().unwrap();
+        let s: std::net::SocketAddr = "10.0.0.1:7272".parse().unwrap();
+        ConnInfo {
+            id,
+            client: c,
+            server: s,
+            client_str: AddrText::new(&c),
+            server_str: AddrText::new(&s),
+        }
+    }
+
+    fn tcp(role: TcpRole) -> TcpEvent {
+        TcpEvent {
+            role,
+            flags: TcpFlags(0),
+            seq: 0,
+            ack: 0,
+            rel_seq: None,
+            rel_ack: None,
+            window: 0,
+            options: TcpOptions::default(),
+            payload_len: 0,
+            captured_len: 0,
+        }
+    }
+
+    /// A name that comes back from another address within seconds is a reconnect; the same
+    /// address to the same server too.
+    #[test]
+    fn reconnects_by_name_and_by_address() {
+        let mut s = Summary::default();
+        let at = |secs| Timestamp {
+            secs,
+            ..Timestamp::default()
+        };
+        let ev = |c, ts, dir, kind, label| Event {
+            ts,
+            conn: Some(c),
+            dir,
+            kind,
+            app: None,
+            label,
+        };
+        let (a, b, c) = (
+            conn(1, "192.0.2.1:5000"),
+            conn(2, "198.51.100.7:6000"),
+            conn(3, "198.51.100.7:6001"),
+        );
+        s.observe(&ev(
+            &a,
+            at(0),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Syn)),
+            None,
+        ));
+        s.observe(&ev(
+            &a,
+            at(1),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Ack)),
+            Some("mynick"),
+        ));
+        s.observe(&ev(
+            &a,
+            at(2),
+            Dir::S2C,
+            EventKind::Tcp(tcp(TcpRole::Rst)),
+            Some("mynick"),
+        ));
+        // Another address, the same name, 3 s later.
+        s.observe(&ev(
+            &b,
+            at(4),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Syn)),
+            None,
+        ));
+        s.observe(&ev(
+            &b,
+            at(5),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Ack)),
+            Some("mynick"),
+        ));
+        s.observe(&ev(
+            &b,
+            at(5),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Fin)),
+            Some("mynick"),
+        ));
+        // The same address again, after 20 s: not a reconnect.
+        s.observe(&ev(
+            &c,
+            at(25),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Syn)),
+            None,
+        ));
+        let r = s.rows();
+        assert_eq!(r[0].reconnect, None);
+        assert_eq!(r[1].reconnect, Some((1, 3.0)));
+        assert_eq!(r[2].reconnect, None);
+        assert!(s.human().contains("reconnect #1 after 3.000 s"));
     }
 }
