@@ -173,8 +173,6 @@ mod tests {
             id: 1,
             client: a,
             server: b,
-            client_str: crate::event::AddrText::new(&a),
-            server_str: crate::event::AddrText::new(&b),
         };
         let hb = Annotation {
             protocol: "workerman-chat",

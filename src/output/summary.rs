@@ -360,7 +360,7 @@ impl Summary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{AddrText, ConnInfo, TcpEvent};
+    use crate::event::{ConnInfo, TcpEvent};
     use crate::packet::{TcpFlags, TcpOptions};
 
     fn conn(id: u64, client: &str) -> ConnInfo {
@@ -370,8 +370,6 @@ mod tests {
             id,
             client: c,
             server: s,
-            client_str: AddrText::new(&c),
-            server_str: AddrText::new(&s),
         }
     }
 
