@@ -166,40 +166,43 @@ impl<W: Write> HumanPrinter<W> {
             let row = &l[l.rfind('\n').map_or(0, |i| i + 1)..];
             w.saturating_sub(width::visible(row))
         });
-        let mut pv = String::new();
+        // Without a width the preview goes straight into the line (whose buffer is kept
+        // from line to line: a 100 KB payload costs no new allocation); with one, into a
+        // scratch string that is cut.
+        let start = l.len();
         if show_text && m.incomplete != Some(crate::event::Incomplete::InflateFailed) {
             // JSON payloads print compact (and still valid); the JSON output keeps them raw.
             match m.text().and_then(super::chat::compact_json) {
-                Some(c) => escape::text(&c, &mut pv),
+                Some(c) => escape::text(&c, l),
                 None => {
                     let mut b = m.payload;
                     if let Some(r) = room {
                         b = &b[..b.len().min(width::preview_bytes(r))];
                     }
-                    escape::bytes(b, &mut pv);
+                    escape::bytes(b, l);
                 }
             }
         } else {
             // Binary, or bytes that must not pass for text: hex, shortened.
-            pv.push_str("0x");
+            l.push_str("0x");
             let n = m.payload.len().min(32);
-            escape::hex(&m.payload[..n], &mut pv);
+            escape::hex(&m.payload[..n], l);
             if m.payload.len() > n {
-                pv.push('…');
+                l.push('…');
             }
         }
-        match room {
-            Some(r) if width::visible(&pv) > r => {
-                let more = self
-                    .opts
-                    .lang
-                    .fill("cut_bytes", &[("n", &m.len.to_string())]);
-                let keep = width::cut(&pv, r.saturating_sub(width::visible(&more) + 2));
-                l.push_str(keep.trim_end_matches('…'));
-                l.push_str("… ");
-                p.paint(p.dim, &more, l);
-            }
-            _ => l.push_str(&pv),
+        if let Some(r) = room
+            && width::visible(&l[start..]) > r
+        {
+            let more = self
+                .opts
+                .lang
+                .fill("cut_bytes", &[("n", &m.len.to_string())]);
+            let keep = width::cut(&l[start..], r.saturating_sub(width::visible(&more) + 2));
+            let keep = start + keep.trim_end_matches('…').len();
+            l.truncate(keep);
+            l.push_str("… ");
+            p.paint(p.dim, &more, l);
         }
         if self.opts.hex && !show_text {
             l.push('\n');

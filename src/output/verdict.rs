@@ -9,7 +9,7 @@ use crate::event::{Dir, Event, EventKind, Notice, Opcode, TcpRole};
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
-/// Connections remembered for verdicts; beyond, the oldest are forgotten (bounded memory).
+/// Connections remembered for verdicts; beyond, all are forgotten (bounded memory).
 const MAX_SEEN: usize = 65_536;
 /// A new connection of the same client to the same server this soon after the previous one
 /// ended is a reconnect.
@@ -68,14 +68,13 @@ impl Verdicts {
             return None;
         }
         if self.seen.len() >= MAX_SEEN && !self.seen.contains_key(&c.id) {
-            // Bounded: forget the oldest connection (the smallest number).
-            if let Some(&old) = self.seen.keys().min() {
-                self.seen.remove(&old);
-            }
+            // Bounded, in constant time: forget them all. A forgotten connection gets no
+            // verdict (its SYN and upgrade are unknown now), never a wrong one.
+            self.seen.clear();
         }
         let lang = self.lang;
         let seen = self.seen.entry(c.id).or_default();
-        let server = c.server_str().to_string();
+        let server = c.server_str();
         match &ev.kind {
             EventKind::Tcp(t) => match t.role {
                 TcpRole::Syn => {
