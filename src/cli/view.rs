@@ -56,8 +56,18 @@ impl Out {
 
 impl Sink for Out {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
-        if self.done() || !self.filter.passes(ev) {
-            return Ok(!self.done());
+        if self.done() {
+            return Ok(false);
+        }
+        if !self.filter.passes(ev) {
+            // What a filter hides still counts for the verdicts (an unanswered heartbeat
+            // hidden by --no-heartbeats still explains the cut that follows).
+            match &mut self.printer {
+                Printer::Human(p) => p.observe(ev),
+                Printer::Chat(p) => p.observe(ev),
+                _ => {}
+            }
+            return Ok(true);
         }
         if let Some(s) = &mut self.summary {
             s.observe(ev);
@@ -251,6 +261,9 @@ pub(crate) enum MemPrinter {
 impl wsdump::shard::Render for Rendering {
     fn render(&mut self, ev: &Event<'_>, out: &mut String) -> bool {
         if !self.filter.passes(ev) {
+            if let MemPrinter::Human(p) = &mut self.printer {
+                p.observe(ev);
+            }
             return false;
         }
         match &mut self.printer {

@@ -101,6 +101,13 @@ impl<W: Write> ChatPrinter<W> {
         }
     }
 
+    /// Takes note of an event a display filter hides: what the verdicts and the fan-out
+    /// know of its connection stays true; nothing is printed.
+    pub fn observe(&mut self, ev: &Event<'_>) {
+        self.membership(ev);
+        let _ = self.verdicts.observe(ev);
+    }
+
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }

@@ -351,6 +351,12 @@ impl<W: Write> Sink for HumanPrinter<W> {
 }
 
 impl<W: Write> HumanPrinter<W> {
+    /// Takes note of an event a display filter hides: it prints nothing, but what the
+    /// verdicts know of its connection stays true.
+    pub fn observe(&mut self, ev: &Event<'_>) {
+        let _ = self.verdicts.observe(ev);
+    }
+
     /// Appends `ev`'s lines to `buf` instead of writing them (for printing on several
     /// threads).
     pub fn render(&mut self, ev: &Event<'_>, buf: &mut String) {
