@@ -337,6 +337,7 @@ fn main() {
                 dir: Dir::C2S,
                 kind: EventKind::Message(&m),
                 app: None,
+                label: None,
             };
             b.run(name, payload.len() as u64, 1, || {
                 p.event(black_box(&ev)).unwrap();

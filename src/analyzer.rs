@@ -341,6 +341,7 @@ impl Emit for Ctx<'_> {
             dir,
             kind,
             app: app.as_ref(),
+            label: self.app.label(),
         };
         send(self.sink, self.stopped, &ev)
     }
@@ -490,6 +491,7 @@ impl Analyzer {
             dir: Dir::C2S,
             kind: EventKind::Notice(n),
             app: None,
+            label: None,
         };
         send(sink, &mut self.stopped, &ev)
     }
@@ -966,6 +968,7 @@ impl Analyzer {
                     dir: Dir::C2S,
                     kind: EventKind::End,
                     app: None,
+                    label: c.work.as_ref().and_then(|w| w.app.label()),
                 };
                 send(sink, &mut self.stopped, &ev)?;
             }
@@ -1041,6 +1044,7 @@ impl Analyzer {
                     dir: Dir::C2S,
                     kind: EventKind::Notice(&n),
                     app: None,
+                    label: c.work.as_ref().and_then(|w| w.app.label()),
                 };
                 send(sink, &mut self.stopped, &ev)?;
             }

@@ -695,6 +695,9 @@ pub struct Event<'a> {
     /// What an application protocol reads in a message, made before any display filter
     /// (so filters never change it); `None` for other events and unread messages.
     pub app: Option<&'a Annotation>,
+    /// The name an application protocol gave the connection (a chat login), once known:
+    /// printers show it next to the address; `None` before (or without) one.
+    pub label: Option<&'a str>,
 }
 
 /// An application protocol's reading of one message (see [`crate::annotate`]).

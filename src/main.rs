@@ -12,6 +12,12 @@ fn main() -> ExitCode {
     // tcpdump's spellings of wsdump's flags.
     args.messages |= args.quiet;
     args.line_buffered |= args.packet_buffered;
+    args.hex = args.hex_count > 0 || args.hex_only > 0;
+    // tshark's -f is the capture filter the trailing words give.
+    if let Some(f) = args.tshark_capture_filter.take() {
+        args.expression
+            .extend(f.split_whitespace().map(str::to_string));
+    }
     match cli::run(&args) {
         Ok(code) => code,
         Err(e) if cli::is_broken_pipe(&e) => ExitCode::SUCCESS,

@@ -104,14 +104,20 @@ fn first_message(args: &[&str], tz: &str) -> String {
     format!("{}\n{}", lines[0], lines[1])
 }
 
-const LINE1: &str = r#"127.0.0.1:48832 → 127.0.0.1:7272 text 51: {"type":"login","client_name":"mynick","room_id":1}"#;
-const LINE2: &str = "127.0.0.1:48832 ← 127.0.0.1:7272 text 151: ";
+// The login names the connection: its lines carry the name before the address.
+const LINE1: &str = r#"mynick@127.0.0.1:48832 → 127.0.0.1:7272 text 51: {"type":"login","client_name":"mynick","room_id":1}"#;
+const LINE2: &str = "mynick@127.0.0.1:48832 ← 127.0.0.1:7272 text 151: ";
 
 fn stamps(text: &str) -> Vec<String> {
     text.lines()
         .map(|l| {
             let at = l.find("127.0.0.1:").expect(l);
-            l[..at].to_string()
+            let mut pre = &l[..at];
+            // A name before the address (`mynick@`) is not part of the time.
+            if pre.ends_with('@') {
+                pre = &pre[..pre.rfind(' ').map_or(0, |i| i + 1)];
+            }
+            pre.to_string()
         })
         .collect()
 }

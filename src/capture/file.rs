@@ -120,6 +120,39 @@ impl PacketSource for CaptureFile {
     }
 }
 
+/// The input, except that the second read after a first one that held a whole pcap file
+/// header returns nothing. pcap-parser reads twice before it parses the header; on a pipe
+/// (`tcpdump -U -w - | wsdump -r -`) the second read waits for more packets, so the ones
+/// already there would not be shown until the next one comes.
+struct OpenOnce<R> {
+    inner: R,
+    reads: u8,
+    header_read: bool,
+}
+
+impl<R: Read> Read for OpenOnce<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.reads = self.reads.saturating_add(1);
+        if self.reads == 2 && self.header_read {
+            return Ok(0);
+        }
+        let n = self.inner.read(buf)?;
+        if self.reads == 1 {
+            let magic = buf.get(..4).filter(|_| n >= 24);
+            self.header_read = magic.is_some_and(|m| {
+                matches!(
+                    m,
+                    [0xd4, 0xc3, 0xb2, 0xa1]
+                        | [0xa1, 0xb2, 0xc3, 0xd4]
+                        | [0x4d, 0x3c, 0xb2, 0xa1]
+                        | [0xa1, 0xb2, 0x3c, 0x4d]
+                )
+            });
+        }
+        Ok(n)
+    }
+}
+
 impl CaptureFile {
     /// Starts reading a pcap or pcapng capture from `input` (a file, stdin, a pipe: it is
     /// read forward only). The format is told by the first block; pcapng sections and
@@ -131,6 +164,11 @@ impl CaptureFile {
     /// [`CaptureError::Truncated`] (offset 0) when the input ends before a whole header,
     /// [`CaptureError::Io`] when it cannot be read.
     pub fn open<R: Read + Send + 'static>(input: R) -> Result<Self, CaptureError> {
+        let input = OpenOnce {
+            inner: input,
+            reads: 0,
+            header_read: false,
+        };
         let reader = match pcap_parser::create_reader(INITIAL_BUFFER, input) {
             Ok(r) => r,
             Err(PcapError::Eof) => return Err(CaptureError::Truncated { offset: 0 }),

@@ -21,17 +21,20 @@ Examples:
   wsdump -r chat.pcap -w annotated.pcapng        packets + wsdump's reading as Wireshark comments
   wsdump -r chat.pcap --json | jq .community_id  the flow ID Zeek, Suricata and Wireshark compute
   wsdump -r mqtt.pcap --app mqtt --stats         read every connection as MQTT; latencies at the end
+  sudo wsdump --port 7272 --chat                 who said what to whom, one line per event
+  wsdump -r chat.pcap --conn mynick --no-heartbeats   one person's connection, no heartbeats
 
 Exit status: 0 websocket traffic was decoded, 1 none was found (or a display filter --conn,
---opcode, -e, --dir matched no message, like grep), 2 an error (unreadable or corrupt
+--opcode, -e, --exclude, --dir matched no message, like grep), 2 an error (unreadable or corrupt
 capture, bad arguments or filter, no capture rights). The human view prints local time (TZ
 is honoured; -t...-ttttt as tcpdump); --json prints RFC 3339 UTC; --explain and --ladder
 keep their own formats. Live capture prints a summary on stderr when it stops (-c, Ctrl-C,
 SIGTERM).
 
-tcpdump's -n, -nn and -A are accepted (wsdump never resolves names and prints text payloads
-as they are); -q is -m, -U is -l. For tshark's -Y use --conn/--opcode/-e/--dir and a
-capture-filter expression; for -T fields use --json | jq.";
+tcpdump's -n, -nn, -A and -K are accepted (wsdump never resolves names, prints text payloads
+as they are, never verifies checksums); -q is -m, -U is -l, -x/-xx/-XX are -X. tshark's -f is
+the capture filter. For tshark's -Y use --conn/--opcode/-e/--dir and a capture-filter
+expression; for -T fields use --json | jq; for -z, --stats.";
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 pub(crate) enum ColorWhen {
@@ -140,12 +143,39 @@ pub(crate) struct Args {
     /// JSON lines output (see docs/json.md).
     #[arg(long)]
     pub json: bool,
-    /// Also print every TCP segment and every frame header.
-    #[arg(short = 'v', long = "verbose")]
-    pub verbose: bool,
+    /// Also print every TCP segment and every frame header, the upgrade's headers (cookie
+    /// and credential values masked; -vv shows them) and payloads in full; with --chat,
+    /// heartbeats too.
+    #[arg(short = 'v', long = "verbose", action = ArgAction::Count)]
+    pub verbose: u8,
     /// Hex and ASCII dump of binary payloads, like tcpdump -X.
-    #[arg(short = 'X')]
+    #[arg(short = 'X', action = ArgAction::Count)]
+    pub hex_count: u8,
+    /// tcpdump's -x / -xx (hex without ASCII): the same as -X.
+    #[arg(short = 'x', hide = true, action = ArgAction::Count)]
+    pub hex_only: u8,
+    /// Set from -X, -XX, -x, -xx.
+    #[arg(skip)]
     pub hex: bool,
+    /// tshark's capture filter (-f "port 7272"): the same as the trailing expression.
+    #[arg(short = 'f', value_name = "FILTER", hide = true)]
+    pub tshark_capture_filter: Option<String>,
+    /// tcpdump's -K (do not verify checksums): wsdump never verifies them; accepted.
+    #[arg(short = 'K', hide = true)]
+    pub no_checksums: bool,
+    /// Other tools' options wsdump does not take, answered with the wsdump way.
+    #[arg(short = 'S', hide = true)]
+    pub tcpdump_absolute_seq: bool,
+    #[arg(short = 'B', hide = true, value_name = "SIZE")]
+    pub tcpdump_buffer: Option<String>,
+    #[arg(short = 'Z', hide = true, value_name = "USER")]
+    pub tcpdump_user: Option<String>,
+    #[arg(short = 'z', hide = true, value_name = "STATS")]
+    pub tshark_stats: Option<String>,
+    #[arg(short = 'O', hide = true, value_name = "PROTOCOLS")]
+    pub tshark_detail: Option<String>,
+    #[arg(short = 'E', hide = true, value_name = "FIELDOPT")]
+    pub tshark_fieldopt: Option<String>,
     /// Stop after this many messages.
     #[arg(short = 'c', long = "count", value_name = "N")]
     pub count: Option<u64>,
@@ -178,12 +208,19 @@ pub(crate) struct Args {
     /// each frame explained above the tcpdump-style line it belongs to.
     #[arg(long, conflicts_with_all = ["json", "ladder"])]
     pub explain: bool,
-    /// Language of --explain: en or ru.
+    /// Language of the words wsdump writes in the human views (--explain, --chat, verdicts,
+    /// --stats): en or ru.
     #[arg(long, value_name = "LANG", default_value = "en", value_parser = parse_lang)]
     pub lang: Lang,
-    /// A sequence diagram per connection (printed when the connection ends).
+    /// A sequence diagram per connection: from a file, each printed when its connection
+    /// ends; live or from standard input, drawn row by row as packets come.
     #[arg(long, conflicts_with = "json")]
     pub ladder: bool,
+    /// The chat as its people see it: one line per chat event (login, message to all,
+    /// private message, leave) with who said what and who got it; a message the server
+    /// fans out to every member is one line. Heartbeats only with -v.
+    #[arg(long, conflicts_with_all = ["json", "ladder", "explain"])]
+    pub chat: bool,
     /// Show only this direction: c2s (client to server) or s2c.
     #[arg(long, value_name = "DIR", value_parser = parse_dir)]
     pub dir: Option<Dir>,
@@ -209,6 +246,14 @@ pub(crate) struct Args {
     /// tshark's preference: -o tls.keylog_file:FILE is taken as --keylog FILE.
     #[arg(short = 'o', hide = true, value_name = "PREF", action = ArgAction::Append)]
     pub tshark_pref: Vec<String>,
+    /// Hide messages whose text matches this regular expression (as -e reads them), with
+    /// their reading: `grep -v` without orphan lines. E.g. --exclude '"type":"p[io]ng"'.
+    #[arg(long, value_name = "REGEX")]
+    pub exclude: Option<regex::Regex>,
+    /// Hide heartbeats in every view: ping and pong frames, and the messages an application
+    /// protocol uses as its heartbeat (workerman's {"type":"ping"} and "pong").
+    #[arg(long)]
+    pub no_heartbeats: bool,
     /// At the end, a per-connection summary (with --json: one "summary" object each), and
     /// the request → response latencies of the application protocols that pair them.
     #[arg(long)]
@@ -276,6 +321,42 @@ pub(crate) fn tshark_habit(args: &Args) -> Option<String> {
                  (the same as --keylog FILE)"
             ));
         }
+    }
+    if args.tcpdump_absolute_seq {
+        return Some(
+            "-S: wsdump prints sequence numbers relative to each side's ISN after the \
+             handshake, as tcpdump does by default; --json gives both (seq and rel_seq)"
+                .into(),
+        );
+    }
+    if let Some(b) = &args.tcpdump_buffer {
+        return Some(format!(
+            "-B {b}: wsdump sizes its capture buffer itself (the largest the kernel allows); \
+             drop -B"
+        ));
+    }
+    if let Some(u) = &args.tcpdump_user {
+        return Some(format!(
+            "-Z {u}: wsdump drops its privileges by itself once the capture sockets are open; \
+             drop -Z"
+        ));
+    }
+    if let Some(z) = &args.tshark_stats {
+        return Some(format!(
+            "-z {z} is tshark's statistics; wsdump's per-connection summary is --stats (with \
+             --json: one summary object per connection)"
+        ));
+    }
+    if let Some(o) = &args.tshark_detail {
+        return Some(format!(
+            "-O {o} is tshark's detail view; wsdump shows every segment and frame header with \
+             -v, and explains each step with --explain"
+        ));
+    }
+    if let Some(e) = &args.tshark_fieldopt {
+        return Some(format!(
+            "-E {e} is tshark's field formatting; wsdump writes JSON lines: use --json | jq"
+        ));
     }
     if let Some(t) = &args.tshark_format {
         return Some(format!(

@@ -78,7 +78,11 @@ pub(crate) fn list_interfaces() -> io::Result<ExitCode> {
 
 /// Whether a display filter was given: then finding no message is exit status 1, as grep.
 pub(crate) fn display_filtered(args: &Args) -> bool {
-    args.conn.is_some() || args.grep.is_some() || !args.opcode.is_empty() || args.dir.is_some()
+    args.conn.is_some()
+        || args.grep.is_some()
+        || args.exclude.is_some()
+        || !args.opcode.is_empty()
+        || args.dir.is_some()
 }
 
 /// 2 on failure; 1 when no websocket was decoded, or the display filters passed no message;
@@ -86,7 +90,9 @@ pub(crate) fn display_filtered(args: &Args) -> bool {
 pub(crate) fn exit_status(args: &Args, failed: bool, websockets: u64, shown: u64) -> ExitCode {
     if failed {
         ExitCode::from(2)
-    } else if websockets == 0 || (display_filtered(args) && shown == 0) {
+    } else if shown == 0 && (websockets == 0 || display_filtered(args)) {
+        // A message shown is websocket traffic decoded, whatever the counters say: a run
+        // cut short by -c on several threads ends before every thread has counted.
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -118,7 +124,7 @@ pub(crate) fn make_config(args: &Args, filter: &CaptureFilter) -> Config {
     cfg.max_ooo_per_stream = args.max_ooo;
     cfg.max_memory = args.max_memory;
     cfg.max_conns = args.max_conns;
-    cfg.frames = args.verbose || args.explain;
+    cfg.frames = args.verbose > 0 || args.explain;
     cfg.app = args.app;
     cfg
 }

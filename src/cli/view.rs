@@ -6,19 +6,22 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use wsdump::engine::Stage;
 use wsdump::event::{Event, EventKind, Sink};
 use wsdump::output::Palette;
+use wsdump::output::chat_view::{ChatOptions, ChatPrinter};
 use wsdump::output::explain::ExplainPrinter;
 use wsdump::output::filter::Filter;
 use wsdump::output::human::{HumanOptions, HumanPrinter};
 use wsdump::output::json::{JsonOptions, JsonPrinter};
 use wsdump::output::ladder::{LadderPrinter, locale_is_utf8};
 use wsdump::output::summary::Summary;
-use wsdump::output::time::{TimeFormat, Zone};
+use wsdump::output::time::{Stamper, TimeFormat, Zone};
+use wsdump::output::width;
 
 pub(crate) enum Printer {
     Human(HumanPrinter<BufWriter<File>>),
     Json(JsonPrinter<BufWriter<File>>),
     Explain(ExplainPrinter<BufWriter<File>>),
     Ladder(LadderPrinter<BufWriter<File>>),
+    Chat(ChatPrinter<BufWriter<File>>),
 }
 
 /// The printer, behind the display filters, `-c` and `--stats`.
@@ -46,14 +49,25 @@ impl Out {
             Printer::Json(p) => p.flush(),
             Printer::Explain(p) => p.flush(),
             Printer::Ladder(p) => p.flush(),
+            Printer::Chat(p) => p.flush(),
         }
     }
 }
 
 impl Sink for Out {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
-        if self.done() || !self.filter.passes(ev) {
-            return Ok(!self.done());
+        if self.done() {
+            return Ok(false);
+        }
+        if !self.filter.passes(ev) {
+            // What a filter hides still counts for the verdicts (an unanswered heartbeat
+            // hidden by --no-heartbeats still explains the cut that follows).
+            match &mut self.printer {
+                Printer::Human(p) => p.observe(ev),
+                Printer::Chat(p) => p.observe(ev),
+                _ => {}
+            }
+            return Ok(true);
         }
         if let Some(s) = &mut self.summary {
             s.observe(ev);
@@ -66,6 +80,7 @@ impl Sink for Out {
             Printer::Json(p) => p.event(ev)?,
             Printer::Explain(p) => p.event(ev)?,
             Printer::Ladder(p) => p.event(ev)?,
+            Printer::Chat(p) => p.event(ev)?,
         };
         Ok(!self.done())
     }
@@ -84,6 +99,7 @@ impl Sink for Out {
             Printer::Json(p) => p.finish()?,
             Printer::Explain(p) => p.finish()?,
             Printer::Ladder(p) => p.finish()?,
+            Printer::Chat(p) => p.finish()?,
         }
         if let Some(s) = &self.summary {
             let text = if self.json { s.json() } else { s.human() };
@@ -150,7 +166,22 @@ pub(crate) fn make_sink_to(args: &Args, file: File) -> Out {
     let printer = if args.explain {
         Printer::Explain(ExplainPrinter::new(out, args.lang, args.hex))
     } else if args.ladder {
-        Printer::Ladder(LadderPrinter::new(out, locale_is_utf8()))
+        let ladder = LadderPrinter::new(out, locale_is_utf8());
+        // Live or from a pipe, rows are drawn as they come; a file's diagrams are whole.
+        let streaming = args.read.as_deref().is_none_or(|r| r == "-");
+        Printer::Ladder(if streaming { ladder.live() } else { ladder })
+    } else if args.chat {
+        let opts = ChatOptions {
+            heartbeats: args.verbose > 0,
+            width: cut_width(args),
+            lang: args.lang,
+        };
+        Printer::Chat(ChatPrinter::new(
+            out,
+            palette(args.color),
+            opts,
+            Stamper::new(time_format(args), Zone::Local),
+        ))
     } else if args.json {
         Printer::Json(JsonPrinter::new(out, json_options(args)))
     } else {
@@ -162,7 +193,7 @@ pub(crate) fn make_sink_to(args: &Args, file: File) -> Out {
     Out {
         printer,
         filter: make_filter(args),
-        summary: args.stats.then(Summary::default),
+        summary: args.stats.then(|| Summary::in_lang(args.lang)),
         summary_to_stderr: super::exports::stdout_taken(args),
         json: args.json,
         limit: args.count,
@@ -174,7 +205,7 @@ pub(crate) fn make_sink_to(args: &Args, file: File) -> Out {
 pub(crate) fn json_options(args: &Args) -> JsonOptions {
     JsonOptions {
         messages_only: args.messages,
-        verbose: args.verbose,
+        verbose: args.verbose > 0,
         community_id_seed: args.community_id_seed,
         redact: args.redact,
         max_payload: args.max_payload,
@@ -184,9 +215,22 @@ pub(crate) fn json_options(args: &Args) -> JsonOptions {
 pub(crate) fn human_options(args: &Args) -> HumanOptions {
     HumanOptions {
         messages_only: args.messages,
-        verbose: args.verbose,
+        verbose: args.verbose > 0,
         hex: args.hex,
+        width: cut_width(args),
+        headers: args.verbose,
+        lang: args.lang,
+        ..HumanOptions::default()
     }
+}
+
+/// The width payload previews are cut to: a terminal's, unless payloads are wanted whole
+/// (-v, -X, -A).
+pub(crate) fn cut_width(args: &Args) -> Option<usize> {
+    if args.verbose > 0 || args.hex || args.ascii {
+        return None;
+    }
+    width::terminal()
 }
 
 /// `-t`...`-ttttt`.
@@ -200,6 +244,8 @@ pub(crate) fn make_filter(args: &Args) -> Filter {
         opcodes: args.opcode.clone(),
         conn: args.conn.clone(),
         grep: args.grep.clone(),
+        exclude: args.exclude.clone(),
+        no_heartbeats: args.no_heartbeats,
     }
 }
 
@@ -212,12 +258,15 @@ pub(crate) struct Rendering {
 
 pub(crate) enum MemPrinter {
     Json(JsonPrinter<io::Sink>),
-    Human(HumanPrinter<io::Sink>),
+    Human(Box<HumanPrinter<io::Sink>>),
 }
 
 impl wsdump::shard::Render for Rendering {
     fn render(&mut self, ev: &Event<'_>, out: &mut String) -> bool {
         if !self.filter.passes(ev) {
+            if let MemPrinter::Human(p) = &mut self.printer {
+                p.observe(ev);
+            }
             return false;
         }
         match &mut self.printer {
@@ -238,7 +287,7 @@ pub(crate) fn shareable(args: &Args) -> bool {
     );
     // The exports (--har, -w) are written in capture order by one sink.
     let exports = args.har.is_some() || args.write.is_some();
-    !(args.explain || args.ladder || args.stats || exports || (relative && !args.json))
+    !(args.explain || args.ladder || args.chat || args.stats || exports || (relative && !args.json))
 }
 
 /// The printer for a decoding thread (a [`shareable`] view).
@@ -246,10 +295,10 @@ pub(crate) fn make_render(args: &Args) -> Rendering {
     let printer = if args.json {
         MemPrinter::Json(JsonPrinter::new(io::sink(), json_options(args)))
     } else {
-        MemPrinter::Human(
+        MemPrinter::Human(Box::new(
             HumanPrinter::new(io::sink(), palette(args.color), human_options(args))
                 .with_time(time_format(args), Zone::Local),
-        )
+        ))
     };
     Rendering {
         filter: make_filter(args),

@@ -24,7 +24,15 @@ struct Notes {
     close_from: Option<Dir>,
     /// The last request asked for a websocket upgrade (its response refuses it or not).
     asked_upgrade: bool,
+    websocket: bool,
+    gap: bool,
+    /// A FIN or RST was explained: what it means for the session is said once.
+    ended: bool,
 }
+
+/// A connection this soon after the previous one of the same client address to the same
+/// server ended is a reconnect.
+const RECONNECT_NS: i128 = 5_000_000_000;
 
 pub struct ExplainPrinter<W: Write> {
     out: W,
@@ -32,6 +40,9 @@ pub struct ExplainPrinter<W: Write> {
     hex: bool,
     human: HumanPrinter<Vec<u8>>,
     conns: HashMap<u64, Notes>,
+    /// When the last connection of a client address to a server ended, and how many
+    /// reconnects led to it.
+    ended: HashMap<(IpAddr, std::net::SocketAddr), (crate::capture::Timestamp, u32)>,
     legend_done: bool,
     /// The tcpdump line of the last data segment, printed under the comments it explains.
     pending: Option<String>,
@@ -47,6 +58,9 @@ impl<W: Write> ExplainPrinter<W> {
             messages_only: false,
             verbose: true,
             hex,
+            lang,
+            reconnects: true,
+            ..HumanOptions::default()
         };
         ExplainPrinter {
             out,
@@ -54,6 +68,7 @@ impl<W: Write> ExplainPrinter<W> {
             hex,
             human: HumanPrinter::new(Vec::new(), Palette::plain(), opts),
             conns: HashMap::new(),
+            ended: HashMap::new(),
             legend_done: false,
             pending: None,
             buf: String::new(),
@@ -147,6 +162,19 @@ impl<W: Write> ExplainPrinter<W> {
                         ("isn", &t.seq.to_string()),
                     ],
                 ));
+                if let Some(&(at, n)) = self.ended.get(&(c.client.ip(), c.server)) {
+                    let ns = ev.ts.as_nanos() - at.as_nanos();
+                    if (0..=RECONNECT_NS).contains(&ns) {
+                        comments.push(lang.fill(
+                            "reconnect",
+                            &[
+                                ("n", &(n + 1).to_string()),
+                                ("client", &c.client.ip().to_string()),
+                                ("secs", &format!("{:.3}", ns as f64 / 1e9)),
+                            ],
+                        ));
+                    }
+                }
             }
             TcpRole::SynAck => {
                 notes.server_isn = Some(t.seq);
@@ -174,8 +202,40 @@ impl<W: Write> ExplainPrinter<W> {
                     ],
                 ));
             }
-            TcpRole::Fin => comments.push(lang.fill("fin", &[("who", &self.who(ev.dir))])),
-            TcpRole::Rst => comments.push(lang.fill("rst", &[("who", &self.who(ev.dir))])),
+            TcpRole::Fin | TcpRole::Rst => {
+                let refused = t.role == TcpRole::Rst
+                    && ev.dir == Dir::S2C
+                    && notes.client_isn.is_some()
+                    && notes.server_isn.is_none();
+                let who = if ev.dir == Dir::C2S {
+                    "client"
+                } else {
+                    "server"
+                };
+                let who = lang.get(who).to_string();
+                if refused {
+                    comments.push(lang.fill("rst_refused", &[("server", &c.server_str())]));
+                } else if t.role == TcpRole::Fin {
+                    comments.push(lang.fill("fin", &[("who", &who)]));
+                } else {
+                    comments.push(lang.fill("rst", &[("who", &who)]));
+                }
+                if !notes.ended && notes.websocket && notes.close_from.is_none() && !notes.gap {
+                    comments.push(lang.fill("cut", &[("who", &who)]));
+                }
+                if !notes.ended {
+                    notes.ended = true;
+                    let key = (c.client.ip(), c.server);
+                    let run = match self.ended.get(&key) {
+                        Some(&(at, n)) if ev.ts.as_nanos() - at.as_nanos() <= RECONNECT_NS => n + 1,
+                        _ => 0,
+                    };
+                    if self.ended.len() >= 65_536 {
+                        self.ended.clear();
+                    }
+                    self.ended.insert(key, (ev.ts, run));
+                }
+            }
             TcpRole::Data | TcpRole::Ack | TcpRole::KeepAlive => {}
         }
         if matches!(t.role, TcpRole::Syn | TcpRole::SynAck) && !t.options.is_empty() {
@@ -532,9 +592,18 @@ impl<W: Write> Sink for ExplainPrinter<W> {
                 self.line(&format!("    {line}\n"));
             }
             (EventKind::Frame(f), Some(_)) => self.frame(ev, f),
-            (EventKind::Message(m), Some(c)) => self.message(ev, c, m),
+            (EventKind::Message(m), Some(c)) => {
+                self.conns.entry(c.id).or_default().websocket = true;
+                self.message(ev, c, m);
+            }
             (EventKind::End, Some(c)) => {
                 self.conns.remove(&c.id);
+            }
+            (EventKind::Gap(_), Some(c)) => {
+                self.conns.entry(c.id).or_default().gap = true;
+                self.flush_pending();
+                let line = self.human_line(ev);
+                self.line(&format!("    {line}\n"));
             }
             _ => {
                 self.flush_pending();

@@ -20,6 +20,12 @@ pub struct Filter {
     /// Messages whose text (or close reason) matches; when the text is JSON, also those with
     /// a string value that matches once its escapes (`\u00e9`) are decoded.
     pub grep: Option<Regex>,
+    /// Messages whose text (or JSON string values) match are dropped: `grep -v` that takes a
+    /// message with its reading, so no orphan `↳` line is left.
+    pub exclude: Option<Regex>,
+    /// Heartbeats are dropped: ping and pong control frames, and the messages an application
+    /// protocol reads as its heartbeat (workerman's `{"type":"ping"}`).
+    pub no_heartbeats: bool,
 }
 
 impl Filter {
@@ -29,7 +35,11 @@ impl Filter {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.dir.is_none() && self.conn.is_none() && !self.selects_messages()
+        self.dir.is_none()
+            && self.conn.is_none()
+            && !self.selects_messages()
+            && self.exclude.is_none()
+            && !self.no_heartbeats
     }
 
     pub fn passes(&self, ev: &Event<'_>) -> bool {
@@ -38,8 +48,8 @@ impl Filter {
         }
         if let Some(sel) = &self.conn {
             let Some(c) = ev.conn else { return false };
-            // Connections carry no label yet: a label selects nothing.
-            if !sel.matches(c.id, c.client, c.server, None) {
+            // A label selects a connection's events from the one that named it on.
+            if !sel.matches(c.id, c.client, c.server, ev.label) {
                 return false;
             }
         }
@@ -47,6 +57,16 @@ impl Filter {
             && (ev.conn.is_none() || ev.dir != d)
         {
             return false;
+        }
+        if let EventKind::Message(m) = &ev.kind {
+            if self.no_heartbeats && is_heartbeat(ev, m) {
+                return false;
+            }
+            if let Some(re) = &self.exclude
+                && text_matches(re, m)
+            {
+                return false;
+            }
         }
         if !self.selects_messages() {
             return true;
@@ -58,11 +78,21 @@ impl Filter {
             return false;
         }
         if let Some(re) = &self.grep {
-            let text = m.text().or(m.close_reason);
-            return text.is_some_and(|t| re.is_match(t) || json_strings_match(re, t));
+            return text_matches(re, m);
         }
         true
     }
+}
+
+/// A ping or pong control frame, or a message its protocol reads as a heartbeat.
+pub fn is_heartbeat(ev: &Event<'_>, m: &crate::event::Message<'_>) -> bool {
+    matches!(m.opcode, Opcode::Ping | Opcode::Pong) || ev.app.is_some_and(|a| a.heartbeat)
+}
+
+/// Whether `re` matches the message's text (or close reason), or one of its JSON strings.
+fn text_matches(re: &Regex, m: &crate::event::Message<'_>) -> bool {
+    let text = m.text().or(m.close_reason);
+    text.is_some_and(|t| re.is_match(t) || json_strings_match(re, t))
 }
 
 /// Whether `text` is JSON with a string value (at any depth) that `re` matches, escapes
@@ -114,6 +144,74 @@ pub fn parse_opcode(s: &str) -> Option<Opcode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::{Annotation, ConnInfo, Message};
+
+    fn msg(text: &str, opcode: Opcode) -> Message<'_> {
+        Message {
+            opcode,
+            payload: text.as_bytes(),
+            len: text.len() as u64,
+            wire_len: text.len() as u64,
+            compressed: false,
+            frames: 1,
+            truncated: false,
+            incomplete: None,
+            missing: Vec::new(),
+            resync: false,
+            valid_utf8: true,
+            text: Some(text),
+            close_code: None,
+            close_reason: None,
+        }
+    }
+
+    #[test]
+    fn heartbeats_exclusion_and_labels() {
+        let a: std::net::SocketAddr = "127.0.0.1:48832".parse().unwrap();
+        let b: std::net::SocketAddr = "127.0.0.1:7272".parse().unwrap();
+        let c = ConnInfo {
+            id: 1,
+            client: a,
+            server: b,
+        };
+        let hb = Annotation {
+            protocol: "workerman-chat",
+            text: "heartbeat ping".into(),
+            heartbeat: true,
+            ..Default::default()
+        };
+        let ping = msg(r#"{"type":"ping"}"#, Opcode::Text);
+        let ctl = msg("", Opcode::Ping);
+        let say = msg(r#"{"type":"say","content":"hi"}"#, Opcode::Text);
+        let ev = |m, app, label| Event {
+            ts: Default::default(),
+            conn: Some(&c),
+            dir: Dir::S2C,
+            kind: EventKind::Message(m),
+            app,
+            label,
+        };
+        let f = Filter {
+            no_heartbeats: true,
+            ..Filter::default()
+        };
+        assert!(!f.passes(&ev(&ping, Some(&hb), None)));
+        assert!(!f.passes(&ev(&ctl, None, None)));
+        assert!(f.passes(&ev(&say, None, None)));
+        let f = Filter {
+            exclude: Some(Regex::new("(?i)PING").unwrap()),
+            ..Filter::default()
+        };
+        assert!(!f.passes(&ev(&ping, Some(&hb), None)));
+        assert!(f.passes(&ev(&say, None, None)));
+        let f = Filter {
+            conn: Some(ConnSelector::parse("mynick").unwrap()),
+            ..Filter::default()
+        };
+        assert!(f.passes(&ev(&say, None, Some("mynick"))));
+        assert!(!f.passes(&ev(&say, None, Some("second"))));
+        assert!(!f.passes(&ev(&say, None, None)));
+    }
 
     #[test]
     fn grep_reads_json_string_values_unescaped() {

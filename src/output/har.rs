@@ -852,6 +852,7 @@ mod tests {
             dir,
             kind,
             app: None,
+            label: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! The human view: one line per event worth reading, tcpdump-like, client always on the left
 //! and an arrow for the direction.
 
-use super::{Palette, escape, time};
+use super::texts::Lang;
+use super::verdict::Verdicts;
+use super::{Palette, escape, time, width};
 use crate::event::{Dir, Event, EventKind, Message, Notice, Opcode, Sink, TcpRole};
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -14,6 +16,18 @@ pub struct HumanOptions {
     pub verbose: bool,
     /// Hex and ASCII dump of binary payloads (`-X`).
     pub hex: bool,
+    /// Cut payload previews and readings to this many columns (a terminal's width), with
+    /// the true length shown; `None`: payloads in full.
+    pub width: Option<usize>,
+    /// The upgrade's headers under its line: 0 none, 1 with cookie and credential values
+    /// masked, 2 as sent.
+    pub headers: u8,
+    /// Language of the verdicts.
+    pub lang: Lang,
+    /// Say when a connection is a reconnect of the same client address to the same server.
+    /// This looks across connections: only for a printer that sees them all (not one of
+    /// several decoding threads, each of which sees its share).
+    pub reconnects: bool,
 }
 
 pub struct HumanPrinter<W: Write> {
@@ -23,6 +37,7 @@ pub struct HumanPrinter<W: Write> {
     line: String,
     /// The line's timestamp as tcpdump's `-t` options print it; `None`: UTC time of day.
     stamper: Option<time::Stamper>,
+    verdicts: Verdicts,
 }
 
 impl<W: Write> HumanPrinter<W> {
@@ -33,6 +48,7 @@ impl<W: Write> HumanPrinter<W> {
             opts,
             line: String::with_capacity(4096),
             stamper: None,
+            verdicts: Verdicts::new(opts.lang, opts.reconnects),
         }
     }
 
@@ -68,7 +84,22 @@ impl<W: Write> HumanPrinter<W> {
             self.line.push(' ');
         }
         if let Some(c) = ev.conn {
-            p.paint(p.addr, &c.client_str(), &mut self.line);
+            match (ev.label, self.opts.width) {
+                // On a terminal the name and the connection's number stand for the client's
+                // address (the lines before the login show it): the payload gets the room.
+                (Some(name), Some(_)) => {
+                    let mut s = String::new();
+                    label(name, &mut s);
+                    let _ = write!(s, "#{}", c.id);
+                    p.paint(p.addr, &s, &mut self.line);
+                }
+                (Some(name), None) => {
+                    label(name, &mut self.line);
+                    self.line.push('@');
+                    p.paint(p.addr, &c.client_str(), &mut self.line);
+                }
+                (None, _) => p.paint(p.addr, &c.client_str(), &mut self.line),
+            }
             match ev.dir {
                 Dir::C2S => p.paint(p.c2s, " → ", &mut self.line),
                 Dir::S2C => p.paint(p.s2c, " ← ", &mut self.line),
@@ -91,7 +122,11 @@ impl<W: Write> HumanPrinter<W> {
             Opcode::Close => {
                 if let Some(code) = m.close_code {
                     let _ = write!(l, " {code}");
-                    if let Some(name) = close_name(code) {
+                    let name = match self.opts.lang {
+                        Lang::En => close_name(code),
+                        lang => Some(super::texts::close_meaning(lang, code)),
+                    };
+                    if let Some(name) = name {
                         let _ = write!(l, " ({name})");
                     }
                 }
@@ -126,11 +161,26 @@ impl<W: Write> HumanPrinter<W> {
             }
             _ => false,
         };
+        // On a terminal only the start of a long payload is escaped: the rest is cut anyway.
+        let room = self.opts.width.map(|w| {
+            let row = &l[l.rfind('\n').map_or(0, |i| i + 1)..];
+            w.saturating_sub(width::visible(row))
+        });
+        // Without a width the preview goes straight into the line (whose buffer is kept
+        // from line to line: a 100 KB payload costs no new allocation); with one, into a
+        // scratch string that is cut.
+        let start = l.len();
         if show_text && m.incomplete != Some(crate::event::Incomplete::InflateFailed) {
             // JSON payloads print compact (and still valid); the JSON output keeps them raw.
             match m.text().and_then(super::chat::compact_json) {
                 Some(c) => escape::text(&c, l),
-                None => escape::bytes(m.payload, l),
+                None => {
+                    let mut b = m.payload;
+                    if let Some(r) = room {
+                        b = &b[..b.len().min(width::preview_bytes(r))];
+                    }
+                    escape::bytes(b, l);
+                }
             }
         } else {
             // Binary, or bytes that must not pass for text: hex, shortened.
@@ -141,12 +191,79 @@ impl<W: Write> HumanPrinter<W> {
                 l.push('…');
             }
         }
+        if let Some(r) = room
+            && width::visible(&l[start..]) > r
+        {
+            let more = self
+                .opts
+                .lang
+                .fill("cut_bytes", &[("n", &m.len.to_string())]);
+            let keep = width::cut(&l[start..], r.saturating_sub(width::visible(&more) + 2));
+            let keep = start + keep.trim_end_matches('…').len();
+            l.truncate(keep);
+            l.push_str("… ");
+            p.paint(p.dim, &more, l);
+        }
         if self.opts.hex && !show_text {
             l.push('\n');
             let mut dump = String::new();
             escape::hexdump(m.payload, "\t", &mut dump);
             l.push_str(dump.trim_end_matches('\n'));
         }
+    }
+}
+
+/// A header value with its secrets hidden: cookie values and credentials are replaced by
+/// their length (cookie names and the authorization scheme stay, they help and tell nothing).
+pub fn masked(name: &str, value: &str) -> String {
+    let hide = |v: &str| format!("<{} bytes hidden, -vv shows>", v.len());
+    if name.eq_ignore_ascii_case("cookie") {
+        let parts: Vec<String> = value
+            .split(';')
+            .map(|c| match c.split_once('=') {
+                Some((n, v)) => format!("{n}={}", hide(v)),
+                None => hide(c),
+            })
+            .collect();
+        return parts.join(";");
+    }
+    if name.eq_ignore_ascii_case("set-cookie") {
+        // The first pair is the cookie; the attributes after it (Path, Expires) are not secret.
+        let (pair, attrs) = value.split_once(';').unwrap_or((value, ""));
+        let pair = match pair.split_once('=') {
+            Some((n, v)) => format!("{n}={}", hide(v)),
+            None => hide(pair),
+        };
+        return if attrs.is_empty() {
+            pair
+        } else {
+            format!("{pair};{attrs}")
+        };
+    }
+    if name.eq_ignore_ascii_case("authorization")
+        || name.eq_ignore_ascii_case("proxy-authorization")
+    {
+        return match value.trim_start().split_once(' ') {
+            Some((scheme, cred)) => format!("{scheme} {}", hide(cred.trim())),
+            None => hide(value),
+        };
+    }
+    value.to_string()
+}
+
+/// A connection's name as lines show it, before its client's address (`mynick@…`): quoted
+/// when it has spaces or characters that would read as part of the line.
+pub fn label(name: &str, out: &mut String) {
+    let plain = !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || matches!(c, '@' | '"' | '→' | '←' | '\\'));
+    if plain {
+        escape::text(name, out);
+    } else {
+        out.push('"');
+        escape::text(&name.replace('\\', "\\\\").replace('"', "\\\""), out);
+        out.push('"');
     }
 }
 
@@ -206,17 +323,17 @@ pub fn close_name(code: u16) -> Option<&'static str> {
     })
 }
 
-fn tcp_label(r: TcpRole) -> &'static str {
-    match r {
-        TcpRole::Syn => "handshake 1/3",
-        TcpRole::SynAck => "handshake 2/3",
-        TcpRole::HandshakeAck => "handshake 3/3",
-        TcpRole::Fin => "teardown",
-        TcpRole::Rst => "reset",
-        TcpRole::Data => "data",
-        TcpRole::Ack => "ack",
-        TcpRole::KeepAlive => "keep-alive",
-    }
+fn tcp_label(r: TcpRole, lang: Lang) -> &'static str {
+    lang.get(match r {
+        TcpRole::Syn => "l_hs1",
+        TcpRole::SynAck => "l_hs2",
+        TcpRole::HandshakeAck => "l_hs3",
+        TcpRole::Fin => "l_fin",
+        TcpRole::Rst => "l_rst",
+        TcpRole::Data => "l_data",
+        TcpRole::Ack => "l_ack",
+        TcpRole::KeepAlive => "l_keepalive",
+    })
 }
 
 impl<W: Write> Sink for HumanPrinter<W> {
@@ -242,6 +359,12 @@ impl<W: Write> HumanPrinter<W> {
         std::mem::swap(&mut self.line, buf);
     }
 
+    /// Takes note of an event a display filter hides: it prints nothing, but what the
+    /// verdicts know of its connection stays true.
+    pub fn observe(&mut self, ev: &Event<'_>) {
+        let _ = self.verdicts.observe(ev);
+    }
+
     /// Appends `ev`'s lines to `buf` instead of writing them (for printing on several
     /// threads).
     pub fn render(&mut self, ev: &Event<'_>, buf: &mut String) {
@@ -250,8 +373,27 @@ impl<W: Write> HumanPrinter<W> {
         std::mem::swap(&mut self.line, buf);
     }
 
+    /// An HTTP head's headers, one an indented line (`-v`), secrets masked below `-vv`.
+    fn headers(&mut self, headers: &[(String, String)]) {
+        if self.opts.headers == 0 {
+            return;
+        }
+        for (name, value) in headers {
+            self.line.push_str("\n    ");
+            escape::text(name, &mut self.line);
+            self.line.push_str(": ");
+            let v = if self.opts.headers >= 2 {
+                value.clone()
+            } else {
+                masked(name, value)
+            };
+            escape::text(&v, &mut self.line);
+        }
+    }
+
     /// Appends `ev`'s lines to `self.line`; false when `ev` is not shown.
     fn build(&mut self, ev: &Event<'_>) -> bool {
+        let verdict = self.verdicts.observe(ev);
         let show = match &ev.kind {
             EventKind::End => false,
             EventKind::Message(_) => true,
@@ -265,10 +407,11 @@ impl<W: Write> HumanPrinter<W> {
         }
         self.prefix(ev);
         let p = self.pal;
+        let lang = self.opts.lang;
         match &ev.kind {
             EventKind::Tcp(t) => {
                 let l = &mut self.line;
-                p.paint(p.tcp, &format!("tcp {}", tcp_label(t.role)), l);
+                p.paint(p.tcp, &format!("tcp {}", tcp_label(t.role, lang)), l);
                 let _ = write!(l, " {}", t.flags);
                 let syn = t.flags.syn();
                 let seq = if syn {
@@ -296,6 +439,10 @@ impl<W: Write> HumanPrinter<W> {
                     let _ = write!(l, " {}", t.options);
                 }
                 let _ = write!(l, " length {}", t.payload_len);
+                if let Some(v) = &verdict {
+                    l.push_str(" — ");
+                    p.paint(p.warn, v, l);
+                }
             }
             EventKind::HttpRequest(r) => {
                 let l = &mut self.line;
@@ -304,23 +451,24 @@ impl<W: Write> HumanPrinter<W> {
                 let _ = write!(s, " HTTP/1.{}", r.version);
                 p.paint(p.http, &s, l);
                 if r.websocket_upgrade {
-                    l.push_str(" [websocket upgrade");
+                    let _ = write!(l, " [{}", lang.get("l_upgrade"));
                     if let Some(k) = &r.key {
-                        l.push_str(", key ");
+                        let _ = write!(l, ", {} ", lang.get("l_key"));
                         escape::text(k, l);
                     }
                     for (name, label) in [
-                        ("sec-websocket-version", "version"),
-                        ("sec-websocket-protocol", "protocols"),
-                        ("sec-websocket-extensions", "offers"),
+                        ("sec-websocket-version", "l_version"),
+                        ("sec-websocket-protocol", "l_protocols"),
+                        ("sec-websocket-extensions", "l_offers"),
                     ] {
                         if let Some(v) = r.header(name) {
-                            let _ = write!(l, ", {label} ");
+                            let _ = write!(l, ", {} ", lang.get(label));
                             escape::text(v, l);
                         }
                     }
                     l.push(']');
                 }
+                self.headers(&r.headers);
             }
             EventKind::HttpResponse(r) => {
                 let l = &mut self.line;
@@ -328,29 +476,36 @@ impl<W: Write> HumanPrinter<W> {
                 escape::text(&r.reason, &mut s);
                 p.paint(p.http, &s, l);
                 if r.upgraded {
-                    l.push_str(" [websocket accepted");
+                    let _ = write!(l, " [{}", lang.get("l_accepted"));
                     match r.accept_ok() {
-                        Some(true) => l.push_str(", accept ok"),
-                        Some(false) => p.paint(p.warn, ", accept MISMATCH", l),
+                        Some(true) => {
+                            let _ = write!(l, ", {}", lang.get("l_accept_ok"));
+                        }
+                        Some(false) => {
+                            p.paint(p.warn, &format!(", {}", lang.get("l_accept_bad")), l)
+                        }
                         None => {}
                     }
                     match &r.extensions {
                         Some(e) => {
-                            l.push_str(", extensions ");
+                            let _ = write!(l, ", {} ", lang.get("l_extensions"));
                             escape::text(e, l);
                         }
-                        None => l.push_str(", no extensions"),
+                        None => {
+                            let _ = write!(l, ", {}", lang.get("l_no_ext"));
+                        }
                     }
                     if let Some(sp) = &r.subprotocol {
-                        l.push_str(", subprotocol ");
+                        let _ = write!(l, ", {} ", lang.get("l_subprotocol"));
                         escape::text(sp, l);
                     }
                     l.push(']');
                 } else if r.key.is_some() && r.status != 101 {
                     // A 101 that is not a websocket switch is explained by the violation or
                     // notice that follows it.
-                    p.paint(p.warn, " [websocket upgrade refused]", l);
+                    p.paint(p.warn, &format!(" [{}]", lang.get("l_refused")), l);
                 }
+                self.headers(&r.headers);
             }
             EventKind::Frame(f) => {
                 let l = &mut self.line;
@@ -375,11 +530,29 @@ impl<W: Write> HumanPrinter<W> {
             }
             EventKind::Message(m) => {
                 self.message(m);
-                // The chat view: the application protocol's reading, under the raw line.
+                // What the payload's cut could not shorten (a long close reason, the
+                // address of a long name) is cut as a whole row.
+                if let Some(w) = self.opts.width {
+                    let start = self.line.rfind('\n').map_or(0, |i| i + 1);
+                    if width::visible(&self.line[start..]) > w {
+                        let keep = width::cut_painted(&self.line[start..], w.saturating_sub(1));
+                        self.line.truncate(start + keep);
+                        if self.pal.enabled {
+                            self.line.push_str("\x1b[0m");
+                        }
+                        self.line.push('…');
+                    }
+                }
+                // The application protocol's reading, under the raw line.
                 if let (Some(r), false) = (ev.app, self.opts.messages_only) {
                     self.line.push_str("\n    ↳ ");
                     let mut safe = String::new();
-                    escape::text(&r.text, &mut safe);
+                    escape::text(&super::reading_text(self.opts.lang, r), &mut safe);
+                    if let Some(w) = self.opts.width
+                        && width::visible(&safe) + 6 > w
+                    {
+                        safe = format!("{}…", width::cut(&safe, w.saturating_sub(7)));
+                    }
                     p.paint(
                         if r.heartbeat { p.dim } else { p.flag },
                         &safe,

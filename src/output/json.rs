@@ -296,6 +296,9 @@ impl<W: Write> JsonPrinter<W> {
                 );
             }
             o.str("community_id", &slot.1);
+            if let Some(l) = ev.label {
+                o.str("label", l);
+            }
         }
         match &ev.kind {
             EventKind::Message(m) => {

@@ -1,6 +1,8 @@
 //! `--ladder`: a sequence diagram per connection, client on the left, server on the right,
 //! one arrow per packet of the TCP lifecycle and per HTTP head or websocket message, relative
-//! times at the left. Fits 80 columns. A connection's diagram is printed when it ends.
+//! times at the left. Fits 80 columns. A connection's diagram is printed when it ends, or,
+//! drawn live ([`LadderPrinter::live`]), row by row as its packets come, each row tagged with
+//! its connection's number.
 
 use super::escape;
 use crate::capture::Timestamp;
@@ -15,6 +17,8 @@ const TIME_COL: usize = 12;
 const MAX_ROWS: usize = 2000;
 /// Entries kept across all connections not yet drawn, so memory stays bounded.
 const MAX_TOTAL_ROWS: usize = 200_000;
+/// Columns the live view adds before the time for the connection's number (`#12 `).
+const LIVE_TAG: usize = 5;
 
 struct Glyphs {
     bar: char,
@@ -40,10 +44,16 @@ const ASCII: Glyphs = Glyphs {
 };
 
 struct Diagram {
-    title: String,
+    id: u64,
+    client: String,
+    server: String,
+    /// The name an application protocol gave the connection, once known.
+    label: Option<String>,
     start: Timestamp,
     rows: Vec<(Timestamp, Option<Dir>, String)>,
     dropped: u64,
+    /// Rows drawn live.
+    drawn: u64,
 }
 
 pub struct LadderPrinter<W: Write> {
@@ -52,6 +62,25 @@ pub struct LadderPrinter<W: Write> {
     conns: HashMap<u64, Diagram>,
     order: Vec<u64>,
     rows: usize,
+    /// Rows are drawn as they come, not per connection at its end.
+    live: bool,
+    /// The connection of the last row drawn live.
+    last_live: Option<u64>,
+}
+
+impl Diagram {
+    fn title(&self) -> String {
+        let mut client = String::new();
+        if let Some(l) = &self.label {
+            super::human::label(l, &mut client);
+            client.push('@');
+        }
+        client.push_str(&self.client);
+        format!(
+            "connection {}: client {client} (left), server {} (right)",
+            self.id, self.server
+        )
+    }
 }
 
 /// Whether the terminal's character set is UTF-8, by the locale variables, as a C program
@@ -76,7 +105,38 @@ impl<W: Write> LadderPrinter<W> {
             conns: HashMap::new(),
             order: Vec::new(),
             rows: 0,
+            live: false,
+            last_live: None,
         }
+    }
+
+    /// Draws each row when its event comes (live capture, pipes): a connection's title
+    /// when its first row is drawn, and `#N` before each row's time, since connections
+    /// interleave. The columns are the same for every row.
+    pub fn live(mut self) -> Self {
+        self.live = true;
+        self
+    }
+
+    /// One row: the time since the connection began, the lifelines, the arrow.
+    fn row(&self, d: &Diagram, ts: Timestamp, dir: Option<Dir>, label: &str, out: &mut String) {
+        let g = self.g;
+        let rel = (ts.as_nanos() - d.start.as_nanos()).max(0);
+        let mut t = format!(
+            "+{}.{:06}",
+            rel / 1_000_000_000,
+            (rel % 1_000_000_000) / 1000
+        );
+        let mut time_col = TIME_COL;
+        if self.live {
+            t = format!("#{} {t}", d.id);
+            time_col += LIVE_TAG;
+        }
+        out.push_str(&format!("{t:>width$} ", width = time_col - 1));
+        out.push(g.bar);
+        out.push_str(&arrow(g, dir, label, WIDTH - time_col - 2));
+        out.push(g.bar);
+        out.push('\n');
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -86,6 +146,9 @@ impl<W: Write> LadderPrinter<W> {
     /// Draws the connections that have not ended (input stopped early, e.g. `-c`).
     pub fn finish(&mut self) -> io::Result<()> {
         let ids: Vec<u64> = std::mem::take(&mut self.order);
+        if self.live {
+            return self.out.flush();
+        }
         for id in ids {
             self.print(id)?;
         }
@@ -135,23 +198,11 @@ impl<W: Write> LadderPrinter<W> {
         let Some(d) = self.conns.remove(&id) else {
             return Ok(());
         };
-        let g = self.g;
         let mut out = String::new();
-        out.push_str(&d.title);
+        out.push_str(&d.title());
         out.push('\n');
-        let inner = WIDTH - TIME_COL - 2;
         for (ts, dir, label) in &d.rows {
-            let rel = (ts.as_nanos() - d.start.as_nanos()).max(0);
-            let t = format!(
-                "+{}.{:06}",
-                rel / 1_000_000_000,
-                (rel % 1_000_000_000) / 1000
-            );
-            out.push_str(&format!("{t:>width$} ", width = TIME_COL - 1));
-            out.push(g.bar);
-            out.push_str(&arrow(g, *dir, label, inner));
-            out.push(g.bar);
-            out.push('\n');
+            self.row(&d, *ts, *dir, label, &mut out);
         }
         if d.dropped > 0 {
             out.push_str(&format!(
@@ -240,6 +291,11 @@ impl<W: Write> Sink for LadderPrinter<W> {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
         let Some(c) = ev.conn else { return Ok(true) };
         if let EventKind::End = ev.kind {
+            if self.live {
+                self.conns.remove(&c.id);
+                self.order.retain(|&i| i != c.id);
+                return Ok(true);
+            }
             if self.conns.contains_key(&c.id) {
                 self.order.retain(|&i| i != c.id);
                 self.print(c.id)?;
@@ -257,17 +313,43 @@ impl<W: Write> Sink for LadderPrinter<W> {
         let d = self.conns.entry(c.id).or_insert_with(|| {
             self.order.push(c.id);
             Diagram {
-                title: format!(
-                    "connection {}: client {} (left), server {} (right)",
-                    c.id,
-                    c.client_str(),
-                    c.server_str()
-                ),
+                id: c.id,
+                client: c.client_str().to_string(),
+                server: c.server_str().to_string(),
+                label: None,
                 start: ev.ts,
                 rows: Vec::new(),
                 dropped: 0,
+                drawn: 0,
             }
         });
+        let named = match ev.label {
+            Some(l) if d.label.as_deref() != Some(l) => {
+                d.label = Some(l.to_string());
+                true
+            }
+            _ => false,
+        };
+        if self.live {
+            let mut out = String::new();
+            let d = &self.conns[&c.id];
+            if self.last_live.is_none() {
+                out.push_str(&d.title());
+                out.push('\n');
+            } else if d.drawn == 0 || named {
+                // A new connection, or one that now has a name: say which it is.
+                out.push('\n');
+                out.push_str(&d.title());
+                out.push('\n');
+            }
+            self.row(d, ev.ts, dir, &label, &mut out);
+            self.last_live = Some(c.id);
+            // Nothing is kept but the connection's start and name.
+            if let Some(d) = self.conns.get_mut(&c.id) {
+                d.drawn += 1;
+            }
+            return self.out.write_all(out.as_bytes()).map(|_| true);
+        }
         if d.rows.len() < MAX_ROWS && self.rows < MAX_TOTAL_ROWS {
             d.rows.push((ev.ts, dir, label));
             self.rows += 1;

@@ -1,6 +1,7 @@
 //! Printers: they consume events and write text. No parsing happens here.
 
 pub mod chat;
+pub mod chat_view;
 pub mod community_id;
 pub mod escape;
 pub mod explain;
@@ -14,8 +15,27 @@ pub mod redact;
 pub mod summary;
 pub mod texts;
 pub mod time;
+pub mod verdict;
+pub mod width;
 
+use crate::event::Annotation;
 use owo_colors::Style;
+use std::borrow::Cow;
+
+/// An annotation's reading as the human views show it in `lang`: translated from its
+/// structured form when the language table knows the protocol, else the reader's own text.
+pub fn reading_text(lang: texts::Lang, a: &Annotation) -> Cow<'_, str> {
+    match app_json(a).and_then(|j| texts::reading(lang, j)) {
+        Some(t) => Cow::Owned(t),
+        None => Cow::Borrowed(&a.text),
+    }
+}
+
+/// The structured reading of an annotation (the `app` object of `--json`), from which the
+/// views say a reading in another language; none when the reader made no object.
+fn app_json(a: &Annotation) -> Option<&serde_json::Value> {
+    a.json.is_object().then_some(&a.json)
+}
 
 /// Colours, resolved once from `--color`, `NO_COLOR`, `TERM` and isatty. Disabled, every
 /// style is plain and nothing but text is written.

@@ -215,6 +215,7 @@ mod tests {
             protocol: "workerman-chat",
             text: "mynick → all: hi\u{1b}[31m".into(),
             heartbeat: false,
+            ..Default::default()
         };
         let m1 = text("hi, all !");
         let m2 = text("line\nbreak");
@@ -236,6 +237,7 @@ mod tests {
                 dir: d,
                 kind: EventKind::Message(m),
                 app: a,
+                label: None,
             };
             out.event(&ev).unwrap();
         }

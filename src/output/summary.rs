@@ -3,10 +3,13 @@
 use super::{escape, time};
 use crate::annotate::latency_text;
 use crate::capture::Timestamp;
-use crate::event::{Dir, Event, EventKind, Notice};
+use crate::event::{Dir, Event, EventKind, Notice, TcpRole};
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
+/// A connection this soon after the previous one of the same client address to the same
+/// server ended is a reconnect.
+pub const RECONNECT_NS: i128 = 5_000_000_000;
 /// Rows kept; connections beyond are counted in a last line, so memory stays bounded.
 const MAX_ROWS: usize = 10_000;
 
@@ -15,6 +18,8 @@ pub struct ConnSummary {
     pub id: u64,
     pub client: String,
     pub server: String,
+    /// The name an application protocol gave the connection (a chat login).
+    pub label: Option<String>,
     pub first: Timestamp,
     pub last: Timestamp,
     pub messages: [u64; 2],
@@ -31,6 +36,18 @@ pub struct ConnSummary {
     pub app: Option<&'static str>,
     /// Request/response latencies of that protocol (JSON-RPC ids, Socket.IO acks, …).
     pub latency: Latency,
+    syn: bool,
+    syn_ack: bool,
+    websocket: bool,
+    /// The first FIN or RST: its direction and whether it was a reset.
+    ended: Option<(Dir, bool)>,
+    /// A reconnect: the how-manieth in a row, and the time since the previous connection
+    /// of the same client address to the same server ended.
+    pub reconnect: Option<(u32, f64)>,
+    /// The server's last heartbeat the client has not answered (nothing sent since).
+    unanswered_ping: bool,
+    client_ip: Option<std::net::IpAddr>,
+    server_addr: Option<std::net::SocketAddr>,
 }
 
 /// Request/response latencies, summed up: count, total, least, most (nanoseconds).
@@ -63,14 +80,53 @@ impl Latency {
     }
 }
 
+impl ConnSummary {
+    /// The verdict's key in the language tables: a refused connection, or a session ended
+    /// without a close frame, and by whom.
+    pub fn verdict(&self) -> Option<(&'static str, &'static str)> {
+        let (dir, rst) = self.ended?;
+        let how = if rst { "RST" } else { "FIN" };
+        if rst && dir == Dir::S2C && self.syn && !self.syn_ack {
+            return Some(("s_refused", how));
+        }
+        // After a gap, the close frame may have been among the lost bytes.
+        if self.websocket && self.close_codes.is_empty() && self.gaps == 0 {
+            return Some((
+                match (dir, self.unanswered_ping) {
+                    (Dir::S2C, true) => "s_cut_heartbeat",
+                    (Dir::S2C, false) => "s_cut_server",
+                    (Dir::C2S, _) => "s_cut_client",
+                },
+                how,
+            ));
+        }
+        None
+    }
+}
+
 #[derive(Default)]
 pub struct Summary {
     rows: Vec<ConnSummary>,
     index: HashMap<u64, usize>,
+    /// For each client address and server: when its last connection ended, and how many
+    /// connections followed one another within [`RECONNECT_NS`].
+    ended: HashMap<(std::net::IpAddr, std::net::SocketAddr), (Timestamp, u32)>,
+    /// The same for connection names (labels).
+    names_ended: HashMap<String, (Timestamp, u32)>,
     pub overflow: u64,
+    /// Language of the table's verdicts.
+    pub lang: super::texts::Lang,
 }
 
 impl Summary {
+    /// A summary whose verdicts are in `lang`.
+    pub fn in_lang(lang: super::texts::Lang) -> Summary {
+        Summary {
+            lang,
+            ..Summary::default()
+        }
+    }
+
     pub fn observe(&mut self, ev: &Event<'_>) {
         let Some(c) = ev.conn else { return };
         if matches!(ev.kind, EventKind::End) {
@@ -86,6 +142,8 @@ impl Summary {
                 }
                 self.rows.push(ConnSummary {
                     id: c.id,
+                    client_ip: Some(c.client.ip()),
+                    server_addr: Some(c.server),
                     client: c.client_str().to_string(),
                     server: c.server_str().to_string(),
                     first: ev.ts,
@@ -97,9 +155,37 @@ impl Summary {
         };
         let r = &mut self.rows[i];
         r.last = r.last.max(ev.ts);
+        if let Some(l) = ev.label
+            && r.label.as_deref() != Some(l)
+        {
+            r.label = Some(l.to_string());
+            // The same name again soon after its connection ended is a reconnect too (from
+            // another address, e.g. behind a NAT or a new Wi-Fi).
+            if r.reconnect.is_none()
+                && let Some(&(ended, run)) = self.names_ended.get(l)
+            {
+                let ns = ev.ts.as_nanos() - ended.as_nanos();
+                if (0..=RECONNECT_NS).contains(&ns) {
+                    r.reconnect = Some((run + 1, ns as f64 / 1e9));
+                }
+            }
+        }
         let d = ev.dir.index();
         match &ev.kind {
             EventKind::Message(m) => {
+                r.websocket = true;
+                if r.ended.is_none() {
+                    match ev.dir {
+                        Dir::C2S => r.unanswered_ping = false,
+                        Dir::S2C
+                            if super::filter::is_heartbeat(ev, m)
+                                && m.opcode != crate::event::Opcode::Pong =>
+                        {
+                            r.unanswered_ping = true;
+                        }
+                        Dir::S2C => {}
+                    }
+                }
                 r.messages[d] += 1;
                 r.bytes[d] += m.len;
                 if m.compressed {
@@ -123,8 +209,56 @@ impl Summary {
             EventKind::Violation(_) => r.violations += 1,
             // A connection is "TLS" in the table while it is not decrypted.
             EventKind::Notice(Notice::Tls { info: Some(i), .. }) => r.tls = !i.decrypted,
+            EventKind::Notice(Notice::MidStream) => r.websocket = true,
+            EventKind::HttpResponse(h) => r.websocket |= h.upgraded,
+            EventKind::Tcp(t) => match t.role {
+                TcpRole::Syn if !r.syn => {
+                    r.syn = true;
+                    let key = (c.client.ip(), c.server);
+                    if let Some(&(ended, run)) = self.ended.get(&key) {
+                        let ns = ev.ts.as_nanos() - ended.as_nanos();
+                        if (0..=RECONNECT_NS).contains(&ns) {
+                            r.reconnect = Some((run + 1, ns as f64 / 1e9));
+                        }
+                    }
+                }
+                TcpRole::SynAck => r.syn_ack = true,
+                TcpRole::Fin | TcpRole::Rst if r.ended.is_none() => {
+                    r.ended = Some((ev.dir, t.role == TcpRole::Rst));
+                    if let (Some(ip), Some(srv)) = (r.client_ip, r.server_addr) {
+                        let run = r.reconnect.map_or(0, |(n, _)| n);
+                        if self.ended.len() >= MAX_ROWS {
+                            self.ended.clear();
+                        }
+                        self.ended.insert((ip, srv), (ev.ts, run));
+                    }
+                    if let Some(l) = &r.label {
+                        let run = r.reconnect.map_or(0, |(n, _)| n);
+                        if self.names_ended.len() >= MAX_ROWS {
+                            self.names_ended.clear();
+                        }
+                        self.names_ended.insert(l.clone(), (ev.ts, run));
+                    }
+                }
+                _ => {}
+            },
             _ => {}
         }
+    }
+
+    /// A row's verdicts in words.
+    fn verdicts(&self, r: &ConnSummary) -> String {
+        let mut v = Vec::new();
+        if let Some((n, secs)) = r.reconnect {
+            v.push(self.lang.fill(
+                "s_reconnect",
+                &[("n", &n.to_string()), ("secs", &format!("{secs:.3}"))],
+            ));
+        }
+        if let Some((k, how)) = r.verdict() {
+            v.push(self.lang.fill(k, &[("how", how)]));
+        }
+        v.join("; ")
     }
 
     pub fn rows(&self) -> &[ConnSummary] {
@@ -133,19 +267,36 @@ impl Summary {
 
     pub fn human(&self) -> String {
         let mut o = String::new();
+        let client = |r: &ConnSummary| {
+            let mut s = String::new();
+            if let Some(l) = &r.label {
+                super::human::label(l, &mut s);
+                s.push('@');
+            }
+            s.push_str(&r.client);
+            s
+        };
+        let cw = self
+            .rows
+            .iter()
+            .map(|r| super::width::visible(&client(r)))
+            .max()
+            .unwrap_or(0)
+            .max(22);
         let _ = writeln!(
             o,
-            "{:<4} {:<22} {:<22} {:>9} {:>14} {:>14} {:>7} {:<12} {:>4} {:>4}",
-            "conn",
-            "client",
-            "server",
-            "secs",
-            "c2s msg/bytes",
-            "s2c msg/bytes",
-            "deflate",
-            "close",
-            "gaps",
-            "viol"
+            "{:<4} {:<cw$} {:<22} {:>9} {:>14} {:>14} {:>7} {:<12} {:>4} {:>4} {}",
+            self.lang.get("s_conn"),
+            self.lang.get("s_client"),
+            self.lang.get("s_server"),
+            self.lang.get("s_secs"),
+            self.lang.get("s_c2s"),
+            self.lang.get("s_s2c"),
+            self.lang.get("s_deflate"),
+            self.lang.get("s_close"),
+            self.lang.get("s_gaps"),
+            self.lang.get("s_viol"),
+            self.lang.get("s_verdict"),
         );
         for r in &self.rows {
             let secs = (r.last.as_nanos() - r.first.as_nanos()) as f64 / 1e9;
@@ -172,11 +323,14 @@ impl Summary {
             } else {
                 closes.join(" ")
             };
-            let _ = writeln!(
-                o,
-                "{:<4} {:<22} {:<22} {:>9.3} {:>14} {:>14} {:>7} {:<12} {:>4} {:>4}",
+            let c = client(r);
+            let pad = cw.saturating_sub(super::width::visible(&c));
+            let mut row = String::new();
+            let _ = write!(
+                row,
+                "{:<4} {c}{:pad$} {:<22} {:>9.3} {:>14} {:>14} {:>7} {:<12} {:>4} {:>4} {}",
                 r.id,
-                r.client,
+                "",
                 r.server,
                 secs,
                 format!("{}/{}", r.messages[0], r.bytes[0]),
@@ -184,15 +338,15 @@ impl Summary {
                 ratio,
                 close,
                 r.gaps,
-                r.violations
+                r.violations,
+                self.verdicts(r),
             );
+            o.push_str(row.trim_end());
+            o.push('\n');
         }
         if self.overflow > 0 {
-            let _ = writeln!(
-                o,
-                "... and events of {} more connections not tabulated",
-                self.overflow
-            );
+            let n = self.overflow.to_string();
+            let _ = writeln!(o, "{}", self.lang.fill("s_overflow", &[("n", &n)]));
         }
         if self.rows.iter().any(|r| r.latency.pairs > 0) {
             let _ = writeln!(
@@ -227,6 +381,10 @@ impl Summary {
             escape::json_str(&r.client, &mut o);
             o.push_str(",\"server\":");
             escape::json_str(&r.server, &mut o);
+            if let Some(l) = &r.label {
+                o.push_str(",\"label\":");
+                escape::json_str(l, &mut o);
+            }
             o.push_str(",\"first\":\"");
             time::rfc3339(r.first, &mut o);
             o.push_str("\",\"last\":\"");
@@ -275,5 +433,117 @@ impl Summary {
             o.push_str("}\n");
         }
         o
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{ConnInfo, TcpEvent};
+    use crate::packet::{TcpFlags, TcpOptions};
+
+    fn conn(id: u64, client: &str) -> ConnInfo {
+        let c: std::net::SocketAddr = client.parse().unwrap();
+        let s: std::net::SocketAddr = "10.0.0.1:7272".parse().unwrap();
+        ConnInfo {
+            id,
+            client: c,
+            server: s,
+        }
+    }
+
+    fn tcp(role: TcpRole) -> TcpEvent {
+        TcpEvent {
+            role,
+            flags: TcpFlags(0),
+            seq: 0,
+            ack: 0,
+            rel_seq: None,
+            rel_ack: None,
+            window: 0,
+            options: TcpOptions::default(),
+            payload_len: 0,
+            captured_len: 0,
+        }
+    }
+
+    /// A name that comes back from another address within seconds is a reconnect; the same
+    /// address to the same server too.
+    #[test]
+    fn reconnects_by_name_and_by_address() {
+        let mut s = Summary::default();
+        let at = |secs| Timestamp {
+            secs,
+            ..Timestamp::default()
+        };
+        let ev = |c, ts, dir, kind, label| Event {
+            ts,
+            conn: Some(c),
+            dir,
+            kind,
+            app: None,
+            label,
+        };
+        let (a, b, c) = (
+            conn(1, "192.0.2.1:5000"),
+            conn(2, "198.51.100.7:6000"),
+            conn(3, "198.51.100.7:6001"),
+        );
+        s.observe(&ev(
+            &a,
+            at(0),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Syn)),
+            None,
+        ));
+        s.observe(&ev(
+            &a,
+            at(1),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Ack)),
+            Some("mynick"),
+        ));
+        s.observe(&ev(
+            &a,
+            at(2),
+            Dir::S2C,
+            EventKind::Tcp(tcp(TcpRole::Rst)),
+            Some("mynick"),
+        ));
+        // Another address, the same name, 3 s later.
+        s.observe(&ev(
+            &b,
+            at(4),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Syn)),
+            None,
+        ));
+        s.observe(&ev(
+            &b,
+            at(5),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Ack)),
+            Some("mynick"),
+        ));
+        s.observe(&ev(
+            &b,
+            at(5),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Fin)),
+            Some("mynick"),
+        ));
+        // The same address again, after 20 s: not a reconnect.
+        s.observe(&ev(
+            &c,
+            at(25),
+            Dir::C2S,
+            EventKind::Tcp(tcp(TcpRole::Syn)),
+            None,
+        ));
+        let r = s.rows();
+        assert_eq!(r[0].reconnect, None);
+        assert_eq!(r[1].reconnect, Some((1, 3.0)));
+        assert_eq!(r[2].reconnect, None);
+        assert!(s.human().contains("reconnect #1 after 3.000 s"));
     }
 }

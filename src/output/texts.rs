@@ -2,8 +2,9 @@
 //! `{name}` placeholders filled from what the packets show; adding a language is adding a
 //! table (and its name to [`Lang::parse`]).
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Lang {
+    #[default]
     En,
     Ru,
 }
@@ -43,6 +44,79 @@ impl Lang {
 }
 
 pub const EN: &[(&str, &str)] = &[
+    ("cut_bytes", "{n} bytes"),
+    ("l_hs1", "handshake 1/3"),
+    ("l_hs2", "handshake 2/3"),
+    ("l_hs3", "handshake 3/3"),
+    ("l_fin", "teardown"),
+    ("l_rst", "reset"),
+    ("l_data", "data"),
+    ("l_ack", "ack"),
+    ("l_keepalive", "keep-alive"),
+    ("l_upgrade", "websocket upgrade"),
+    ("l_key", "key"),
+    ("l_version", "version"),
+    ("l_protocols", "protocols"),
+    ("l_offers", "offers"),
+    ("l_accepted", "websocket accepted"),
+    ("l_accept_ok", "accept ok"),
+    ("l_accept_bad", "accept MISMATCH"),
+    ("l_extensions", "extensions"),
+    ("l_no_ext", "no extensions"),
+    ("l_subprotocol", "subprotocol"),
+    ("l_refused", "websocket upgrade refused"),
+    ("wm_heartbeat", "heartbeat {what}"),
+    ("wm_login", "{name} logs in to room {room}"),
+    ("wm_joined", "{name} joined"),
+    ("wm_joined_online", "{name} joined (online: {online})"),
+    ("wm_say_all", "{from}→ all: {content}"),
+    ("wm_say_private", "{from}→ {to} (private): {content}"),
+    ("wm_say_private_anon", "{from}(private): {content}"),
+    ("wm_left", "{name} left"),
+    ("chat_seen_by", "seen by {names}"),
+    ("s_verdict", "verdict"),
+    ("s_conn", "conn"),
+    ("s_client", "client"),
+    ("s_server", "server"),
+    ("s_secs", "secs"),
+    ("s_c2s", "c2s msg/bytes"),
+    ("s_s2c", "s2c msg/bytes"),
+    ("s_deflate", "deflate"),
+    ("s_close", "close"),
+    ("s_gaps", "gaps"),
+    ("s_viol", "viol"),
+    (
+        "s_overflow",
+        "... and events of {n} more connections not tabulated",
+    ),
+    ("s_reconnect", "reconnect #{n} after {secs} s"),
+    ("s_refused", "refused (nothing listening)"),
+    ("s_cut_server", "cut by the server ({how}), no close frame"),
+    (
+        "s_cut_heartbeat",
+        "cut by the server ({how}) after an unanswered heartbeat",
+    ),
+    ("s_cut_client", "cut by the client ({how}), no close frame"),
+    (
+        "v_refused",
+        "connection refused: nothing is listening on {server}",
+    ),
+    (
+        "v_cut_server",
+        "closed by the server ({how}) without a websocket close frame",
+    ),
+    (
+        "v_cut_client",
+        "closed by the client ({how}) without a websocket close frame",
+    ),
+    (
+        "v_cut_heartbeat",
+        "closed by the server ({how}) without a websocket close frame, {secs} s after a heartbeat the client did not answer",
+    ),
+    (
+        "v_reconnect",
+        "reconnect #{n}: {client}'s previous connection to {server} ended {secs} s before",
+    ),
     (
         "legend",
         "TCP flags as tcpdump prints them: [S] SYN (open a connection), [S.] SYN+ACK, [.] ACK only, [P.] PSH+ACK (data: deliver it now), [F.] FIN+ACK (this side has no more data), [R] RST (abort). Times are UTC.",
@@ -196,10 +270,95 @@ pub const EN: &[(&str, &str)] = &[
         "rst",
         "The {who} sends RST: the connection is aborted at once. (A peer answers with RST when data reaches a socket that is already closed.)",
     ),
+    (
+        "rst_refused",
+        "The server answers the SYN with RST: the connection is refused. Nothing is listening on {server}: no program has that port open (or a firewall rejects it); the client may try again.",
+    ),
+    (
+        "cut",
+        "The {who} ended the connection without a websocket close frame: the session was cut, not closed (a browser reports close code 1006).",
+    ),
+    (
+        "reconnect",
+        "A reconnect (#{n}): {client} connects again {secs} s after its previous connection to this server ended.",
+    ),
     ("binary", "Binary payload, as tcpdump -X shows it:"),
 ];
 
 pub const RU: &[(&str, &str)] = &[
+    ("cut_bytes", "{n} байт"),
+    ("l_hs1", "рукопожатие 1/3"),
+    ("l_hs2", "рукопожатие 2/3"),
+    ("l_hs3", "рукопожатие 3/3"),
+    ("l_fin", "завершение"),
+    ("l_rst", "сброс"),
+    ("l_data", "данные"),
+    ("l_ack", "подтверждение"),
+    ("l_keepalive", "keep-alive"),
+    ("l_upgrade", "переход на websocket"),
+    ("l_key", "ключ"),
+    ("l_version", "версия"),
+    ("l_protocols", "подпротоколы"),
+    ("l_offers", "предлагает"),
+    ("l_accepted", "websocket принят"),
+    ("l_accept_ok", "accept верен"),
+    ("l_accept_bad", "accept НЕ СОВПАДАЕТ"),
+    ("l_extensions", "расширения"),
+    ("l_no_ext", "без расширений"),
+    ("l_subprotocol", "подпротокол"),
+    ("l_refused", "переход на websocket отклонён"),
+    ("wm_heartbeat", "проверка связи ({what})"),
+    ("wm_login", "{name} входит в комнату {room}"),
+    ("wm_joined", "{name} в чате"),
+    ("wm_joined_online", "{name} в чате (в сети: {online})"),
+    ("wm_say_all", "{from}→ всем: {content}"),
+    ("wm_say_private", "{from}→ {to} (лично): {content}"),
+    ("wm_say_private_anon", "{from}(лично): {content}"),
+    ("wm_left", "{name} покидает чат"),
+    ("chat_seen_by", "видели: {names}"),
+    ("s_verdict", "итог"),
+    ("s_conn", "соед"),
+    ("s_client", "клиент"),
+    ("s_server", "сервер"),
+    ("s_secs", "сек"),
+    ("s_c2s", "c2s сообщ/байт"),
+    ("s_s2c", "s2c сообщ/байт"),
+    ("s_deflate", "сжатие"),
+    ("s_close", "закрытие"),
+    ("s_gaps", "дыры"),
+    ("s_viol", "наруш"),
+    (
+        "s_overflow",
+        "... и события ещё {n} соединений не вошли в таблицу",
+    ),
+    ("s_reconnect", "переподключение №{n} через {secs} с"),
+    ("s_refused", "отказ (никто не слушает)"),
+    ("s_cut_server", "оборвано сервером ({how}), без close"),
+    (
+        "s_cut_heartbeat",
+        "оборвано сервером ({how}): нет ответа на heartbeat",
+    ),
+    ("s_cut_client", "оборвано клиентом ({how}), без close"),
+    (
+        "v_refused",
+        "в соединении отказано: на {server} никто не слушает",
+    ),
+    (
+        "v_cut_server",
+        "сервер закрыл соединение ({how}) без фрейма close",
+    ),
+    (
+        "v_cut_client",
+        "клиент закрыл соединение ({how}) без фрейма close",
+    ),
+    (
+        "v_cut_heartbeat",
+        "сервер закрыл соединение ({how}) без фрейма close через {secs} с после heartbeat, на который клиент не ответил",
+    ),
+    (
+        "v_reconnect",
+        "переподключение №{n}: предыдущее соединение {client} с {server} закончилось за {secs} с до этого",
+    ),
     (
         "legend",
         "Флаги TCP в записи tcpdump: [S] SYN (открыть соединение), [S.] SYN+ACK, [.] только ACK, [P.] PSH+ACK (данные: передать приложению сразу), [F.] FIN+ACK (у этой стороны данных больше нет), [R] RST (обрыв). Время указано в UTC.",
@@ -356,6 +515,18 @@ pub const RU: &[(&str, &str)] = &[
         "rst",
         "Сторона «{who}» отправляет RST: соединение обрывается сразу. (RST отправляют, когда данные приходят в уже закрытый сокет.)",
     ),
+    (
+        "rst_refused",
+        "Сервер отвечает на SYN сегментом RST: в соединении отказано. На {server} никто не слушает: ни одна программа не открыла этот порт (или его отвергает межсетевой экран); клиент может попробовать снова.",
+    ),
+    (
+        "cut",
+        "Сторона «{who}» завершила соединение без фрейма close: сеанс оборван, а не закрыт (браузер сообщит код 1006).",
+    ),
+    (
+        "reconnect",
+        "Переподключение (№{n}): {client} подключается снова через {secs} с после того, как его предыдущее соединение с этим сервером закончилось.",
+    ),
     ("binary", "Двоичные данные в виде tcpdump -X:"),
 ];
 
@@ -381,9 +552,126 @@ pub fn close_meaning(lang: Lang, code: u16) -> &'static str {
     }
 }
 
+/// An application protocol's reading in `lang`, made from its structured form (the `app`
+/// object of `--json`: `{"protocol": "workerman-chat", "type": "say", "from": …}`). `None`
+/// when the reading is to be shown as the protocol reader wrote it: in English, or for a
+/// protocol or message this table does not know.
+pub fn reading(lang: Lang, app: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    if lang == Lang::En || app.get("protocol").and_then(Value::as_str) != Some("workerman-chat") {
+        return None;
+    }
+    let s = |k: &str| app.get(k).and_then(Value::as_str);
+    let ty = s("type")?;
+    let key = |k: &str| format!("wm_{k}");
+    Some(match ty {
+        "ping" | "pong" => lang.fill(&key("heartbeat"), &[("what", ty)]),
+        "login" => match (s("room"), app.get("online").and_then(Value::as_array)) {
+            (Some(room), _) => lang.fill(&key("login"), &[("name", s("name")?), ("room", room)]),
+            (None, Some(online)) if !online.is_empty() => {
+                let names: Vec<&str> = online.iter().filter_map(Value::as_str).collect();
+                lang.fill(
+                    &key("joined_online"),
+                    &[("name", s("name")?), ("online", &names.join(", "))],
+                )
+            }
+            (None, _) => lang.fill(&key("joined"), &[("name", s("name")?)]),
+        },
+        "say" => {
+            let content = s("content")?;
+            let from = s("from").map_or(String::new(), |f| format!("{f} "));
+            match s("to") {
+                Some("all") => lang.fill(&key("say_all"), &[("from", &from), ("content", content)]),
+                Some(to) => lang.fill(
+                    &key("say_private"),
+                    &[("from", &from), ("to", to), ("content", content)],
+                ),
+                None => lang.fill(
+                    &key("say_private_anon"),
+                    &[("from", &from), ("content", content)],
+                ),
+            }
+        }
+        "logout" => lang.fill(&key("left"), &[("name", s("name")?)]),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The readings of samples/workerman-chat.pcap as the workerman-chat reader makes them
+    /// (src/app/workerman.rs), in Russian; English is left to the reader's own text.
+    #[test]
+    fn workerman_readings_in_russian() {
+        use crate::app::{Annotator, AppMessage, Side, workerman::Workerman};
+        let mut a = Workerman::default();
+        let mut ru = |side, text: &str| {
+            let r = a.read(&AppMessage::text(side, text)).unwrap();
+            assert_eq!(reading(Lang::En, &r.json), None);
+            reading(Lang::Ru, &r.json).unwrap()
+        };
+        let c = Side::Client;
+        let srv = Side::Server;
+        assert_eq!(
+            ru(c, r#"{"type":"login","client_name":"mynick","room_id":1}"#),
+            "mynick входит в комнату 1"
+        );
+        assert_eq!(
+            ru(
+                srv,
+                r#"{"type":"login","client_id":"a","client_name":"second","time":"t","client_list":{"a":"mynick","b":"second"}}"#
+            ),
+            "second в чате (в сети: mynick, second)"
+        );
+        assert_eq!(
+            ru(
+                c,
+                r#"{"type":"say","to_client_id":"all","to_client_name":"所有人","content":"hi, all !"}"#
+            ),
+            "mynick → всем: hi, all !"
+        );
+        assert_eq!(
+            ru(
+                c,
+                r#"{"type":"say","to_client_id":"7f","to_client_name":"second","content":"psst"}"#
+            ),
+            "mynick → second (лично): psst"
+        );
+        assert_eq!(
+            ru(
+                srv,
+                r#"{"type":"say","from_client_id":"7f","from_client_name":"mynick","to_client_id":"7f2","content":"<b>x</b>"}"#
+            ),
+            "mynick (лично): <b>x</b>"
+        );
+        assert_eq!(
+            ru(
+                srv,
+                r#"{"type":"logout","from_client_id":"7f","from_client_name":"second","time":"t"}"#
+            ),
+            "second покидает чат"
+        );
+        assert_eq!(ru(srv, r#"{"type":"ping"}"#), "проверка связи (ping)");
+        // The English table says what the reader says.
+        let en = |k: &str, args: &[(&str, &str)]| Lang::En.fill(k, args);
+        assert_eq!(
+            en("wm_login", &[("name", "mynick"), ("room", "1")]),
+            "mynick logs in to room 1"
+        );
+        assert_eq!(
+            en("wm_say_all", &[("from", "mynick "), ("content", "hi")]),
+            "mynick → all: hi"
+        );
+        assert_eq!(
+            reading(
+                Lang::Ru,
+                &serde_json::json!({"protocol":"mqtt","type":"publish"})
+            ),
+            None
+        );
+    }
 
     #[test]
     fn every_language_has_every_key_and_placeholder() {
