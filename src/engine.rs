@@ -25,10 +25,11 @@
 //! ```
 
 use crate::analyzer::{Analyzer, Config, Share, Stats};
+use crate::capture::live::Dropped;
 use crate::capture::{RawPacket, Timestamp};
-use crate::event::Sink;
+use crate::event::{Notice, Sink};
 pub use crate::event::Stage;
-use crate::memory::Memory;
+use crate::memory::{Memory, Pool};
 use std::io;
 use std::ops::ControlFlow;
 
@@ -98,6 +99,47 @@ impl Pipeline {
         } else {
             ControlFlow::Continue(())
         })
+    }
+
+    /// The source lost packets at this place (live capture's queue or the kernel's ring was
+    /// full): a packet-level `dropped` notice, between the packets it came between.
+    pub fn dropped(
+        &mut self,
+        ts: Timestamp,
+        what: Dropped,
+        sink: &mut dyn Sink,
+    ) -> io::Result<ControlFlow<()>> {
+        let n = match what {
+            Dropped::Queue { packets, bytes } => Notice::Dropped {
+                by: "wsdump",
+                packets,
+                bytes: Some(bytes),
+            },
+            Dropped::Kernel { packets } => Notice::Dropped {
+                by: "kernel",
+                packets,
+                bytes: None,
+            },
+        };
+        self.analyzer.source_notice(ts.max(self.last_ts), &n, sink)?;
+        sink.stage(Stage::PacketDone)?;
+        Ok(if self.analyzer.stopped() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// Charges the ledger for memory the caller holds on the pipeline's behalf (live
+    /// capture's queue); false, and nothing charged, if it does not fit.
+    #[must_use]
+    pub fn reserve(&mut self, pool: Pool, n: usize) -> bool {
+        self.analyzer.memory_mut().charge(pool, n)
+    }
+
+    /// Gives back what [`Pipeline::reserve`] charged.
+    pub fn release(&mut self, pool: Pool, n: usize) {
+        self.analyzer.memory_mut().refund(pool, n)
     }
 
     /// The counters so far.

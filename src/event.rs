@@ -608,6 +608,15 @@ pub enum Notice {
     /// Compression history of this direction was given up to stay within the memory budget:
     /// the next compressed messages that refer back to it cannot be inflated.
     HistoryDropped,
+    /// Live capture lost packets here, `by` "wsdump" (its queue was full: decoding or
+    /// printing fell behind; `bytes` is their length on the wire) or "kernel" (the kernel's
+    /// ring was full: the reader fell behind; the kernel counts no bytes). What they carried
+    /// shows as gaps in their connections.
+    Dropped {
+        by: &'static str,
+        packets: u64,
+        bytes: Option<u64>,
+    },
 }
 
 impl Notice {
@@ -623,6 +632,7 @@ impl Notice {
             Notice::Resync { .. } => "resync",
             Notice::Evicted { .. } => "evicted",
             Notice::HistoryDropped => "history_dropped",
+            Notice::Dropped { .. } => "dropped",
         }
     }
 }

@@ -32,11 +32,14 @@ pub enum Pool {
     Messages,
     /// State kept by annotators and printers that grows with the input.
     Views,
+    /// Live capture's queue: packets read from the kernel, waiting to be decoded. Charged
+    /// whole when capture starts (its chunks are allocated as needed, never beyond it).
+    Capture,
 }
 
 impl Pool {
     /// Every pool, in reporting order.
-    pub const ALL: [Pool; 8] = [
+    pub const ALL: [Pool; 9] = [
         Pool::Connections,
         Pool::Reorder,
         Pool::Retransmit,
@@ -45,6 +48,7 @@ impl Pool {
         Pool::Hunt,
         Pool::Messages,
         Pool::Views,
+        Pool::Capture,
     ];
 
     /// The pool's name in reports and JSON.
@@ -58,6 +62,7 @@ impl Pool {
             Pool::Hunt => "hunt",
             Pool::Messages => "messages",
             Pool::Views => "views",
+            Pool::Capture => "capture",
         }
     }
 }
