@@ -92,6 +92,17 @@ pub(crate) struct Args {
     /// fully decoded. Ignored with -r.
     #[arg(short = 's', long = "snapshot-length", value_name = "SNAPLEN")]
     pub snaplen: Option<u32>,
+    /// The kernel's capture buffer of live capture, in KiB, like tcpdump's -B: the ring
+    /// each socket's packets wait in until wsdump's reader copies them out (default 32768).
+    /// When it is full the kernel drops packets ("dropped by kernel").
+    #[arg(short = 'B', long = "buffer-size", value_name = "KiB")]
+    pub buffer_size: Option<usize>,
+    /// Live capture's queue between the readers and decoding, in bytes, charged to
+    /// --max-memory. When decoding or printing falls behind and it is full, packets are
+    /// dropped, counted ("dropped by wsdump") and reported where it happened (a `dropped`
+    /// notice, then gaps in the connections affected).
+    #[arg(long, value_name = "BYTES", default_value_t = wsdump::capture::live::DEFAULT_QUEUE)]
+    pub capture_queue: usize,
     /// List the interfaces live capture can use (index, name, up or down, link type), like
     /// tcpdump -D, and exit.
     #[arg(short = 'D', long = "list-interfaces")]

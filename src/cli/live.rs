@@ -8,15 +8,15 @@ use std::io::{self, BufWriter};
 use std::ops::ControlFlow;
 use std::process::ExitCode;
 use wsdump::capfilter::CaptureFilter;
-use wsdump::capture::RawPacket;
 use wsdump::capture::live;
 use wsdump::capture::writer::PcapWriter;
-use wsdump::engine::{PacketSource, Pipeline};
+use wsdump::engine::Pipeline;
+use wsdump::memory::Pool;
 
 /// Live capture: sockets opened (the only step needing privilege), privileges dropped, one
-/// reader thread per interface feeding this thread, which runs the analyzer and owns the
-/// printer. Output is flushed after every packet. Stops at `-c`, SIGINT or SIGTERM, then
-/// prints a tcpdump-like summary on stderr.
+/// reader thread per interface filling the queue this thread decodes from (it runs the
+/// analyzer and owns the printer). Stops at `-c`, SIGINT or SIGTERM, then prints a
+/// tcpdump-like summary on stderr.
 pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCode> {
     // Before any thread exists, so that only the signal thread receives them.
     live::block_stop_signals();
@@ -34,13 +34,18 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
         Some(n) => n,
     };
     let kernel_filter = filter.clone().and_ports(&args.ports);
-    let opened = live::select(args.interface.as_deref()).and_then(|nics| {
-        let read_buffer = std::env::var("WSDUMP_READ_BUFFER")
+    let opts = live::Options {
+        snaplen,
+        // tcpdump's -B is in KiB.
+        ring_bytes: args.buffer_size.map_or(live::DEFAULT_RING, |k| k.saturating_mul(1024)),
+        queue_bytes: args.capture_queue,
+        copy_limit: std::env::var("WSDUMP_READ_BUFFER")
             .ok()
             .and_then(|v| v.parse().ok())
-            .unwrap_or(live::READ_BUFFER);
-        live::Capture::open_with(&nics, explicit, &kernel_filter, snaplen, read_buffer)
-    });
+            .unwrap_or(live::SNAPLEN as usize),
+    };
+    let opened = live::select(args.interface.as_deref())
+        .and_then(|nics| live::Capture::open_with(&nics, explicit, &kernel_filter, &opts));
     let mut cap = match opened {
         Ok(c) => c,
         Err(e) => {
@@ -90,6 +95,17 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     } else {
         make_sink(args)
     };
+    let mut pipeline = Pipeline::new(make_config(args, &filter));
+    // The queue is charged whole: it may fill up whenever decoding falls behind.
+    let queue = cap.queue_bytes();
+    if !pipeline.reserve(Pool::Capture, queue) {
+        eprintln!(
+            "wsdump: the capture queue ({queue} bytes, --capture-queue) does not fit in \
+             --max-memory ({} bytes)",
+            args.max_memory
+        );
+        return Ok(ExitCode::from(2));
+    }
     let names: Vec<String> = ifaces
         .iter()
         .map(|i| format!("{} ({})", i.name, i.linktype.name()))
@@ -103,33 +119,54 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     if filter.expr.is_some() {
         ports = format!("filter \"{kernel_filter}\"");
     }
+    let ring = cap.ring_bytes();
     cap.start();
     eprintln!(
-        "wsdump: listening on {}, {ports}, snapshot length {} bytes",
+        "wsdump: listening on {}, {ports}, snapshot length {} bytes, buffer {} KiB",
         names.join(", "),
-        snaplen
+        snaplen,
+        ring >> 10,
     );
 
-    sink.line_mode = true;
-    let mut src = LiveSource {
+    // Output is flushed after each chunk of packets: at once when traffic is light (a chunk
+    // is then a packet or a few), in large writes when it is heavy. -l/-U: every packet.
+    sink.line_mode = args.line_buffered || args.packet_buffered;
+    let mut live = Live {
         cap: &mut cap,
         ifaces: &ifaces,
         writer: writer.as_mut(),
         failed: false,
     };
-    let result = Pipeline::run(&mut src, make_config(args, &filter), &mut sink);
-    let failed = src.failed;
-    let kernel = cap.stop();
+    let result = live.run(&mut pipeline, &mut sink);
+    let failed = live.failed;
+    let per_iface = cap.stop();
     if let Some(w) = &mut writer {
         w.flush()?;
     }
     // A closed stdout (`| head`) ends wsdump quietly.
-    let run = result?;
-    if let Some(e) = run.source_error {
-        return Err(e);
+    result?;
+    pipeline.release(Pool::Capture, queue);
+    let s = pipeline.finish(&mut sink)?;
+    let mut total = live::IfaceStats::default();
+    for t in &per_iface {
+        total.received += t.received;
+        total.kernel_dropped += t.kernel_dropped;
+        total.read += t.read;
+        total.queue_dropped += t.queue_dropped;
+        total.queue_dropped_bytes += t.queue_dropped_bytes;
     }
-    let s = &run.stats;
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    if ifaces.len() > 1 {
+        for (i, t) in ifaces.iter().zip(&per_iface) {
+            eprintln!(
+                "{}: {} received by filter, {} dropped by kernel, {} dropped by wsdump",
+                i.name,
+                plural(t.received, "packet", "packets"),
+                t.kernel_dropped,
+                t.queue_dropped
+            );
+        }
+    }
     eprintln!(
         "{}",
         plural(s.packets, "packet captured", "packets captured")
@@ -137,7 +174,7 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     eprintln!(
         "{}",
         plural(
-            kernel.received,
+            total.received,
             "packet received by filter",
             "packets received by filter"
         )
@@ -145,11 +182,26 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     eprintln!(
         "{}",
         plural(
-            kernel.dropped,
+            total.kernel_dropped,
             "packet dropped by kernel",
             "packets dropped by kernel"
         )
     );
+    let queue_drops = plural(
+        total.queue_dropped,
+        "packet dropped by wsdump",
+        "packets dropped by wsdump",
+    );
+    if total.queue_dropped > 0 {
+        eprintln!(
+            "{queue_drops} ({} bytes on the wire): decoding or printing fell behind and the \
+             {} MiB queue was full (--capture-queue)",
+            total.queue_dropped_bytes,
+            queue >> 20
+        );
+    } else {
+        eprintln!("{queue_drops}");
+    }
     eprintln!(
         "{}, {}, {}, {}",
         plural(s.connections, "connection", "connections"),
@@ -169,9 +221,10 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     ))
 }
 
-/// Live capture as a packet source: packets as the readers deliver them, each saved first
-/// with `-w`; a stop signal lets the readers drain what the kernel holds, then ends.
-pub(crate) struct LiveSource<'a> {
+/// The decoding thread's loop over what the readers deliver: each packet saved first with
+/// `-w`, then decoded; each record of a drop reported where it was; output flushed after
+/// each chunk. A stop signal lets the readers drain what the kernel holds, then ends.
+struct Live<'a> {
     cap: &'a mut live::Capture,
     ifaces: &'a [live::Interface],
     writer: Option<&'a mut PcapWriter<BufWriter<File>>>,
@@ -179,18 +232,18 @@ pub(crate) struct LiveSource<'a> {
     failed: bool,
 }
 
-impl PacketSource for LiveSource<'_> {
-    type Error = io::Error;
-    fn for_each(&mut self, f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>) -> io::Result<()> {
+impl Live<'_> {
+    fn run(&mut self, pipeline: &mut Pipeline, sink: &mut Out) -> io::Result<()> {
         while let Some(ev) = self.cap.next_event() {
             match ev {
-                live::Event::Packet(p) => {
-                    let raw = p.raw(self.ifaces);
+                live::Event::Chunk(chunk) => {
+                    let flow = self.chunk(&chunk, pipeline, sink);
+                    self.cap.recycle(chunk);
                     if let Some(w) = &mut self.writer {
-                        w.write(&raw)?;
                         w.flush()?;
                     }
-                    if f(&raw).is_break() {
+                    sink.flush()?;
+                    if flow?.is_break() {
                         break;
                     }
                 }
@@ -204,5 +257,34 @@ impl PacketSource for LiveSource<'_> {
             }
         }
         Ok(())
+    }
+
+    fn chunk(
+        &mut self,
+        chunk: &live::Chunk,
+        pipeline: &mut Pipeline,
+        sink: &mut Out,
+    ) -> io::Result<ControlFlow<()>> {
+        for item in chunk.items() {
+            let flow = match item {
+                live::Item::Packet {
+                    iface,
+                    ts,
+                    orig_len,
+                    data,
+                } => {
+                    let raw = self.ifaces[iface].raw(ts, orig_len, data);
+                    if let Some(w) = &mut self.writer {
+                        w.write(&raw)?;
+                    }
+                    pipeline.packet(&raw, sink)?
+                }
+                live::Item::Dropped { ts, dropped, .. } => pipeline.dropped(ts, dropped, sink)?,
+            };
+            if flow.is_break() {
+                return Ok(flow);
+            }
+        }
+        Ok(ControlFlow::Continue(()))
     }
 }
