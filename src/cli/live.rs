@@ -195,9 +195,9 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     if total.queue_dropped > 0 {
         eprintln!(
             "{queue_drops} ({} bytes on the wire): decoding or printing fell behind and the \
-             {} MiB queue was full (--capture-queue)",
+             {} KiB queue was full (--capture-queue)",
             total.queue_dropped_bytes,
-            queue >> 20
+            queue >> 10
         );
     } else {
         eprintln!("{queue_drops}");
