@@ -11,7 +11,8 @@
 #
 # Environment: RATES (Mbit/s, "top" for tcpreplay's top speed; default "500 1000 2000 top"),
 # ROUNDS (3), CONNS (50), MESSAGES (per side per connection, 600: 60,100 messages in all),
-# WSDUMP (a wsdump binary; default: cargo build --release), WSDUMP_ARGS (extra flags for
+# WSDUMP (a wsdump binary; default: cargo build --release), SINK (directory of wsdump's
+# output file; default /dev/shm, a tmpfs), WSDUMP_ARGS (extra flags for
 # wsdump, e.g. "-m" or "--threads 1"), VIEW ("--json"), RERECORD=1 records the corpus again.
 set -euo pipefail
 
@@ -29,6 +30,9 @@ PORT=18711
 PCAP=$OUT/replay.pcap
 NS=wsreplay$$
 RESULTS=$OUT/replay.md
+# wsdump's output goes to a file here: tmpfs by default, so that the disk's writeback
+# throttling (which would stall the writer, i.e. decoding) is not what is measured.
+SINK=${SINK:-/dev/shm}
 
 for t in tcpreplay tcpdump ip python3; do
   command -v $t >/dev/null || { echo "replay: $t missing" >&2; exit 2; }
@@ -93,7 +97,7 @@ wait_listening() { # FILE
 
 # One wsdump round at rate $1: "mbps messages gaps kernel_drops own_drops cpu_s rss_mb".
 wsdump_round() {
-  local err=$OUT/replay-wsdump.err tim=$OUT/replay-wsdump.time out=$OUT/replay-wsdump.json
+  local err=$OUT/replay-wsdump.err tim=$OUT/replay-wsdump.time out=$SINK/replay-wsdump.out
   rm -f "$err" "$tim"
   # shellcheck disable=SC2086
   ip netns exec "$NS" /usr/bin/time -f "%U %S %M" -o "$tim" \
@@ -103,7 +107,7 @@ wsdump_round() {
   local mbps
   mbps=$(replay "$1")
   sleep 1
-  pkill -INT -P "$tpid" -x wsdump || true
+  pkill -INT -P "$tpid" || true
   wait "$tpid" || true
   local messages gaps kdrops odrops
   if [[ $VIEW == --json ]]; then

@@ -29,7 +29,7 @@ use crate::capture::live::Dropped;
 use crate::capture::{RawPacket, Timestamp};
 use crate::event::{Notice, Sink};
 pub use crate::event::Stage;
-use crate::memory::{Memory, Pool};
+use crate::memory::Memory;
 use std::io;
 use std::ops::ControlFlow;
 
@@ -130,16 +130,10 @@ impl Pipeline {
         })
     }
 
-    /// Charges the ledger for memory the caller holds on the pipeline's behalf (live
-    /// capture's queue); false, and nothing charged, if it does not fit.
-    #[must_use]
-    pub fn reserve(&mut self, pool: Pool, n: usize) -> bool {
-        self.analyzer.memory_mut().charge(pool, n)
-    }
-
-    /// Gives back what [`Pipeline::reserve`] charged.
-    pub fn release(&mut self, pool: Pool, n: usize) {
-        self.analyzer.memory_mut().refund(pool, n)
+    /// The memory ledger, to charge what the caller holds on the pipeline's behalf (live
+    /// capture's queue).
+    pub fn memory_mut(&mut self) -> &mut Memory {
+        self.analyzer.memory_mut()
     }
 
     /// The counters so far.

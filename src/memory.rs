@@ -32,8 +32,8 @@ pub enum Pool {
     Messages,
     /// State kept by annotators and printers that grows with the input.
     Views,
-    /// Live capture's queue: packets read from the kernel, waiting to be decoded. Charged
-    /// whole when capture starts (its chunks are allocated as needed, never beyond it).
+    /// Live capture's queue: packets read from the kernel, waiting to be decoded, charged as
+    /// its chunks are allocated (they are, up to half of what the ledger can spare).
     Capture,
 }
 

@@ -97,10 +97,11 @@ pub(crate) struct Args {
     /// When it is full the kernel drops packets ("dropped by kernel").
     #[arg(short = 'B', long = "buffer-size", value_name = "KiB")]
     pub buffer_size: Option<usize>,
-    /// Live capture's queue between the readers and decoding, in bytes, charged to
-    /// --max-memory. When decoding or printing falls behind and it is full, packets are
-    /// dropped, counted ("dropped by wsdump") and reported where it happened (a `dropped`
-    /// notice, then gaps in the connections affected).
+    /// The most live capture's queue between the readers and decoding may hold, in bytes.
+    /// It is charged to --max-memory as it grows, and takes at most half of what that can
+    /// spare. When decoding or printing falls behind and it is full, packets are dropped,
+    /// counted ("dropped by wsdump") and reported where it happened (a `dropped` notice,
+    /// then gaps in the connections affected).
     #[arg(long, value_name = "BYTES", default_value_t = wsdump::capture::live::DEFAULT_QUEUE)]
     pub capture_queue: usize,
     /// List the interfaces live capture can use (index, name, up or down, link type), like

@@ -96,16 +96,6 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
         make_sink(args)
     };
     let mut pipeline = Pipeline::new(make_config(args, &filter));
-    // The queue is charged whole: it may fill up whenever decoding falls behind.
-    let queue = cap.queue_bytes();
-    if !pipeline.reserve(Pool::Capture, queue) {
-        eprintln!(
-            "wsdump: the capture queue ({queue} bytes, --capture-queue) does not fit in \
-             --max-memory ({} bytes)",
-            args.max_memory
-        );
-        return Ok(ExitCode::from(2));
-    }
     let names: Vec<String> = ifaces
         .iter()
         .map(|i| format!("{} ({})", i.name, i.linktype.name()))
@@ -120,7 +110,16 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
         ports = format!("filter \"{kernel_filter}\"");
     }
     let ring = cap.ring_bytes();
-    cap.start();
+    let mut live = Live {
+        cap: &mut cap,
+        ifaces: &ifaces,
+        writer: writer.as_mut(),
+        failed: false,
+        charged: 0,
+        peak: 0,
+    };
+    live.budget(&mut pipeline);
+    live.cap.start();
     eprintln!(
         "wsdump: listening on {}, {ports}, snapshot length {} bytes, buffer {} KiB",
         names.join(", "),
@@ -131,21 +130,15 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     // Output is flushed after each chunk of packets: at once when traffic is light (a chunk
     // is then a packet or a few), in large writes when it is heavy. -l/-U: every packet.
     sink.line_mode = args.line_buffered || args.packet_buffered;
-    let mut live = Live {
-        cap: &mut cap,
-        ifaces: &ifaces,
-        writer: writer.as_mut(),
-        failed: false,
-    };
     let result = live.run(&mut pipeline, &mut sink);
-    let failed = live.failed;
+    let (failed, charged, queue_peak) = (live.failed, live.charged, live.peak);
     let per_iface = cap.stop();
     if let Some(w) = &mut writer {
         w.flush()?;
     }
     // A closed stdout (`| head`) ends wsdump quietly.
     result?;
-    pipeline.release(Pool::Capture, queue);
+    pipeline.memory_mut().refund(Pool::Capture, charged);
     let s = pipeline.finish(&mut sink)?;
     let mut total = live::IfaceStats::default();
     for t in &per_iface {
@@ -195,9 +188,9 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     if total.queue_dropped > 0 {
         eprintln!(
             "{queue_drops} ({} bytes on the wire): decoding or printing fell behind and the \
-             {} KiB queue was full (--capture-queue)",
+             queue was full ({} KiB at most; --capture-queue, --max-memory)",
             total.queue_dropped_bytes,
-            queue >> 10
+            queue_peak >> 10
         );
     } else {
         eprintln!("{queue_drops}");
@@ -230,15 +223,36 @@ struct Live<'a> {
     writer: Option<&'a mut PcapWriter<BufWriter<File>>>,
     /// A reader failed (it said why on stderr).
     failed: bool,
+    /// What the queue's chunks are charged to the ledger now, and the most they held.
+    charged: usize,
+    peak: usize,
 }
 
 impl Live<'_> {
+    /// Charges the ledger for the queue's chunks, and lets the queue grow by half of what
+    /// the ledger can still spare: the other half stays for decoding (a burst is also when
+    /// out-of-order segments and long messages need room).
+    fn budget(&mut self, pipeline: &mut Pipeline) {
+        let held = self.cap.queue_held();
+        let m = pipeline.memory_mut();
+        if held > self.charged {
+            // Already allocated by the readers, within the budget given last time.
+            m.force(Pool::Capture, held - self.charged);
+        } else {
+            m.refund(Pool::Capture, self.charged - held);
+        }
+        self.charged = held;
+        self.peak = self.peak.max(held);
+        self.cap.set_queue_budget(held + m.available() / 2);
+    }
+
     fn run(&mut self, pipeline: &mut Pipeline, sink: &mut Out) -> io::Result<()> {
         while let Some(ev) = self.cap.next_event() {
             match ev {
                 live::Event::Chunk(chunk) => {
                     let flow = self.chunk(&chunk, pipeline, sink);
                     self.cap.recycle(chunk);
+                    self.budget(pipeline);
                     if let Some(w) = &mut self.writer {
                         w.flush()?;
                     }

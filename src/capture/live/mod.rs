@@ -47,8 +47,10 @@ pub const SNAPLEN: u32 = 256 * 1024;
 /// `-B`'s default: the kernel ring, in bytes (tcpdump's is 2 MiB; wsdump's readers share
 /// the CPU with decoding, so the ring gives them more time).
 pub const DEFAULT_RING: usize = 32 << 20;
-/// `--capture-queue`'s default: what decoding may fall behind by before packets are dropped.
-pub const DEFAULT_QUEUE: usize = 32 << 20;
+/// `--capture-queue`'s default: the most decoding may fall behind by before packets are
+/// dropped (the memory ledger has its say too: the queue takes at most half of what it can
+/// spare).
+pub const DEFAULT_QUEUE: usize = 256 << 20;
 /// How long readers keep emptying their rings after a stop request.
 const DRAIN: Duration = Duration::from_secs(1);
 /// How long a reader sleeps waiting for the kernel: its latency in noticing a stop.
@@ -323,9 +325,20 @@ impl Capture {
         &self.ifaces
     }
 
-    /// The most the queue holds, in bytes: what the caller charges to its memory ledger.
+    /// The most the queue may hold, in bytes (`--capture-queue`, rounded to its chunks).
     pub fn queue_bytes(&self) -> usize {
         self.buffers.bytes()
+    }
+
+    /// What the queue holds allocated now, in bytes: what the caller's ledger is charged.
+    pub fn queue_held(&self) -> usize {
+        self.buffers.held()
+    }
+
+    /// Lets the queue grow to `bytes` (what the caller's ledger can spare); beyond it,
+    /// chunks are freed as they come back.
+    pub fn set_queue_budget(&self, bytes: usize) {
+        self.buffers.set_budget(bytes)
     }
 
     /// The kernel ring of each socket, in bytes.

@@ -2,8 +2,9 @@
 //!
 //! Reader threads copy packets out of the kernel's ring into chunks — fixed buffers of
 //! records, each a packet with its timestamp and lengths — and hand full chunks to the
-//! decoding thread, which gives them back when it is done. There are only so many chunks
-//! (`--capture-queue` bytes' worth, charged to the memory ledger up front), so when decoding
+//! decoding thread, which gives them back when it is done. Chunks are allocated as needed,
+//! up to a budget the decoding thread sets from its memory ledger (what the ledger can
+//! spare, at most `--capture-queue`), and charged to the ledger as they are: so when decoding
 //! or printing falls behind, the reader does not wait (the kernel would then drop) but
 //! drops the packet itself, counts it, and puts a record of what it dropped (packets and
 //! their bytes on the wire) at that place in the stream as soon as it has a chunk again:
@@ -138,6 +139,8 @@ pub struct Buffers {
     count: usize,
     free: Mutex<Vec<Vec<u8>>>,
     allocated: AtomicUsize,
+    /// Chunks that may be allocated now (at most `count`): the ledger's say.
+    allowed: AtomicUsize,
     /// Chunks sent and not yet taken by the decoder.
     pending: AtomicUsize,
 }
@@ -155,13 +158,26 @@ impl Buffers {
             count,
             free: Mutex::new(Vec::new()),
             allocated: AtomicUsize::new(0),
+            allowed: AtomicUsize::new(count),
             pending: AtomicUsize::new(0),
         }
     }
 
-    /// What the queue can hold at most, in bytes: what the ledger is charged.
+    /// What the queue can hold at most, in bytes.
     pub fn bytes(&self) -> usize {
         self.chunk_bytes * self.count
+    }
+
+    /// The chunks allocated now, in bytes: what the ledger must be charged.
+    pub fn held(&self) -> usize {
+        self.allocated.load(Ordering::Acquire) * self.chunk_bytes
+    }
+
+    /// Lets the queue hold up to `bytes` (never more than [`Buffers::bytes`]); chunks beyond
+    /// are freed as they come back.
+    pub fn set_budget(&self, bytes: usize) {
+        let n = (bytes / self.chunk_bytes).min(self.count);
+        self.allowed.store(n, Ordering::Release);
     }
 
     fn take(&self) -> Option<Vec<u8>> {
@@ -170,7 +186,7 @@ impl Buffers {
         }
         // Allocated only when first needed: a quiet capture never holds the whole queue.
         let n = self.allocated.fetch_add(1, Ordering::AcqRel);
-        if n < self.count {
+        if n < self.allowed.load(Ordering::Acquire) {
             Some(Vec::with_capacity(self.chunk_bytes))
         } else {
             self.allocated.fetch_sub(1, Ordering::AcqRel);
@@ -186,6 +202,10 @@ impl Buffers {
     /// The decoder is done with a chunk: it can be filled again.
     pub fn give_back(&self, chunk: Chunk) {
         let mut buf = chunk.buf;
+        if self.allocated.load(Ordering::Acquire) > self.allowed.load(Ordering::Acquire) {
+            self.allocated.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
         buf.clear();
         self.free.lock().expect("queue").push(buf);
     }
@@ -375,6 +395,28 @@ mod tests {
             "the drop, at the first dropped packet's time: {items:?}"
         );
         assert!(items[0][1].contains("orig_len: 60"), "{items:?}");
+    }
+
+    /// The budget bounds what is allocated; a smaller one frees chunks as they come back.
+    #[test]
+    fn the_budget_bounds_the_chunks() {
+        let b = Buffers::new(8 << 20, 1500);
+        let chunk = b.bytes() / b.count;
+        b.set_budget(2 * chunk);
+        let mut sent = Vec::new();
+        let mut send = |c: Chunk| sent.push(c);
+        let mut f = Filler::new(&b, 0);
+        let pkt = vec![7u8; chunk / 2];
+        let queued = (0..10).filter(|&i| f.packet(ts(i), 1, &pkt, &mut send)).count();
+        drop(send);
+        assert_eq!(queued, 2, "one packet per chunk, two chunks");
+        assert_eq!(b.held(), 2 * chunk);
+        b.set_budget(chunk);
+        for c in sent {
+            b.taken();
+            b.give_back(c);
+        }
+        assert_eq!(b.held(), chunk, "the chunk beyond the budget was freed");
     }
 
     #[test]
