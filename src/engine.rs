@@ -27,8 +27,8 @@
 use crate::analyzer::{Analyzer, Config, Share, Stats};
 use crate::capture::live::Dropped;
 use crate::capture::{RawPacket, Timestamp};
-use crate::event::{Notice, Sink};
 pub use crate::event::Stage;
+use crate::event::{Notice, Sink};
 use crate::memory::Memory;
 use std::io;
 use std::ops::ControlFlow;
@@ -43,6 +43,31 @@ pub trait PacketSource {
         &mut self,
         f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
     ) -> Result<(), Self::Error>;
+
+    /// [`PacketSource::for_each`] with what the source lost between packets (live capture's
+    /// drops), for sources that know; the pipeline reports each where it came.
+    fn for_each_input(
+        &mut self,
+        f: &mut dyn FnMut(Input<'_>) -> ControlFlow<()>,
+    ) -> Result<(), Self::Error> {
+        self.for_each(&mut |p| f(Input::Packet(p)))
+    }
+}
+
+/// What a source delivers: a packet, or the record of packets it lost at this place.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// The next packet.
+    Packet(&'a RawPacket<'a>),
+    /// Nothing more for now (live capture has caught up with the wire).
+    Idle,
+    /// Packets lost here.
+    Dropped {
+        /// When (the first lost packet's arrival, or when the loss was noticed).
+        ts: Timestamp,
+        /// Who lost how many.
+        what: Dropped,
+    },
 }
 
 /// What a run left: its counters, and why the source stopped early if it did.
@@ -121,8 +146,8 @@ impl Pipeline {
                 bytes: None,
             },
         };
-        self.analyzer.source_notice(ts.max(self.last_ts), &n, sink)?;
-        sink.stage(Stage::PacketDone)?;
+        self.analyzer
+            .source_notice(ts.max(self.last_ts), &n, sink)?;
         Ok(if self.analyzer.stopped() {
             ControlFlow::Break(())
         } else {
@@ -181,12 +206,16 @@ impl Pipeline {
         sink: &mut dyn Sink,
     ) -> io::Result<Run<S::Error>> {
         let mut err = None;
-        let read = src.for_each(&mut |p| match self.packet(p, sink) {
-            Ok(flow) => flow,
-            Err(e) => {
+        let read = src.for_each_input(&mut |input| {
+            let r = match input {
+                Input::Packet(p) => self.packet(p, sink),
+                Input::Dropped { ts, what } => self.dropped(ts, what, sink),
+                Input::Idle => sink.stage(Stage::Idle).map(|()| ControlFlow::Continue(())),
+            };
+            r.unwrap_or_else(|e| {
                 err = Some(e);
                 ControlFlow::Break(())
-            }
+            })
         });
         if let Some(e) = err {
             return Err(e);

@@ -713,6 +713,9 @@ pub enum Stage {
     PacketDone,
     /// The input is over; connections still open are flushed and ended.
     Finish,
+    /// The source has nothing more for now (live capture caught up): a chance to write out
+    /// what is held.
+    Idle,
 }
 
 /// Where events go, in capture order (ripgrep's contract).

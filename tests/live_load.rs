@@ -209,7 +209,11 @@ fn converse(p: &Pair, tag: u8, pause: Option<(usize, Duration)>, halfway: impl F
     }
     ws.close(None).unwrap();
     while ws.read().is_ok() {}
-    assert_eq!(server.join().unwrap(), COUNT, "the server got every message");
+    assert_eq!(
+        server.join().unwrap(),
+        COUNT,
+        "the server got every message"
+    );
 }
 
 struct Capture {
@@ -320,7 +324,10 @@ fn summary(err: &str, what: &str) -> u64 {
 /// sent, byte for byte, in order. Messages a gap cut are flagged `incomplete` and skipped.
 fn decoded_indices(lines: &[Value]) -> Vec<usize> {
     let mut got = Vec::new();
-    for v in lines.iter().filter(|v| v["type"] == "message" && v["dir"] == "c2s") {
+    for v in lines
+        .iter()
+        .filter(|v| v["type"] == "message" && v["dir"] == "c2s")
+    {
         if v["opcode"] == "close" || v.get("incomplete").is_some() {
             continue;
         }
@@ -328,8 +335,14 @@ fn decoded_indices(lines: &[Value]) -> Vec<usize> {
         let i: usize = text[8..13].parse().unwrap_or_else(|_| panic!("{v}"));
         let mut meta = v.clone();
         meta["text"] = Value::from(text.len());
-        assert!(text == payload(i), "a decoded message is one that was sent, whole: {meta}");
-        assert!(v.get("incomplete").is_none() && v.get("truncated").is_none(), "{v}");
+        assert!(
+            text == payload(i),
+            "a decoded message is one that was sent, whole: {meta}"
+        );
+        assert!(
+            v.get("incomplete").is_none() && v.get("truncated").is_none(),
+            "{v}"
+        );
         got.push(i);
     }
     assert!(got.windows(2).all(|w| w[0] < w[1]), "in order, once each");
@@ -383,13 +396,22 @@ fn live_slow_consumer_drops_are_counted_and_reported_in_place() {
     let gaps = lines.iter().filter(|v| v["type"] == "gap").count();
     let mut kinds = std::collections::BTreeMap::new();
     for v in &lines {
-        *kinds.entry(format!("{} {}", v["type"], v["kind"])).or_insert(0) += 1;
+        *kinds
+            .entry(format!("{} {}", v["type"], v["kind"]))
+            .or_insert(0) += 1;
     }
-    let tail: Vec<String> = lines.iter().rev().take(8).map(|v| {
-        let mut v = v.clone();
-        if v.get("text").is_some() { v["text"] = Value::from(0); }
-        v.to_string()
-    }).collect();
+    let tail: Vec<String> = lines
+        .iter()
+        .rev()
+        .take(8)
+        .map(|v| {
+            let mut v = v.clone();
+            if v.get("text").is_some() {
+                v["text"] = Value::from(0);
+            }
+            v.to_string()
+        })
+        .collect();
     assert!(gaps > 0, "{err}\n{kinds:?}\n{tail:#?}");
     let got = decoded_indices(&lines);
     assert!(got.len() < COUNT, "{err}");
@@ -415,5 +437,44 @@ fn live_every_message_at_a_sustained_rate() {
     assert_eq!(summary(&err, "packets dropped by kernel"), 0, "{err}");
     assert_eq!(summary(&err, "packets dropped by wsdump"), 0, "{err}");
     assert_eq!(lines.iter().filter(|v| v["type"] == "gap").count(), 0);
-    assert_eq!(decoded_indices(&lines), (0..COUNT).collect::<Vec<_>>(), "{err}");
+    assert_eq!(
+        decoded_indices(&lines),
+        (0..COUNT).collect::<Vec<_>>(),
+        "{err}"
+    );
+}
+
+/// `--threads 2` decodes live what one thread does: two captures of the same conversation on
+/// the same veth, one on one thread, one on two, print the same lines (but for their
+/// timestamps: the kernel stamps a packet for each socket).
+#[test]
+fn live_two_threads_print_what_one_does() {
+    let test = "live_two_threads_print_what_one_does";
+    if !can_capture(test) {
+        return;
+    }
+    let tag = 43;
+    let Some(pair) = Pair::new(test, tag) else {
+        return;
+    };
+    let mut one = capture(&pair, &["--threads", "1"]);
+    let mut two = capture(&pair, &["--threads", "2"]);
+    one.read();
+    two.read();
+    converse(&pair, tag, Some((20, Duration::from_millis(1))), || {});
+    let (c1, l1, e1) = one.finish();
+    let (c2, l2, e2) = two.finish();
+    assert_eq!((c1, c2), (0, 0), "{e1}\n{e2}");
+    for e in [&e1, &e2] {
+        assert_eq!(summary(e, "packets dropped by kernel"), 0, "{e}");
+        assert_eq!(summary(e, "packets dropped by wsdump"), 0, "{e}");
+    }
+    assert_eq!(decoded_indices(&l1), (0..COUNT).collect::<Vec<_>>(), "{e1}");
+    assert_eq!(l1.len(), l2.len(), "{e1}\n{e2}");
+    for (a, b) in l1.iter().zip(&l2) {
+        let (mut a, mut b) = (a.clone(), b.clone());
+        a["ts"] = Value::Null;
+        b["ts"] = Value::Null;
+        assert_eq!(a.to_string(), b.to_string());
+    }
 }

@@ -37,7 +37,9 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     let opts = live::Options {
         snaplen,
         // tcpdump's -B is in KiB.
-        ring_bytes: args.buffer_size.map_or(live::DEFAULT_RING, |k| k.saturating_mul(1024)),
+        ring_bytes: args
+            .buffer_size
+            .map_or(live::DEFAULT_RING, |k| k.saturating_mul(1024)),
         queue_bytes: args.capture_queue,
         copy_limit: std::env::var("WSDUMP_READ_BUFFER")
             .ok()
@@ -90,12 +92,6 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     };
     live::drop_privileges();
 
-    let mut sink = if args.write.as_deref() == Some("-") {
-        make_sink_to(args, File::options().write(true).open("/dev/null")?)
-    } else {
-        make_sink(args)
-    };
-    let mut pipeline = Pipeline::new(make_config(args, &filter));
     let names: Vec<String> = ifaces
         .iter()
         .map(|i| format!("{} ({})", i.name, i.linktype.name()))
@@ -109,7 +105,23 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     if filter.expr.is_some() {
         ports = format!("filter \"{kernel_filter}\"");
     }
-    let ring = cap.ring_bytes();
+    let listening = format!(
+        "wsdump: listening on {}, {ports}, snapshot length {} bytes, buffer {} KiB",
+        names.join(", "),
+        snaplen,
+        cap.ring_bytes() >> 10,
+    );
+    let cfg = make_config(args, &filter);
+    // Several decoding threads only when asked for: the reader threads need a core too.
+    if args.threads > 1 && shareable(args) {
+        return run_threads(args, cfg, cap, writer, &listening);
+    }
+    let mut sink = if args.write.as_deref() == Some("-") {
+        make_sink_to(args, File::options().write(true).open("/dev/null")?)
+    } else {
+        make_sink(args)
+    };
+    let mut pipeline = Pipeline::new(cfg);
     let mut live = Live {
         cap: &mut cap,
         ifaces: &ifaces,
@@ -120,12 +132,7 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     };
     live.budget(&mut pipeline);
     live.cap.start();
-    eprintln!(
-        "wsdump: listening on {}, {ports}, snapshot length {} bytes, buffer {} KiB",
-        names.join(", "),
-        snaplen,
-        ring >> 10,
-    );
+    eprintln!("{listening}");
 
     // Output is flushed after each chunk of packets: at once when traffic is light (a chunk
     // is then a packet or a few), in large writes when it is heavy. -l/-U: every packet.
@@ -140,8 +147,138 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     result?;
     pipeline.memory_mut().refund(Pool::Capture, charged);
     let s = pipeline.finish(&mut sink)?;
+    summary(&ifaces, &per_iface, &s, queue_peak);
+    Ok(exit_status(
+        args,
+        failed,
+        s.websocket_connections,
+        sink.messages,
+    ))
+}
+
+/// Live capture decoded on `--threads` threads, each its share of the connections, their
+/// output merged in capture order as with files. The queue gets a fixed part of
+/// `--max-memory` (half, at most `--capture-queue`), the threads share the rest.
+fn run_threads(
+    args: &Args,
+    mut cfg: wsdump::analyzer::Config,
+    mut cap: live::Capture,
+    mut writer: Option<PcapWriter<BufWriter<File>>>,
+    listening: &str,
+) -> io::Result<ExitCode> {
+    let n = args.threads;
+    let queue = (cfg.max_memory / 2).min(cap.queue_bytes());
+    cap.set_queue_budget(queue);
+    cfg.max_memory -= queue;
+    let ifaces: std::sync::Arc<[live::Interface]> = cap.interfaces().into();
+    let mut senders = Vec::new();
+    let mut receivers = Vec::new();
+    for _ in 0..n {
+        let (tx, rx) = std::sync::mpsc::channel();
+        senders.push(tx);
+        receivers.push(std::sync::Mutex::new(Some(rx)));
+    }
+    let open = |i: usize| -> Result<wsdump::shard::Source<'static>, _> {
+        let rx = receivers[i]
+            .lock()
+            .expect("receivers")
+            .take()
+            .expect("once");
+        Ok(Box::new(live::dispatch::ChunkSource::new(rx, ifaces.clone())) as _)
+    };
+    let stopper = cap.stopper();
+    cap.start();
+    eprintln!("{listening}");
+    let mut out = BufWriter::with_capacity(
+        256 * 1024,
+        if args.write.as_deref() == Some("-") {
+            File::options().write(true).open("/dev/null")?
+        } else {
+            raw_stdout()
+        },
+    );
+    let opts = wsdump::shard::Options {
+        threads: n,
+        line_mode: true,
+        limit: args.count,
+    };
+    let make = || -> Box<dyn wsdump::shard::Render> { Box::new(make_render(args)) };
+    let (done, dispatched) = std::thread::scope(|scope| {
+        let cap = &mut cap;
+        let writer = &mut writer;
+        let dispatcher = scope.spawn(move || dispatch(cap, senders, writer));
+        let done = wsdump::shard::run_sources(&cfg, opts, &open, &make, &mut out);
+        // -c or a closed output: the readers stop, and with them the dispatcher.
+        stopper.request();
+        (done, dispatcher.join())
+    });
+    let failed = match dispatched {
+        Ok(r) => r?,
+        Err(_) => return Err(io::Error::other("the dispatching thread failed")),
+    };
+    let per_iface = cap.stop();
+    let done = done?;
+    out.flush()?;
+    summary(&cap.interfaces().to_vec(), &per_iface, &done.stats, queue);
+    Ok(exit_status(
+        args,
+        failed,
+        done.stats.websocket_connections,
+        done.messages,
+    ))
+}
+
+/// The dispatcher: every chunk to every decoding thread (saved first with `-w`); returns
+/// whether a reader failed.
+fn dispatch(
+    cap: &mut live::Capture,
+    senders: Vec<std::sync::mpsc::Sender<std::sync::Arc<live::dispatch::Shared>>>,
+    writer: &mut Option<PcapWriter<BufWriter<File>>>,
+) -> io::Result<bool> {
+    let ifaces = cap.interfaces().to_vec();
+    let mut failed = false;
+    while let Some(ev) = cap.next_event() {
+        match ev {
+            live::Event::Chunk(chunk) => {
+                if let Some(w) = writer {
+                    for item in chunk.items() {
+                        if let live::Item::Packet {
+                            iface,
+                            ts,
+                            orig_len,
+                            data,
+                        } = item
+                        {
+                            w.write(&ifaces[iface].raw(ts, orig_len, data))?;
+                        }
+                    }
+                    w.flush()?;
+                }
+                let shared = cap.share(chunk);
+                for tx in &senders {
+                    let _ = tx.send(shared.clone());
+                }
+            }
+            live::Event::Error { iface, err } => {
+                eprintln!("wsdump: {}: {err}", ifaces[iface].name);
+                failed = true;
+            }
+            live::Event::Signal(_) => cap.request_stop(),
+            live::Event::Ended(_) => {}
+        }
+    }
+    Ok(failed)
+}
+
+/// The summary on stderr, like tcpdump's, with wsdump's own drops and what was decoded.
+fn summary(
+    ifaces: &[live::Interface],
+    per_iface: &[live::IfaceStats],
+    s: &wsdump::analyzer::Stats,
+    queue_peak: usize,
+) {
     let mut total = live::IfaceStats::default();
-    for t in &per_iface {
+    for t in per_iface {
         total.received += t.received;
         total.kernel_dropped += t.kernel_dropped;
         total.read += t.read;
@@ -150,7 +287,7 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     }
     let plural = |n: u64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     if ifaces.len() > 1 {
-        for (i, t) in ifaces.iter().zip(&per_iface) {
+        for (i, t) in ifaces.iter().zip(per_iface) {
             eprintln!(
                 "{}: {} received by filter, {} dropped by kernel, {} dropped by wsdump",
                 i.name,
@@ -206,12 +343,6 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
         plural(s.messages, "message decoded", "messages decoded"),
         plural(s.gaps, "gap", "gaps"),
     );
-    Ok(exit_status(
-        args,
-        failed,
-        s.websocket_connections,
-        sink.messages,
-    ))
 }
 
 /// The decoding thread's loop over what the readers deliver: each packet saved first with

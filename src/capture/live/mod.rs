@@ -9,6 +9,7 @@
 //! * [`queue`]: the bounded queue (charged to the memory ledger) that reader threads fill
 //!   from the ring and the decoding thread empties; what it cannot hold is dropped, counted
 //!   and recorded in place;
+//! * [`dispatch`]: the queue's chunks handed to several decoding threads (`--threads`);
 //! * [`signals`] and [`privileges`]: SIGINT/SIGTERM as a clean stop, capture rights given
 //!   up once the sockets are open.
 //!
@@ -17,6 +18,7 @@
 //! gives the block back. Kernel drops come from `PACKET_STATISTICS` (which resets on every
 //! read; totals are kept) and are recorded in the stream too, where they were noticed.
 
+pub mod dispatch;
 pub mod filter;
 pub mod privileges;
 pub mod queue;
@@ -268,14 +270,16 @@ impl Capture {
         let mut pending = Vec::new();
         let mut ifaces = Vec::new();
         for nic in nics {
-            let prepare = |fd, linktype| filter::attach(fd, &nic.name, filter, linktype, opts.snaplen);
+            let prepare =
+                |fd, linktype| filter::attach(fd, &nic.name, filter, linktype, opts.snaplen);
             match socket::open(nic, None, prepare)? {
                 Ok(socket) => {
-                    let ring = ring::Ring::new(socket.fd, opts.ring_bytes, opts.snaplen)
-                        .map_err(|err| LiveError::Os {
+                    let ring = ring::Ring::new(socket.fd, opts.ring_bytes, opts.snaplen).map_err(
+                        |err| LiveError::Os {
                             what: format!("{}: cannot set up the receive ring", nic.name),
                             err,
-                        })?;
+                        },
+                    )?;
                     ifaces.push(Interface {
                         name: nic.name.clone(),
                         ifindex: nic.index,
@@ -397,6 +401,12 @@ impl Capture {
         self.stop.store(true, Ordering::SeqCst);
     }
 
+    /// A handle that asks the readers to stop, for another thread than the one reading
+    /// [`Capture::next_event`].
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.stop.clone())
+    }
+
     /// Each interface's counters so far.
     pub fn stats(&self) -> Vec<IfaceStats> {
         self.counters.iter().map(Counters::load).collect()
@@ -426,6 +436,17 @@ impl Capture {
             self.counters[o.iface].add_kernel(o.socket.fd);
         }
         self.stats()
+    }
+}
+
+/// Asks a capture's readers to stop (see [`Capture::stopper`]).
+#[derive(Clone, Debug)]
+pub struct Stopper(Arc<AtomicBool>);
+
+impl Stopper {
+    /// As [`Capture::request_stop`].
+    pub fn request(&self) {
+        self.0.store(true, Ordering::SeqCst);
     }
 }
 

@@ -407,7 +407,9 @@ mod tests {
         let mut send = |c: Chunk| sent.push(c);
         let mut f = Filler::new(&b, 0);
         let pkt = vec![7u8; chunk / 2];
-        let queued = (0..10).filter(|&i| f.packet(ts(i), 1, &pkt, &mut send)).count();
+        let queued = (0..10)
+            .filter(|&i| f.packet(ts(i), 1, &pkt, &mut send))
+            .count();
         drop(send);
         assert_eq!(queued, 2, "one packet per chunk, two chunks");
         assert_eq!(b.held(), 2 * chunk);
@@ -431,7 +433,11 @@ mod tests {
         f.flush_if_idle(&mut send);
         drop(send);
         assert_eq!(sent, 1, "the first chunk is not taken yet: keep filling");
-        assert!(b.bytes() <= 64 << 10 && b.bytes() >= 32 << 10, "{}", b.bytes());
+        assert!(
+            b.bytes() <= 64 << 10 && b.bytes() >= 32 << 10,
+            "{}",
+            b.bytes()
+        );
     }
 
     #[test]
