@@ -33,7 +33,7 @@ pub enum Pool {
     /// State kept by annotators and printers that grows with the input.
     Views,
     /// Live capture's queue: packets read from the kernel, waiting to be decoded, charged as
-    /// its chunks are allocated (they are, up to half of what the ledger can spare).
+    /// its chunks are allocated (they are, up to three quarters of what decoding does not use).
     Capture,
 }
 

@@ -93,13 +93,13 @@ pub(crate) struct Args {
     #[arg(short = 's', long = "snapshot-length", value_name = "SNAPLEN")]
     pub snaplen: Option<u32>,
     /// The kernel's capture buffer of live capture, in KiB, like tcpdump's -B: the ring
-    /// each socket's packets wait in until wsdump's reader copies them out (default 32768).
+    /// each socket's packets wait in until wsdump's reader copies them out (default 16384).
     /// When it is full the kernel drops packets ("dropped by kernel").
     #[arg(short = 'B', long = "buffer-size", value_name = "KiB")]
     pub buffer_size: Option<usize>,
     /// The most live capture's queue between the readers and decoding may hold, in bytes.
-    /// It is charged to --max-memory as it grows, and takes at most half of what that can
-    /// spare. When decoding or printing falls behind and it is full, packets are dropped,
+    /// It is charged to --max-memory as it grows, and takes at most three quarters of what
+    /// decoding does not use. When decoding or printing falls behind and it is full, packets are dropped,
     /// counted ("dropped by wsdump") and reported where it happened (a `dropped` notice,
     /// then gaps in the connections affected).
     #[arg(long, value_name = "BYTES", default_value_t = wsdump::capture::live::DEFAULT_QUEUE)]

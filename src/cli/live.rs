@@ -219,7 +219,7 @@ fn run_threads(
     let per_iface = cap.stop();
     let done = done?;
     out.flush()?;
-    summary(&cap.interfaces().to_vec(), &per_iface, &done.stats, queue);
+    summary(cap.interfaces(), &per_iface, &done.stats, queue);
     Ok(exit_status(
         args,
         failed,
@@ -360,9 +360,9 @@ struct Live<'a> {
 }
 
 impl Live<'_> {
-    /// Charges the ledger for the queue's chunks, and lets the queue grow by half of what
-    /// the ledger can still spare: the other half stays for decoding (a burst is also when
-    /// out-of-order segments and long messages need room).
+    /// Charges the ledger for the queue's chunks, and lets the queue hold three quarters of
+    /// what decoding does not use: the other quarter stays for decoding (a burst is also
+    /// when out-of-order segments and long messages need room).
     fn budget(&mut self, pipeline: &mut Pipeline) {
         let held = self.cap.queue_held();
         let m = pipeline.memory_mut();
@@ -374,7 +374,7 @@ impl Live<'_> {
         }
         self.charged = held;
         self.peak = self.peak.max(held);
-        self.cap.set_queue_budget(held + m.available() / 2);
+        self.cap.set_queue_budget((held + m.available()) / 4 * 3);
     }
 
     fn run(&mut self, pipeline: &mut Pipeline, sink: &mut Out) -> io::Result<()> {

@@ -47,11 +47,11 @@ use std::time::{Duration, Instant};
 /// up to 256 KiB with big TCP).
 pub const SNAPLEN: u32 = 256 * 1024;
 /// `-B`'s default: the kernel ring, in bytes (tcpdump's is 2 MiB; wsdump's readers share
-/// the CPU with decoding, so the ring gives them more time).
-pub const DEFAULT_RING: usize = 32 << 20;
+/// the CPU with decoding, so the ring gives them more time: 16 MiB is 64 ms at 2 Gbit/s).
+pub const DEFAULT_RING: usize = 16 << 20;
 /// `--capture-queue`'s default: the most decoding may fall behind by before packets are
-/// dropped (the memory ledger has its say too: the queue takes at most half of what it can
-/// spare).
+/// dropped (the memory ledger has its say too: the queue takes at most three quarters of
+/// what decoding does not use).
 pub const DEFAULT_QUEUE: usize = 256 << 20;
 /// How long readers keep emptying their rings after a stop request.
 const DRAIN: Duration = Duration::from_secs(1);

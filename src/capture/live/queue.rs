@@ -368,7 +368,6 @@ mod tests {
         // One packet per chunk (each holds one 1000-byte packet): two chunks, both sent
         // when full, none to be had for the rest.
         assert_eq!((queued, dropped), (2, 8));
-        drop(send);
         assert_eq!(sent.len(), 2);
         let first = sent.remove(0);
         let items: Vec<_> = first.items().collect();
@@ -382,7 +381,6 @@ mod tests {
         let mut send = |c: Chunk| sent.push(c);
         assert!(f.packet(ts(20), 60, &pkt[..60], &mut send));
         f.flush(&mut send);
-        drop(send);
         let items: Vec<Vec<String>> = sent
             .iter()
             .map(|c| c.items().map(|i| format!("{i:?}")).collect())
@@ -410,7 +408,6 @@ mod tests {
         let queued = (0..10)
             .filter(|&i| f.packet(ts(i), 1, &pkt, &mut send))
             .count();
-        drop(send);
         assert_eq!(queued, 2, "one packet per chunk, two chunks");
         assert_eq!(b.held(), 2 * chunk);
         b.set_budget(chunk);
@@ -431,7 +428,6 @@ mod tests {
         f.flush_if_idle(&mut send);
         assert!(f.packet(ts(2), 100, &[1; 100], &mut send));
         f.flush_if_idle(&mut send);
-        drop(send);
         assert_eq!(sent, 1, "the first chunk is not taken yet: keep filling");
         assert!(
             b.bytes() <= 64 << 10 && b.bytes() >= 32 << 10,
@@ -450,7 +446,6 @@ mod tests {
         f.kernel_dropped(ts(2), 5, &mut send);
         assert!(f.packet(ts(3), 100, &[1; 100], &mut send));
         f.flush(&mut send);
-        drop(send);
         let kinds: Vec<String> = sent[0].items().map(|i| format!("{i:?}")).collect();
         assert_eq!(kinds.len(), 3);
         assert!(kinds[1].contains("Kernel { packets: 5 }"), "{kinds:?}");
