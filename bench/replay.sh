@@ -29,7 +29,7 @@ WSDUMP_ARGS=${WSDUMP_ARGS:-}
 PORT=18711
 PCAP=$OUT/replay.pcap
 NS=wsreplay$$
-RESULTS=$OUT/replay.md
+RESULTS=${RESULTS:-$OUT/replay.md}
 # wsdump's output goes to a file here: tmpfs by default, so that the disk's writeback
 # throttling (which would stall the writer, i.e. decoding) is not what is measured.
 SINK=${SINK:-/dev/shm}
