@@ -613,8 +613,11 @@ pub enum Notice {
     /// ring was full: the reader fell behind; the kernel counts no bytes). What they carried
     /// shows as gaps in their connections.
     Dropped {
+        /// Who dropped them: "wsdump" or "kernel".
         by: &'static str,
+        /// How many packets.
         packets: u64,
+        /// Their length on the wire (wsdump's drops only).
         bytes: Option<u64>,
     },
 }
