@@ -185,7 +185,8 @@ pub(crate) struct Args {
     pub stats: bool,
     /// Threads decoding a capture file, each taking a share of the connections (0: one per
     /// CPU, up to 8; 1: decode and print on one thread). Output is the same for any number,
-    /// unless the --max-buffer budgets run out: each thread gets its share of them.
+    /// unless the --max-buffer budgets run out: each thread gets its share of them. Live
+    /// capture decodes on one thread unless N > 1 is given (its readers need a core too).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
     /// Print a man page or a shell completion script generated from these flags, and exit.
