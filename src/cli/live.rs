@@ -113,7 +113,9 @@ pub(crate) fn run_live(args: &Args, filter: CaptureFilter) -> io::Result<ExitCod
     );
     let cfg = make_config(args, &filter);
     // Several decoding threads only when asked for: the reader threads need a core too.
-    if args.threads > 1 && shareable(args) {
+    // Not with -c: the threads' counts are lost when the merge cuts the run short, and a
+    // handful of messages needs no second core.
+    if args.threads > 1 && shareable(args) && args.count.is_none() {
         return run_threads(args, cfg, cap, writer, &listening);
     }
     let mut sink = if args.write.as_deref() == Some("-") {
@@ -200,7 +202,7 @@ fn run_threads(
     let opts = wsdump::shard::Options {
         threads: n,
         line_mode: true,
-        limit: args.count,
+        limit: None,
     };
     let make = || -> Box<dyn wsdump::shard::Render> { Box::new(make_render(args)) };
     let (done, dispatched) = std::thread::scope(|scope| {
