@@ -35,6 +35,9 @@ impl Shared {
 impl Drop for Shared {
     fn drop(&mut self) {
         if let Some(c) = self.chunk.take() {
+            // Only now is the chunk taken in the queue's sense: readers send chunks that are
+            // not full only to decoders that have nothing else waiting.
+            self.buffers.taken();
             self.buffers.give_back(c);
         }
     }
@@ -42,7 +45,14 @@ impl Drop for Shared {
 
 impl Capture {
     /// Makes a chunk [`Capture::next_event`] returned shareable among decoding threads.
-    pub fn share(&self, chunk: Chunk) -> Arc<Shared> {
+    /// Once a chunk has been shared, chunks count as taken only when every thread is done
+    /// with them.
+    pub fn share(&mut self, chunk: Chunk) -> Arc<Shared> {
+        if !self.dispatching {
+            self.dispatching = true;
+            // This chunk was counted taken when it was received; it will be again.
+            self.buffers.untaken();
+        }
         Arc::new(Shared {
             chunk: Some(chunk),
             buffers: self.buffers.clone(),

@@ -223,6 +223,9 @@ pub struct Capture {
     rx: Receiver<Event>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     running: usize,
+    /// Chunks are shared among decoding threads ([`Capture::share`]): they count as taken
+    /// when the last thread is done with them, not when received here.
+    dispatching: bool,
 }
 
 /// `-i`: one named interface, or every interface that is up (`None` or `"any"`).
@@ -322,6 +325,7 @@ impl Capture {
             rx,
             threads: Mutex::new(Vec::new()),
             running: 0,
+            dispatching: false,
         })
     }
 
@@ -384,7 +388,7 @@ impl Capture {
         let ev = self.rx.recv().ok()?;
         match ev {
             Event::Ended(_) => self.running -= 1,
-            Event::Chunk(_) => self.buffers.taken(),
+            Event::Chunk(_) if !self.dispatching => self.buffers.taken(),
             _ => {}
         }
         Some(ev)
@@ -420,7 +424,9 @@ impl Capture {
         while self.running > 0 {
             match self.rx.recv_timeout(3 * DRAIN) {
                 Ok(Event::Chunk(c)) => {
-                    self.buffers.taken();
+                    if !self.dispatching {
+                        self.buffers.taken();
+                    }
                     self.buffers.give_back(c);
                 }
                 Ok(Event::Ended(_)) => self.running -= 1,

@@ -199,6 +199,11 @@ impl Buffers {
         self.pending.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Undoes [`Buffers::taken`] for a chunk that is still waiting to be decoded.
+    pub fn untaken(&self) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+    }
+
     /// The decoder is done with a chunk: it can be filled again.
     pub fn give_back(&self, chunk: Chunk) {
         let mut buf = chunk.buf;
