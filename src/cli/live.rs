@@ -210,7 +210,8 @@ fn run_threads(
         let writer = &mut writer;
         let dispatcher = scope.spawn(move || dispatch(cap, senders, writer));
         let done = wsdump::shard::run_sources(&cfg, opts, &open, &make, &mut out);
-        // -c or a closed output: the readers stop, and with them the dispatcher.
+        // The decoding threads are done (the readers ended, or the output was closed): the
+        // readers stop, and with them the dispatcher.
         stopper.request();
         (done, dispatcher.join())
     });
