@@ -471,6 +471,11 @@ impl Analyzer {
         &self.mem
     }
 
+    /// The memory ledger, to charge what the caller holds for this analyzer.
+    pub fn memory_mut(&mut self) -> &mut Memory {
+        &mut self.mem
+    }
+
     /// Whether a sink asked to stop.
     pub fn stopped(&self) -> bool {
         self.stopped
@@ -480,6 +485,20 @@ impl Analyzer {
     pub fn packet(&mut self, p: &RawPacket<'_>, sink: &mut dyn Sink) -> io::Result<()> {
         if self.decode(p, sink)? {
             self.tick(p.ts, sink)?;
+        }
+        Ok(())
+    }
+
+    /// A packet-level notice from the source (live capture's drops), said once: by the
+    /// first of several shares.
+    pub fn source_notice(
+        &mut self,
+        ts: Timestamp,
+        n: &Notice,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
+        if self.share.is_none_or(|s| s.index == 0) && !self.stopped {
+            self.notice(ts, n, sink)?;
         }
         Ok(())
     }

@@ -25,9 +25,10 @@
 //! ```
 
 use crate::analyzer::{Analyzer, Config, Share, Stats};
+use crate::capture::live::Dropped;
 use crate::capture::{RawPacket, Timestamp};
-use crate::event::Sink;
 pub use crate::event::Stage;
+use crate::event::{Notice, Sink};
 use crate::memory::Memory;
 use crate::tls::KeyStore;
 use std::io;
@@ -50,6 +51,30 @@ pub trait PacketSource {
     fn keys(&self) -> Option<KeyStore> {
         None
     }
+    /// [`PacketSource::for_each`] with what the source lost between packets (live capture's
+    /// drops), for sources that know; the pipeline reports each where it came.
+    fn for_each_input(
+        &mut self,
+        f: &mut dyn FnMut(Input<'_>) -> ControlFlow<()>,
+    ) -> Result<(), Self::Error> {
+        self.for_each(&mut |p| f(Input::Packet(p)))
+    }
+}
+
+/// What a source delivers: a packet, or the record of packets it lost at this place.
+#[derive(Clone, Copy, Debug)]
+pub enum Input<'a> {
+    /// The next packet.
+    Packet(&'a RawPacket<'a>),
+    /// Nothing more for now (live capture has caught up with the wire).
+    Idle,
+    /// Packets lost here.
+    Dropped {
+        /// When (the first lost packet's arrival, or when the loss was noticed).
+        ts: Timestamp,
+        /// Who lost how many.
+        what: Dropped,
+    },
 }
 
 /// What a run left: its counters, and why the source stopped early if it did.
@@ -114,6 +139,41 @@ impl Pipeline {
         })
     }
 
+    /// The source lost packets at this place (live capture's queue or the kernel's ring was
+    /// full): a packet-level `dropped` notice, between the packets it came between.
+    pub fn dropped(
+        &mut self,
+        ts: Timestamp,
+        what: Dropped,
+        sink: &mut dyn Sink,
+    ) -> io::Result<ControlFlow<()>> {
+        let n = match what {
+            Dropped::Queue { packets, bytes } => Notice::Dropped {
+                by: "wsdump",
+                packets,
+                bytes: Some(bytes),
+            },
+            Dropped::Kernel { packets } => Notice::Dropped {
+                by: "kernel",
+                packets,
+                bytes: None,
+            },
+        };
+        self.analyzer
+            .source_notice(ts.max(self.last_ts), &n, sink)?;
+        Ok(if self.analyzer.stopped() {
+            ControlFlow::Break(())
+        } else {
+            ControlFlow::Continue(())
+        })
+    }
+
+    /// The memory ledger, to charge what the caller holds on the pipeline's behalf (live
+    /// capture's queue).
+    pub fn memory_mut(&mut self) -> &mut Memory {
+        self.analyzer.memory_mut()
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> &Stats {
         &self.analyzer.stats
@@ -162,12 +222,16 @@ impl Pipeline {
         sink: &mut dyn Sink,
     ) -> io::Result<Run<S::Error>> {
         let mut err = None;
-        let read = src.for_each(&mut |p| match self.packet(p, sink) {
-            Ok(flow) => flow,
-            Err(e) => {
+        let read = src.for_each_input(&mut |input| {
+            let r = match input {
+                Input::Packet(p) => self.packet(p, sink),
+                Input::Dropped { ts, what } => self.dropped(ts, what, sink),
+                Input::Idle => sink.stage(Stage::Idle).map(|()| ControlFlow::Continue(())),
+            };
+            r.unwrap_or_else(|e| {
                 err = Some(e);
                 ControlFlow::Break(())
-            }
+            })
         });
         if let Some(e) = err {
             return Err(e);

@@ -619,6 +619,18 @@ pub enum Notice {
     /// The application protocol reading of this connection was given up to stay within the
     /// memory budget: its later messages are not read (`app`).
     AppDropped,
+    /// Live capture lost packets here, `by` "wsdump" (its queue was full: decoding or
+    /// printing fell behind; `bytes` is their length on the wire) or "kernel" (the kernel's
+    /// ring was full: the reader fell behind; the kernel counts no bytes). What they carried
+    /// shows as gaps in their connections.
+    Dropped {
+        /// Who dropped them: "wsdump" or "kernel".
+        by: &'static str,
+        /// How many packets.
+        packets: u64,
+        /// Their length on the wire (wsdump's drops only).
+        bytes: Option<u64>,
+    },
 }
 
 /// What a TLS handshake chose, and whether wsdump decrypts the connection.
@@ -653,6 +665,7 @@ impl Notice {
             Notice::Evicted { .. } => "evicted",
             Notice::HistoryDropped => "history_dropped",
             Notice::AppDropped => "app_dropped",
+            Notice::Dropped { .. } => "dropped",
         }
     }
 }
@@ -742,6 +755,9 @@ pub enum Stage {
     PacketDone,
     /// The input is over; connections still open are flushed and ended.
     Finish,
+    /// The source has nothing more for now (live capture caught up): a chance to write out
+    /// what is held.
+    Idle,
 }
 
 /// Where events go, in capture order (ripgrep's contract).

@@ -35,11 +35,14 @@ pub enum Pool {
     /// TLS decryption: records waiting for their last bytes, handshake messages in
     /// pieces, each direction's keys, the plaintext of the record being read.
     Tls,
+    /// Live capture's queue: packets read from the kernel, waiting to be decoded, charged as
+    /// its chunks are allocated (they are, up to three quarters of what decoding does not use).
+    Capture,
 }
 
 impl Pool {
     /// Every pool, in reporting order.
-    pub const ALL: [Pool; 9] = [
+    pub const ALL: [Pool; 10] = [
         Pool::Connections,
         Pool::Reorder,
         Pool::Retransmit,
@@ -49,6 +52,7 @@ impl Pool {
         Pool::Messages,
         Pool::Views,
         Pool::Tls,
+        Pool::Capture,
     ];
 
     /// The pool's name in reports and JSON.
@@ -63,6 +67,7 @@ impl Pool {
             Pool::Messages => "messages",
             Pool::Views => "views",
             Pool::Tls => "tls",
+            Pool::Capture => "capture",
         }
     }
 }

@@ -22,7 +22,7 @@
 use crate::analyzer::{Config, Share, Stats};
 use crate::capture::RawPacket;
 use crate::capture::file::{CaptureError, CaptureFile};
-use crate::engine::{PacketSource, Pipeline, Stage};
+use crate::engine::{Input, PacketSource, Pipeline, Stage};
 use crate::event::{Event, Sink};
 use std::collections::VecDeque;
 use std::fs::File;
@@ -120,6 +120,9 @@ struct WorkerEnd {
     read_error: Option<CaptureError>,
 }
 
+/// Where one worker's packets come from: every worker must be given the same packets.
+pub type Source<'a> = Box<dyn PacketSource<Error = CaptureError> + Send + 'a>;
+
 /// Decodes the capture at `path` on `opts.threads` workers, each printing with a [`Render`]
 /// from `make`, and writes to `out` what a single [`Analyzer`](crate::analyzer::Analyzer) with `cfg` feeding that
 /// printer would. `progress` is told the size of each packet worker 0 reads. The file must
@@ -132,13 +135,40 @@ pub fn run_file(
     out: &mut dyn Write,
     progress: Option<Box<dyn FnMut(usize) + Send + '_>>,
 ) -> io::Result<Outcome> {
+    let progress = std::sync::Mutex::new(progress);
+    // One key store for every worker: each reads the file's Decryption Secrets Blocks into it.
+    let mut cfg = cfg.clone();
+    let keys = cfg.keys.get_or_insert_with(crate::tls::KeyStore::new).clone();
+    let open = |index: usize| -> Result<Source<'_>, CaptureError> {
+        let mut cap = File::open(path)
+            .map_err(|e| CaptureError::Io(e.to_string()))
+            .and_then(CaptureFile::open)?;
+        cap.use_keys(keys.clone());
+        let progress = if index == 0 {
+            progress.lock().ok().and_then(|mut p| p.take())
+        } else {
+            None
+        };
+        Ok(Box::new(WorkerSource { cap, progress }))
+    };
+    run_sources(&cfg, opts, &open, make, out)
+}
+
+/// [`run_file`] with the packets from `open(worker)`, each worker's own source of the same
+/// packets (live capture hands each the same chunks).
+pub fn run_sources<'a>(
+    cfg: &Config,
+    opts: Options,
+    open: &(dyn Fn(usize) -> Result<Source<'a>, CaptureError> + Sync),
+    make: &(dyn Fn() -> Box<dyn Render> + Sync),
+    out: &mut dyn Write,
+) -> io::Result<Outcome> {
     let n = opts.threads.max(1);
     let mut share_cfg = cfg.clone();
     share_cfg.max_memory = cfg.max_memory / n;
     // One key store for every worker: each reads the file's Decryption Secrets Blocks into it.
     share_cfg.keys.get_or_insert_with(crate::tls::KeyStore::new);
     let stop = AtomicBool::new(false);
-    let mut progress = progress;
     std::thread::scope(|scope| {
         let mut lanes = Vec::with_capacity(n);
         let mut handles = Vec::with_capacity(n);
@@ -148,11 +178,10 @@ pub fn run_file(
             let (ret, reuse) = channel();
             let share = Share { index, count: n };
             let job = Job {
-                path,
+                open,
                 cfg: share_cfg.clone(),
                 share,
                 stop: &stop,
-                progress: if index == 0 { progress.take() } else { None },
             };
             let h = std::thread::Builder::new()
                 .name(format!("wsdump-{index}"))
@@ -200,18 +229,48 @@ pub fn run_file(
 }
 
 /// One worker's part.
-struct Job<'a> {
-    path: &'a Path,
+struct Job<'a, 'o> {
+    open: &'o (dyn Fn(usize) -> Result<Source<'a>, CaptureError> + Sync),
     cfg: Config,
     share: Share,
-    stop: &'a AtomicBool,
-    progress: Option<Box<dyn FnMut(usize) + Send + 'a>>,
+    stop: &'o AtomicBool,
 }
 
-/// The capture file as one worker reads it: until the merge says stop.
+/// A worker's source, read until the merge says stop.
+struct Stoppable<'a, 'o> {
+    inner: Source<'a>,
+    stop: &'o AtomicBool,
+}
+
+impl PacketSource for Stoppable<'_, '_> {
+    type Error = CaptureError;
+    fn for_each(
+        &mut self,
+        f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
+    ) -> Result<(), CaptureError> {
+        self.for_each_input(&mut |i| match i {
+            Input::Packet(p) => f(p),
+            Input::Dropped { .. } | Input::Idle => ControlFlow::Continue(()),
+        })
+    }
+
+    fn for_each_input(
+        &mut self,
+        f: &mut dyn FnMut(Input<'_>) -> ControlFlow<()>,
+    ) -> Result<(), CaptureError> {
+        let stop = self.stop;
+        self.inner.for_each_input(&mut |i| {
+            if stop.load(Ordering::Relaxed) {
+                return ControlFlow::Break(());
+            }
+            f(i)
+        })
+    }
+}
+
+/// The capture file as one worker reads it.
 struct WorkerSource<'a> {
     cap: CaptureFile,
-    stop: &'a AtomicBool,
     progress: Option<Box<dyn FnMut(usize) + Send + 'a>>,
 }
 
@@ -221,12 +280,8 @@ impl PacketSource for WorkerSource<'_> {
         &mut self,
         f: &mut dyn FnMut(&RawPacket<'_>) -> ControlFlow<()>,
     ) -> Result<(), CaptureError> {
-        let stop = self.stop;
         let progress = &mut self.progress;
         let r = self.cap.for_each(&mut |p| {
-            if stop.load(Ordering::Relaxed) {
-                return ControlFlow::Break(());
-            }
             if let Some(f) = progress.as_mut() {
                 f(p.data.len());
             }
@@ -238,7 +293,7 @@ impl PacketSource for WorkerSource<'_> {
     }
 }
 
-impl Job<'_> {
+impl Job<'_, '_> {
     fn run(self, render: Box<dyn Render>, tx: SyncSender<Batch>, reuse: Receiver<Batch>) {
         let mut pr = Printing {
             key: Key {
@@ -251,18 +306,11 @@ impl Job<'_> {
             reuse,
             tx,
             hung_up: false,
+            done: 0,
         };
         let stop = self.stop;
-        let cap = match File::open(self.path)
-            .map_err(|e| CaptureError::Io(e.to_string()))
-            .and_then(CaptureFile::open)
-        {
-            Ok(mut cap) => {
-                if let Some(k) = &self.cfg.keys {
-                    cap.use_keys(k.clone());
-                }
-                cap
-            }
+        let inner = match (self.open)(self.share.index) {
+            Ok(s) => s,
             Err(e) => {
                 let mut last = pr.take(u64::MAX);
                 last.end = Some(WorkerEnd {
@@ -273,11 +321,7 @@ impl Job<'_> {
                 return;
             }
         };
-        let mut src = WorkerSource {
-            cap,
-            stop,
-            progress: self.progress,
-        };
+        let mut src = Stoppable { inner, stop };
         // Printing into memory does not fail; an error here is the merge hanging up.
         let run = Pipeline::with_share(self.cfg, self.share).drive(&mut src, &mut pr);
         let Ok(run) = run else { return };
@@ -302,6 +346,8 @@ struct Printing {
     reuse: Receiver<Batch>,
     tx: SyncSender<Batch>,
     hung_up: bool,
+    /// Packets fully printed.
+    done: u64,
 }
 
 impl Printing {
@@ -345,10 +391,20 @@ impl Sink for Printing {
             Stage::Sweep => self.key.phase = Phase::Sweep,
             Stage::PacketDone => {
                 let k = self.key.packet + 1;
+                self.done = k;
                 if (k.is_multiple_of(BATCH_PACKETS) || self.batch.text.len() >= BATCH_BYTES) && {
                     let b = self.take(k);
                     self.tx.send(b).is_err()
                 } {
+                    self.hung_up = true;
+                    return Err(io::Error::other("the merge has hung up"));
+                }
+            }
+            // Live capture caught up: what is printed goes to the merge now, not after
+            // thousands more packets.
+            Stage::Idle => {
+                let b = self.take(self.done);
+                if self.tx.send(b).is_err() {
                     self.hung_up = true;
                     return Err(io::Error::other("the merge has hung up"));
                 }

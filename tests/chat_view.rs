@@ -409,7 +409,6 @@ fn more_tcpdump_and_tshark_habits() {
     assert!(!f.stdout.is_empty());
     for (args, answer) in [
         (&["-S"][..], "relative"),
-        (&["-B", "4096"], "buffer"),
         (&["-Z", "nobody"], "drops its privileges"),
         (&["-z", "io,stat,1"], "--stats"),
         (&["-O", "websocket"], "-v"),

@@ -127,6 +127,18 @@ pub(crate) struct Args {
     /// fully decoded. Ignored with -r.
     #[arg(short = 's', long = "snapshot-length", value_name = "SNAPLEN")]
     pub snaplen: Option<u32>,
+    /// The kernel's capture buffer of live capture, in KiB, like tcpdump's -B: the ring
+    /// each socket's packets wait in until wsdump's reader copies them out (default 16384).
+    /// When it is full the kernel drops packets ("dropped by kernel").
+    #[arg(short = 'B', long = "buffer-size", value_name = "KiB")]
+    pub buffer_size: Option<usize>,
+    /// The most live capture's queue between the readers and decoding may hold, in bytes.
+    /// It is charged to --max-memory as it grows, and takes at most three quarters of what
+    /// decoding does not use. When decoding or printing falls behind and it is full, packets are dropped,
+    /// counted ("dropped by wsdump") and reported where it happened (a `dropped` notice,
+    /// then gaps in the connections affected).
+    #[arg(long, value_name = "BYTES", default_value_t = wsdump::capture::live::DEFAULT_QUEUE)]
+    pub capture_queue: usize,
     /// List the interfaces live capture can use (index, name, up or down, link type), like
     /// tcpdump -D, and exit.
     #[arg(short = 'D', long = "list-interfaces")]
@@ -166,8 +178,6 @@ pub(crate) struct Args {
     /// Other tools' options wsdump does not take, answered with the wsdump way.
     #[arg(short = 'S', hide = true)]
     pub tcpdump_absolute_seq: bool,
-    #[arg(short = 'B', hide = true, value_name = "SIZE")]
-    pub tcpdump_buffer: Option<String>,
     #[arg(short = 'Z', hide = true, value_name = "USER")]
     pub tcpdump_user: Option<String>,
     #[arg(short = 'z', hide = true, value_name = "STATS")]
@@ -267,7 +277,8 @@ pub(crate) struct Args {
     pub app: AppMode,
     /// Threads decoding a capture file, each taking a share of the connections (0: one per
     /// CPU, up to 8; 1: decode and print on one thread). Output is the same for any number,
-    /// unless the --max-buffer budgets run out: each thread gets its share of them.
+    /// unless the --max-buffer budgets run out: each thread gets its share of them. Live
+    /// capture decodes on one thread unless N > 1 is given (its readers need a core too).
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub threads: usize,
     /// Print a man page or a shell completion script generated from these flags, and exit.
@@ -328,12 +339,6 @@ pub(crate) fn tshark_habit(args: &Args) -> Option<String> {
              handshake, as tcpdump does by default; --json gives both (seq and rel_seq)"
                 .into(),
         );
-    }
-    if let Some(b) = &args.tcpdump_buffer {
-        return Some(format!(
-            "-B {b}: wsdump sizes its capture buffer itself (the largest the kernel allows); \
-             drop -B"
-        ));
     }
     if let Some(u) = &args.tcpdump_user {
         return Some(format!(

@@ -43,7 +43,7 @@ impl Out {
         self.limit.is_some_and(|l| self.messages >= l)
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
         match &mut self.printer {
             Printer::Human(p) => p.flush(),
             Printer::Json(p) => p.flush(),

@@ -603,6 +603,18 @@ impl<W: Write> HumanPrinter<W> {
                         given up to stay within the memory budget (--max-memory): its later \
                         messages are not read"
                         .into(),
+                    Notice::Dropped { by, packets, bytes } => {
+                        let why = if *by == "kernel" {
+                            "the kernel's ring was full (-B)".to_string()
+                        } else {
+                            format!(
+                                "{} bytes on the wire; decoding or printing fell behind \
+                                 (--capture-queue)",
+                                bytes.unwrap_or(0)
+                            )
+                        };
+                        format!("{packets} packets dropped by {by} here: {why}")
+                    }
                 };
                 l.push_str(": ");
                 escape::text(&detail, l);

@@ -436,6 +436,13 @@ impl<W: Write> JsonPrinter<W> {
                     }
                     Notice::Evicted { reason } => o.str("detail", reason),
                     Notice::HistoryDropped | Notice::AppDropped => {}
+                    Notice::Dropped { by, packets, bytes } => {
+                        o.str("by", by);
+                        o.num("packets", packets);
+                        if let Some(b) = bytes {
+                            o.num("bytes", b);
+                        }
+                    }
                 }
             }
         }
