@@ -455,7 +455,7 @@ impl Analyzer {
             self.stats.bytes += p.data.len() as u64;
         }
         let seg = match packet::decode(p.linktype, p.data) {
-            Ok(s) => s,
+            Ok(s) => s.captured_whole(p.orig_len, p.data.len()),
             Err(_) if !first => return Ok(false),
             Err(PacketError::NotTcp) | Err(PacketError::Fragment) => {
                 self.stats.not_tcp += 1;

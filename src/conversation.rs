@@ -29,6 +29,14 @@ struct Side {
     /// An HTTP head not yet complete, or client bytes held until the upgrade is answered;
     /// charged to [`Pool::Http`].
     buf: Vec<u8>,
+    /// Length of `buf` when the parser last said "partial": parsing again is worth it only
+    /// once the head may have ended, or once `buf` has doubled (see [`Side::worth_parsing`]).
+    parsed_len: usize,
+    /// A line ending that could end the head did not (empty lines before a request line):
+    /// only doubling triggers a parse for this head now.
+    end_unreliable: bool,
+    /// Stream offset of the first byte held while too few bytes had come to classify them.
+    start_at: u64,
 }
 
 impl Side {
@@ -36,7 +44,29 @@ impl Side {
         Side {
             mode: Mode::Start,
             buf: Vec::new(),
+            parsed_len: 0,
+            end_unreliable: false,
+            start_at: 0,
         }
+    }
+
+    /// Whether the held head, which was `old` bytes before the latest append, should be
+    /// parsed again. Re-parsing from the start on every segment is quadratic (a head sent
+    /// one byte per segment); this is linear: a parse when the bytes just added hold an empty
+    /// line (the head's end), and otherwise when the held bytes have doubled since the last
+    /// parse (so a malformed head is still refused within twice its bytes), or when they
+    /// pass the head limit.
+    fn worth_parsing(&self, old: usize) -> bool {
+        let b = &self.buf;
+        if b.len() >= 2 * self.parsed_len || b.len() > http::MAX_HEAD {
+            return true;
+        }
+        if self.end_unreliable {
+            return false;
+        }
+        // An empty line is "\n\n" or "\n\r\n"; look from just before the new bytes.
+        let w = &b[old.saturating_sub(2)..];
+        w.windows(2).any(|x| x == b"\n\n") || w.windows(3).any(|x| x == b"\n\r\n")
     }
 
     /// Switches mode, keeping the ledger's count of decoders right.
@@ -55,7 +85,9 @@ impl Side {
 pub struct Conversation {
     sides: [Side; 2],
     /// The request the next response answers.
-    pending: Option<Box<HttpRequest>>,
+    /// The requests not answered yet, oldest first (HTTP/1.1 pipelining: responses come in
+    /// the order of the requests, RFC 9112 9.3.2).
+    pending: std::collections::VecDeque<Box<HttpRequest>>,
     /// Each direction's stream has ended (FIN delivered, or the connection closed).
     ended: [bool; 2],
     /// No SYN was seen: the streams may start anywhere.
@@ -66,19 +98,24 @@ pub struct Conversation {
     pub websocket: bool,
     /// A direction started with TLS records: nothing on this connection is hunted.
     tls: bool,
+    /// HTTP heads parsed (whole or partial), for the tests of the parsing cost.
+    #[cfg(test)]
+    parses: usize,
 }
 
 impl Conversation {
     pub fn new(mid_stream: bool, port_hint: bool, limits: Limits) -> Self {
         Conversation {
             sides: [Side::new(), Side::new()],
-            pending: None,
+            pending: Default::default(),
             ended: [false; 2],
             mid_stream,
             port_hint,
             limits,
             websocket: false,
             tls: false,
+            #[cfg(test)]
+            parses: 0,
         }
     }
 
@@ -93,6 +130,23 @@ impl Conversation {
     ) -> io::Result<()> {
         let i = dir.index();
         if let Mode::Start = self.sides[i].mode {
+            let s = &mut self.sides[i];
+            if !s.buf.is_empty() || too_short_to_tell(dir, data) {
+                // A first segment of a byte or two ("G", "HT") may be HTTP or not: held until
+                // the stream says which (a request needs 3 bytes, a response 5).
+                if s.buf.is_empty() {
+                    s.start_at = at;
+                }
+                if !s.hold(data, mem) {
+                    s.take_buf(mem);
+                    s.mode = Mode::Opaque;
+                    return em.emit(dir, EventKind::Violation(&no_memory_for_head()));
+                }
+                if too_short_to_tell(dir, &s.buf) {
+                    return Ok(());
+                }
+                return self.classify_held(dir, mem, em);
+            }
             self.classify(dir, at, data, mem, em)?;
         }
         match &mut self.sides[i].mode {
@@ -107,6 +161,17 @@ impl Conversation {
             Mode::Http | Mode::Body(_) => self.http(dir, data, mem, em),
             Mode::Start => Ok(()),
         }
+    }
+
+    /// The bytes held because they were too few to classify: classified now, and fed.
+    fn classify_held(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+        let s = &mut self.sides[dir.index()];
+        let first = s.take_buf(mem);
+        let at = s.start_at;
+        if first.is_empty() {
+            return Ok(());
+        }
+        self.data(dir, at, &first, mem, em)
     }
 
     /// Decides what a direction carries from its first bytes (at stream offset `at`).
@@ -174,14 +239,29 @@ impl Conversation {
         em: &mut dyn Emit,
     ) -> io::Result<()> {
         let i = dir.index();
-        let mut owned;
-        let mut rest: &[u8] = if self.sides[i].buf.is_empty() {
+        let owned;
+        let continuing = !self.sides[i].buf.is_empty();
+        let mut rest: &[u8] = if !continuing {
             data
         } else {
-            owned = self.sides[i].take_buf(mem);
-            owned.extend_from_slice(data);
+            let s = &mut self.sides[i];
+            let old = s.buf.len();
+            if s.hold(data, mem) {
+                if matches!(s.mode, Mode::Http) && !s.worth_parsing(old) {
+                    return Ok(());
+                }
+                owned = s.take_buf(mem);
+            } else {
+                // No memory to hold more: these bytes may still end the head.
+                let mut b = s.take_buf(mem);
+                b.extend_from_slice(data);
+                owned = b;
+            }
             &owned[..]
         };
+        // Whether `rest` is all of what was held: a partial parse then marks the head's
+        // state instead of starting afresh.
+        let whole = rest.len();
         loop {
             if rest.is_empty() {
                 return Ok(());
@@ -201,13 +281,17 @@ impl Conversation {
                 // The head just parsed switched the mode: hand the rest on.
                 _ => return self.data_after_switch(dir, rest, mem, em),
             }
+            #[cfg(test)]
+            {
+                self.parses += 1;
+            }
             let parsed = match dir {
                 Dir::C2S => match http::parse_request(rest) {
                     Parsed::Done(r, n) => Parsed::Done(Head::Req(r), n),
                     Parsed::Partial => Parsed::Partial,
                     Parsed::NotHttp(e) => Parsed::NotHttp(e),
                 },
-                Dir::S2C => match http::parse_response(rest, self.pending.as_deref()) {
+                Dir::S2C => match http::parse_response(rest, self.pending.front().map(|r| &**r)) {
                     Parsed::Done(r, n) => Parsed::Done(Head::Resp(Box::new(r)), n),
                     Parsed::Partial => Parsed::Partial,
                     Parsed::NotHttp(e) => Parsed::NotHttp(e),
@@ -225,16 +309,18 @@ impl Conversation {
                             }),
                         );
                     }
-                    if !self.sides[i].hold(rest, mem) {
-                        self.sides[i].mode = Mode::Opaque;
-                        return em.emit(
-                            dir,
-                            EventKind::Violation(&Violation {
-                                kind: ViolationKind::HttpTooLarge,
-                                detail: "no memory left (--max-buffer) for an unfinished HTTP head"
-                                    .into(),
-                            }),
-                        );
+                    let s = &mut self.sides[i];
+                    if continuing && rest.len() == whole {
+                        // The same head, parsed again before it doubled: an empty line in
+                        // the new bytes did not end it.
+                        s.end_unreliable |= whole < 2 * s.parsed_len;
+                    } else {
+                        s.end_unreliable = false;
+                    }
+                    s.parsed_len = rest.len();
+                    if !s.hold(rest, mem) {
+                        s.mode = Mode::Opaque;
+                        return em.emit(dir, EventKind::Violation(&no_memory_for_head()));
                     }
                     return Ok(());
                 }
@@ -262,7 +348,12 @@ impl Conversation {
                     };
                     // The request waits for its response: charged, and given back then.
                     mem.force(Pool::Http, pending_cost(&req));
-                    if let Some(old) = self.pending.replace(Box::new(req)) {
+                    self.pending.push_back(Box::new(req));
+                    if self.pending.len() > MAX_PIPELINED
+                        && let Some(old) = self.pending.pop_front()
+                    {
+                        // So many unanswered requests: the oldest is forgotten (its response,
+                        // if it comes, is read without it).
                         mem.refund(Pool::Http, pending_cost(&old));
                     }
                 }
@@ -287,7 +378,7 @@ impl Conversation {
                     if resp.status >= 100 && resp.status < 200 && resp.status != 101 {
                         continue;
                     }
-                    let req = self.pending.take();
+                    let req = self.pending.pop_front();
                     if let Some(r) = &req {
                         mem.refund(Pool::Http, pending_cost(r));
                     }
@@ -306,9 +397,11 @@ impl Conversation {
                             Body::Length(n) => Mode::Body(n),
                             Body::Unbounded => Mode::Opaque,
                         };
-                        // A refused upgrade: the client goes on speaking HTTP.
+                        // A refused upgrade: the client goes on speaking HTTP. (Not the
+                        // answer to an earlier request pipelined before the upgrade.)
+                        let refused = req.as_ref().is_none_or(|r| r.websocket_upgrade);
                         let c = &mut self.sides[Dir::C2S.index()];
-                        if matches!(c.mode, Mode::AwaitUpgrade) {
+                        if refused && matches!(c.mode, Mode::AwaitUpgrade) {
                             c.mode = Mode::Http;
                             let held = c.take_buf(mem);
                             if !held.is_empty() {
@@ -403,6 +496,7 @@ impl Conversation {
                 Ok(())
             }
             Mode::Start if ws_expected => {
+                s.take_buf(mem);
                 let d = WsDecoder::mid_stream(dir, None, limits, at + len);
                 s.set_mode(Mode::Ws(Box::new(d)), mem);
                 Ok(())
@@ -423,12 +517,22 @@ impl Conversation {
             s.take_buf(mem);
             s.buf = Vec::new();
         }
-        if let Some(r) = self.pending.take() {
+        for r in std::mem::take(&mut self.pending) {
             mem.refund(Pool::Http, pending_cost(&r));
         }
     }
 
     pub fn end(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+        if matches!(self.sides[dir.index()].mode, Mode::Start) {
+            // A stream of a byte or two: what it was is said as for any other.
+            let s = &mut self.sides[dir.index()];
+            let first = s.take_buf(mem);
+            if !first.is_empty() {
+                let at = s.start_at;
+                self.classify(dir, at, &first, mem, em)?;
+                self.data(dir, at, &first, mem, em)?;
+            }
+        }
         self.ended[dir.index()] = true;
         if let Mode::Ws(d) = &mut self.sides[dir.index()].mode {
             d.finish(mem, em)?;
@@ -470,6 +574,16 @@ impl Side {
     }
 }
 
+fn no_memory_for_head() -> Violation {
+    Violation {
+        kind: ViolationKind::HttpTooLarge,
+        detail: "no memory left (--max-buffer) for an unfinished HTTP head".into(),
+    }
+}
+
+/// Unanswered requests remembered per connection.
+const MAX_PIPELINED: usize = 32;
+
 /// What a request waiting for its response holds: its head's bytes, more or less, in the
 /// strings of its headers.
 fn pending_cost(r: &HttpRequest) -> usize {
@@ -481,18 +595,31 @@ enum Head {
     Resp(Box<crate::event::HttpResponse>),
 }
 
+/// Whether `d`, the first bytes of a direction, are too few to tell HTTP from anything else:
+/// a non-empty proper prefix of a method (`GE`) or of `HTTP/` shorter than the test needs.
+fn too_short_to_tell(dir: Dir, d: &[u8]) -> bool {
+    if d.is_empty() {
+        return false;
+    }
+    match dir {
+        Dir::C2S => d.len() < 3 && METHODS.iter().any(|m| m.starts_with(d)),
+        Dir::S2C => d.len() < 5 && b"HTTP/".starts_with(d),
+    }
+}
+
+const METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
 fn starts_like_request(d: &[u8]) -> bool {
-    const METHODS: [&[u8]; 9] = [
-        b"GET ",
-        b"POST ",
-        b"PUT ",
-        b"HEAD ",
-        b"DELETE ",
-        b"OPTIONS ",
-        b"PATCH ",
-        b"CONNECT ",
-        b"TRACE ",
-    ];
     METHODS.iter().any(|m| {
         let n = m.len().min(d.len());
         d.len() >= 3 && d[..n] == m[..n]
@@ -529,4 +656,85 @@ fn tls_hint(d: &[u8]) -> Option<String> {
         ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Rec(Vec<String>);
+
+    impl Emit for Rec {
+        fn emit(&mut self, dir: Dir, kind: EventKind<'_>) -> io::Result<()> {
+            let what = match kind {
+                EventKind::HttpRequest(r) => format!("request {} {}", r.method, r.head_len),
+                EventKind::HttpResponse(r) => format!("response {} {}", r.status, r.head_len),
+                EventKind::Violation(v) => format!("violation {:?}", v.kind),
+                EventKind::Notice(n) => format!("notice {n:?}"),
+                other => format!("{other:?}"),
+            };
+            self.0.push(format!("{dir:?} {what}"));
+            Ok(())
+        }
+    }
+
+    /// Feeds `bytes` to a fresh connection's client side in segments of `seg` bytes; returns
+    /// the events, the parses, and the index of the segment that gave the first event.
+    fn trickle(bytes: &[u8], seg: usize) -> (Vec<String>, usize, Option<usize>) {
+        let mut c = Conversation::new(false, false, Limits::default());
+        let mut mem = Memory::new(1 << 24);
+        let mut rec = Rec::default();
+        let mut first = None;
+        for (k, part) in bytes.chunks(seg).enumerate() {
+            let at = (k * seg) as u64;
+            c.data(Dir::C2S, at, part, &mut mem, &mut rec).unwrap();
+            if first.is_none() && !rec.0.is_empty() {
+                first = Some(k);
+            }
+        }
+        c.release(&mut mem);
+        assert_eq!(mem.used(), 0, "every held byte is given back");
+        (rec.0, c.parses, first)
+    }
+
+    fn request(pad: usize) -> Vec<u8> {
+        format!(
+            "GET /chat HTTP/1.1\r\nHost: a\r\nX-Pad: {}\r\n\r\n",
+            "p".repeat(pad)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_head_one_byte_per_segment_is_parsed_a_logarithmic_number_of_times() {
+        let req = request(30_000);
+        let (whole, _, _) = trickle(&req, req.len());
+        let (bytes, parses, first) = trickle(&req, 1);
+        assert_eq!(whole, bytes);
+        assert_eq!(bytes, [format!("C2S request GET {}", req.len())]);
+        // Reported at the segment that completes it, not later.
+        assert_eq!(first, Some(req.len() - 1));
+        // Re-parsing on every byte would be 30,000 parses: doubling and the final empty line.
+        assert!(parses <= 20, "{parses} parses");
+    }
+
+    #[test]
+    fn empty_lines_that_do_not_end_a_head_do_not_make_it_quadratic() {
+        let mut req = b"\r\n".repeat(5000);
+        req.extend(request(100));
+        let (bytes, parses, _) = trickle(&req, 1);
+        assert_eq!(bytes.len(), 1, "{bytes:?}");
+        assert!(bytes[0].starts_with("C2S request GET"), "{bytes:?}");
+        assert!(parses <= 40, "{parses} parses");
+    }
+
+    #[test]
+    fn a_malformed_head_is_refused_within_twice_its_bytes() {
+        let mut junk = b"GET /\x01\x02 HTTP/1.1\r\n".to_vec();
+        junk.extend(b"x".repeat(1000));
+        let (events, _, first) = trickle(&junk, 1);
+        assert_eq!(events, ["C2S violation HttpMalformed"]);
+        assert!(first.unwrap() < 2 * 24, "refused at byte {first:?}");
+    }
 }

@@ -15,6 +15,15 @@ const TIME_COL: usize = 12;
 const MAX_ROWS: usize = 2000;
 /// Entries kept across all connections not yet drawn, so memory stays bounded.
 const MAX_TOTAL_ROWS: usize = 200_000;
+/// Bytes of a label kept for a row: more than 66 columns can show (four bytes a column),
+/// so that the cut by width is unchanged; a label of zero-width characters, which no width
+/// cut would shorten, cannot make a row large.
+const MAX_LABEL: usize = 256;
+/// What one row costs beyond its label (time, direction, the `String`, the `Vec` slot).
+const ROW_COST: usize = 48;
+/// Bytes held for diagrams not yet drawn (titles, rows): past it, rows and new connections
+/// are counted, not drawn. 200,000 rows of full labels would be 60 MB.
+const MAX_HELD: usize = 8 << 20;
 
 struct Glyphs {
     bar: char,
@@ -40,6 +49,7 @@ const ASCII: Glyphs = Glyphs {
 };
 
 struct Diagram {
+    seq: u64,
     title: String,
     start: Timestamp,
     rows: Vec<(Timestamp, Option<Dir>, String)>,
@@ -50,8 +60,17 @@ pub struct LadderPrinter<W: Write> {
     out: W,
     g: &'static Glyphs,
     conns: HashMap<u64, Diagram>,
-    order: Vec<u64>,
+    /// The diagrams not yet drawn, in the order they began (a sequence number, the
+    /// connection): removing one is a lookup, not a scan (many open connections).
+    order: std::collections::BTreeMap<u64, u64>,
+    started: u64,
     rows: usize,
+    /// Bytes held by the diagrams not yet drawn (see [`MAX_HELD`]).
+    held: usize,
+    /// Connections given no diagram because [`MAX_HELD`] was reached, and their events.
+    undrawn: (u64, u64),
+    /// Connections counted in `undrawn`, so that each is counted once.
+    undrawn_ids: std::collections::HashSet<u64>,
 }
 
 /// Whether the terminal's character set is UTF-8, by the locale variables, as a C program
@@ -74,9 +93,18 @@ impl<W: Write> LadderPrinter<W> {
             out,
             g: if unicode { &UNICODE } else { &ASCII },
             conns: HashMap::new(),
-            order: Vec::new(),
+            order: Default::default(),
+            started: 0,
             rows: 0,
+            held: 0,
+            undrawn: (0, 0),
+            undrawn_ids: Default::default(),
         }
+    }
+
+    /// Bytes the diagrams not yet drawn hold (bounded by `MAX_HELD`).
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -85,9 +113,17 @@ impl<W: Write> LadderPrinter<W> {
 
     /// Draws the connections that have not ended (input stopped early, e.g. `-c`).
     pub fn finish(&mut self) -> io::Result<()> {
-        let ids: Vec<u64> = std::mem::take(&mut self.order);
-        for id in ids {
+        let ids = std::mem::take(&mut self.order);
+        for id in ids.into_values() {
             self.print(id)?;
+        }
+        let (conns, events) = std::mem::take(&mut self.undrawn);
+        if conns > 0 {
+            writeln!(
+                self.out,
+                "({conns} connections with {events} events not drawn: the diagrams waiting to be drawn held {} MiB)",
+                MAX_HELD >> 20
+            )?;
         }
         self.out.flush()
     }
@@ -135,6 +171,8 @@ impl<W: Write> LadderPrinter<W> {
         let Some(d) = self.conns.remove(&id) else {
             return Ok(());
         };
+        self.held -= d.cost();
+        self.rows -= d.rows.len();
         let g = self.g;
         let mut out = String::new();
         out.push_str(&d.title);
@@ -164,6 +202,32 @@ impl<W: Write> LadderPrinter<W> {
         out.push('\n');
         self.out.write_all(out.as_bytes())
     }
+}
+
+impl Diagram {
+    /// Bytes held, as [`MAX_HELD`] counts them.
+    fn cost(&self) -> usize {
+        self.title.len()
+            + ROW_COST
+            + self
+                .rows
+                .iter()
+                .map(|(_, _, l)| l.len() + ROW_COST)
+                .sum::<usize>()
+    }
+}
+
+/// A label cut to [`MAX_LABEL`] bytes (at a character boundary, with the ellipsis).
+fn keep(mut label: String, g: &Glyphs) -> String {
+    if label.len() > MAX_LABEL {
+        let mut end = MAX_LABEL;
+        while !label.is_char_boundary(end) {
+            end -= 1;
+        }
+        label.truncate(end);
+        label.push_str(g.ellipsis);
+    }
+    label
 }
 
 fn message_label(m: &Message<'_>) -> String {
@@ -240,10 +304,11 @@ impl<W: Write> Sink for LadderPrinter<W> {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
         let Some(c) = ev.conn else { return Ok(true) };
         if let EventKind::End = ev.kind {
-            if self.conns.contains_key(&c.id) {
-                self.order.retain(|&i| i != c.id);
+            if let Some(d) = self.conns.get(&c.id) {
+                self.order.remove(&d.seq);
                 self.print(c.id)?;
             }
+            self.undrawn_ids.remove(&c.id);
             return Ok(true);
         }
         let Some(label) = self.label(ev) else {
@@ -254,23 +319,40 @@ impl<W: Write> Sink for LadderPrinter<W> {
         } else {
             Some(ev.dir)
         };
-        let d = self.conns.entry(c.id).or_insert_with(|| {
-            self.order.push(c.id);
-            Diagram {
-                title: format!(
-                    "connection {}: client {} (left), server {} (right)",
-                    c.id,
-                    c.client_str(),
-                    c.server_str()
-                ),
+        let label = keep(label, self.g);
+        if !self.conns.contains_key(&c.id) {
+            let title = format!(
+                "connection {}: client {} (left), server {} (right)",
+                c.id,
+                c.client_str(),
+                c.server_str()
+            );
+            if self.held + title.len() + ROW_COST > MAX_HELD || self.undrawn_ids.contains(&c.id) {
+                if self.undrawn_ids.insert(c.id) {
+                    self.undrawn.0 += 1;
+                }
+                self.undrawn.1 += 1;
+                return Ok(true);
+            }
+            self.started += 1;
+            self.order.insert(self.started, c.id);
+            let d = Diagram {
+                seq: self.started,
+                title,
                 start: ev.ts,
                 rows: Vec::new(),
                 dropped: 0,
-            }
-        });
-        if d.rows.len() < MAX_ROWS && self.rows < MAX_TOTAL_ROWS {
+            };
+            self.held += d.cost();
+            self.conns.insert(c.id, d);
+        }
+        let d = self.conns.get_mut(&c.id).expect("inserted above");
+        let cost = label.len() + ROW_COST;
+        if d.rows.len() < MAX_ROWS && self.rows < MAX_TOTAL_ROWS && self.held + cost <= MAX_HELD
+        {
             d.rows.push((ev.ts, dir, label));
             self.rows += 1;
+            self.held += cost;
         } else {
             d.dropped += 1;
         }
@@ -355,6 +437,56 @@ mod tests {
                 }
             }
         }
+    }
+
+    fn ev<'a>(conn: &'a crate::event::ConnInfo, kind: EventKind<'a>) -> Event<'a> {
+        Event {
+            ts: Timestamp::default(),
+            conn: Some(conn),
+            dir: Dir::C2S,
+            kind,
+            app: None,
+        }
+    }
+
+    fn conn(id: u64) -> crate::event::ConnInfo {
+        let a = std::net::SocketAddr::from(([10, 0, 0, 1], 40000));
+        let b = std::net::SocketAddr::from(([10, 0, 0, 2], 80));
+        crate::event::ConnInfo {
+            id,
+            client: a,
+            server: b,
+        }
+    }
+
+    /// Rows are bounded by bytes, not only by count: labels of zero-width characters (which
+    /// no cut by width shortens) and many connections that never end stay under the bound,
+    /// and what was not drawn is said.
+    #[test]
+    fn diagrams_held_are_bounded_in_bytes() {
+        let mut p = LadderPrinter::new(Vec::new(), true);
+        let path = "\u{301}".repeat(60_000);
+        let req = crate::event::HttpRequest {
+            method: "GET".into(),
+            path,
+            version: 1,
+            headers: Vec::new(),
+            websocket_upgrade: false,
+            key: None,
+            head_len: 0,
+        };
+        for id in 1..=2000 {
+            let c = conn(id);
+            for _ in 0..50 {
+                p.event(&ev(&c, EventKind::HttpRequest(&req))).unwrap();
+                assert!(p.held() <= MAX_HELD);
+            }
+        }
+        p.finish().unwrap();
+        let out = String::from_utf8(p.out).unwrap();
+        assert!(out.contains("connections with"), "the undrawn are counted");
+        assert!(out.contains("more events not drawn"));
+        assert!(out.contains("connection 1:"));
     }
 
     /// Narrow widths (not used by the printer, but `arrow` must not underflow on them).

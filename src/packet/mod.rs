@@ -40,6 +40,18 @@ impl Segment<'_> {
     pub fn is_truncated(&self) -> bool {
         (self.payload.len() as u32) < self.payload_len
     }
+
+    /// The segment of a record captured whole (`orig_len`, the record's length on the wire,
+    /// is no more than the `captured` bytes): an IP length longer than the packet is then a
+    /// lie of the sender, not a snaplen cut, and the captured payload is all there is. (Taken
+    /// for a cut, the bytes it claims would be skipped as a gap, and the stream's next bytes
+    /// with them.)
+    pub fn captured_whole(mut self, orig_len: u32, captured: usize) -> Self {
+        if orig_len as usize <= captured {
+            self.payload_len = self.payload.len() as u32;
+        }
+        self
+    }
 }
 
 /// Why a packet yields no TCP segment.
