@@ -231,14 +231,16 @@ def resync_flood(path, n=12_000, size=100):
 
 def http_trickle(path, conns=10, head_len=64_000):
     """`conns` connections, each sending an HTTP request head of about `head_len` bytes (one
-    long header, under the 64 KiB head limit) one byte per TCP segment, answered by a 404."""
+    long header, under the 64 KiB head limit) one byte per TCP segment after a first segment
+    of 8 bytes (a first segment under 3 bytes was a loss of its own), answered by a 404."""
     p = Pcap(path)
     for k in range(conns):
         c = Conn(p, client=((10, 0, 1, k), 40000 + k))
         c.handshake()
         pad = "a" * (head_len - 80)
         req = ("GET /trickle HTTP/1.1\r\nHost: 10.0.0.2\r\nX-Pad: %s\r\n\r\n" % pad).encode()
-        c.send(True, req, mss=1)
+        c.send(True, req[:8])
+        c.send(True, req[8:], mss=1)
         c.send(False, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
         c.fin()
     p.close()

@@ -38,11 +38,17 @@ pub struct Config {
     /// Connections tracked at once (0: as many as the memory budget holds); beyond, the
     /// least recently active are dropped.
     pub max_conns: usize,
-    /// A connection silent this long (capture time) is closed and forgotten.
+    /// A connection silent this long (capture time) is closed and forgotten, with a notice;
+    /// 0: never (the memory budget still gives up the least recently active).
     pub idle_timeout_secs: i64,
     /// Emit frame events (costs a little; printers that do not show frames turn it off).
     pub frames: bool,
 }
+
+/// The default idle timeout: two hours, Linux's `tcp_keepalive_time` (a connection silent
+/// that long would have been probed by its endpoints). Chat rooms sit idle for hours between
+/// messages; 600 s forgot them.
+pub const DEFAULT_IDLE_TIMEOUT: i64 = 7200;
 
 /// The default memory budget: a busy chat server's 100,000 connections (about 900 bytes
 /// each when idle), with room for their messages in flight.
@@ -57,7 +63,7 @@ impl Default for Config {
             max_ooo_per_stream: 1 << 20,
             max_memory: DEFAULT_MEMORY,
             max_conns: 0,
-            idle_timeout_secs: 600,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT,
             frames: true,
         }
     }
@@ -273,6 +279,9 @@ pub struct Analyzer {
     /// What was counted so far.
     pub stats: Stats,
     last_sweep: i64,
+    /// The time of the previous TCP packet: the sweep goes by the earlier of it and the
+    /// current packet's (see [`Analyzer::tick`]).
+    prev_ts: Option<Timestamp>,
     share: Option<Share>,
     /// The sink said stop (`-c N`): no further event is delivered.
     stopped: bool,
@@ -393,6 +402,7 @@ impl Analyzer {
             next_id: 1,
             stats: Stats::default(),
             last_sweep: i64::MIN,
+            prev_ts: None,
             share: None,
             stopped: false,
             table_charged: 0,
@@ -499,7 +509,15 @@ impl Analyzer {
     /// The table's housekeeping after a TCP packet at `ts`: every few seconds of capture time
     /// (and when over the connection limit or the memory budget), idle connections and closed
     /// ones whose linger is over are forgotten, in connection order.
+    ///
+    /// The sweep's clock is the earlier of this packet's time and the previous one's: one
+    /// record stamped a day ahead (a clock jump, a corrupt timestamp) then forgets nothing,
+    /// where it used to make every open connection look idle; a real silence in the capture
+    /// is believed one packet later, once a second packet confirms the new time.
     pub fn tick(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+        let now = self.prev_ts.map_or(ts, |p| p.min(ts));
+        self.prev_ts = Some(ts);
+        let ts = now;
         // The schedule depends on timestamps alone, so analyzers sharing a capture sweep at
         // the same packets.
         let due = ts.secs >= self.last_sweep.saturating_add(CLOSED_LINGER_SECS);
@@ -891,16 +909,25 @@ impl Analyzer {
     /// Forgets idle connections, and the least recently active ones when over the connection
     /// limit or the memory budget.
     fn sweep(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
-        let deadline = ts.secs.saturating_sub(self.cfg.idle_timeout_secs);
+        let deadline = if self.cfg.idle_timeout_secs > 0 {
+            ts.secs.saturating_sub(self.cfg.idle_timeout_secs)
+        } else {
+            i64::MIN
+        };
         let closed_deadline = ts.secs.saturating_sub(CLOSED_LINGER_SECS);
         let released = |c: &Conn| c.state == TcpState::Released;
-        // (id, slot, evicted while open)
-        let mut gone: Vec<(u64, usize, bool)> = Vec::new();
+        // (id, slot, why it is given up while open)
+        let mut gone: Vec<(u64, usize, Option<&'static str>)> = Vec::new();
         let mut live: Vec<(bool, i64, u64, usize)> = Vec::new();
         for (i, c) in self.conns.iter().enumerate() {
             if let Some(c) = c {
-                if c.last_seen < deadline || (released(c) && c.last_seen < closed_deadline) {
-                    gone.push((c.info.id, i, false));
+                if released(c) && c.last_seen < closed_deadline {
+                    gone.push((c.info.id, i, None));
+                } else if c.last_seen < deadline {
+                    let why = (!c.closed()).then_some(
+                        "idle longer than --idle-timeout (capture time): forgotten while open",
+                    );
+                    gone.push((c.info.id, i, why));
                 } else {
                     live.push((!c.closed(), c.last_seen, c.info.id, i));
                 }
@@ -927,7 +954,7 @@ impl Analyzer {
             gone.extend(
                 live.iter()
                     .take(excess)
-                    .map(|&(open, _, id, i)| (id, i, open)),
+                    .map(|&(open, _, id, i)| (id, i, open.then_some(reason))),
             );
         }
         // In connection order, not table order: what a sweep says must not depend on how
@@ -935,7 +962,7 @@ impl Analyzer {
         gone.sort_unstable();
         for (_, i, evicted) in gone {
             if let Some(c) = &self.conns[i]
-                && evicted
+                && let Some(reason) = evicted
                 && c.work.is_some()
             {
                 self.stats.evicted += 1;
