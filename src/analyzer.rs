@@ -467,7 +467,7 @@ impl Analyzer {
         let seg = match packet::decode(p.linktype, p.data) {
             Ok(s) => s.captured_whole(p.orig_len, p.data.len()),
             Err(_) if !first => return Ok(false),
-            Err(PacketError::NotTcp) | Err(PacketError::Fragment) => {
+            Err(PacketError::NotTcp) => {
                 self.stats.not_tcp += 1;
                 return Ok(false);
             }
@@ -547,7 +547,14 @@ impl Analyzer {
                 // A SYN with the ISN already seen is a retransmission, or the same packet
                 // captured on a second interface (pcapng with lo and any): not a new
                 // connection. Any other SYN starts a new incarnation of the 4-tuple.
+                // A SYN from the other side before any SYN+ACK is a simultaneous open
+                // (RFC 9293 3.5, figure 8): the same connection, roles as the first SYN set
+                // them.
+                let simultaneous = seg.src != c.info.client
+                    && c.state == (TcpState::Opening { syn_ack_seen: false })
+                    && c.client_isn.is_some();
                 let reused = fresh_syn
+                    && !simultaneous
                     && match c.client_isn {
                         Some(isn) => seg.src != c.info.client || isn != seg.seq,
                         None => true,
@@ -583,7 +590,7 @@ impl Analyzer {
             Dir::S2C
         };
         let f = seg.flags;
-        if f.syn() && !f.ack() {
+        if f.syn() && !f.ack() && dir == Dir::C2S {
             conn.client_isn = Some(seg.seq);
         }
         let role = tcp_role(conn, dir, seg);

@@ -621,3 +621,71 @@ fn one_record_a_day_ahead_forgets_nothing_and_idle_timeouts_are_said() {
         .count();
     assert_eq!(said, 1, "{}", String::from_utf8_lossy(&out.stdout));
 }
+
+/// A TCP simultaneous open (RFC 9293 3.5, figure 8: both sides send a SYN, then both a
+/// SYN+ACK): the second SYN was taken for a new incarnation of the 4-tuple, with the roles
+/// swapped, and the upgrade that followed was not decoded. It is one connection, its roles
+/// as the first SYN set them.
+#[test]
+fn a_simultaneous_open_keeps_one_connection_and_its_roles() {
+    let mut c = Capture::mid_stream(CLIENT, SERVER);
+    let (cs, ss) = (c.cseq, c.sseq);
+    c.packets.push(tcp(CLIENT, SERVER, cs, 0, SYN, b""));
+    c.packets.push(tcp(SERVER, CLIENT, ss, 0, SYN, b""));
+    c.packets.push(tcp(CLIENT, SERVER, cs, ss + 1, SYN | ACK, b""));
+    c.packets.push(tcp(SERVER, CLIENT, ss, cs + 1, SYN | ACK, b""));
+    c.cseq += 1;
+    c.sseq += 1;
+    c.upgrade("/chat");
+    c.frame(true, 1, b"opened simultaneously", None);
+    c.frame(false, 1, b"still the server", None);
+    c.fin();
+    let file = tmp("simultaneous-open.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    assert_eq!(
+        json_messages(&out),
+        [
+            (1, "opened simultaneously".to_string()),
+            (1, "still the server".to_string())
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let msgs = json_types(&out, "message");
+    assert_eq!(msgs[0]["dir"], "c2s");
+}
+
+/// IPv4 fragments of a TCP segment are not reassembled: they were counted as "not TCP" and
+/// the stream then showed a gap with no word of why. Each now says what it is.
+#[test]
+fn ip_fragments_of_tcp_are_said_not_dropped_silently() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    c.frame(false, 1, b"before the fragments", None);
+    c.frame(false, 1, b"a message sent in two IP fragments", None);
+    let whole = c.packets.pop().unwrap();
+    // Split the IP payload at 24 bytes (a multiple of 8): more-fragments, then offset 3.
+    let payload = &whole[20..];
+    for (i, part) in [&payload[..24], &payload[24..]].into_iter().enumerate() {
+        let mut p = whole[..20].to_vec();
+        p.extend_from_slice(part);
+        let total = p.len() as u16;
+        p[2..4].copy_from_slice(&total.to_be_bytes());
+        let frag: u16 = if i == 0 { 0x2000 } else { 3 };
+        p[6..8].copy_from_slice(&frag.to_be_bytes());
+        c.packets.push(p);
+    }
+    c.frame(false, 1, b"after the fragments", None);
+    c.fin();
+    let file = tmp("ip-fragments.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let said = json_types(&out, "notice")
+        .into_iter()
+        .filter(|n| n.to_string().contains("not reassembled"))
+        .count();
+    assert_eq!(said, 2, "{}", String::from_utf8_lossy(&out.stdout));
+    let texts: Vec<String> = json_messages(&out).into_iter().map(|(_, t)| t).collect();
+    assert!(texts.contains(&"before the fragments".to_string()), "{texts:?}");
+}

@@ -59,7 +59,8 @@ impl Segment<'_> {
 pub enum PacketError {
     /// Not TCP over IP (ARP, UDP, ICMP, ...): not an error, just not ours.
     NotTcp,
-    /// An IP fragment: wsdump does not reassemble IP fragments (TCP rarely produces them).
+    /// A fragment of an IP packet carrying TCP: wsdump does not reassemble IP fragments
+    /// (TCP rarely produces them); the bytes they carry become a gap, which a notice explains.
     Fragment,
     /// A link-layer header type this reader does not strip (see [`link::strip`] for the
     /// supported ones): the whole capture is unreadable, not just this packet.
@@ -87,7 +88,9 @@ impl fmt::Display for PacketError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PacketError::NotTcp => f.write_str("not TCP"),
-            PacketError::Fragment => f.write_str("IP fragment (not reassembled)"),
+            PacketError::Fragment => f.write_str(
+                "fragment of an IP packet carrying TCP: IP fragments are not reassembled, its bytes will be missing from the stream",
+            ),
             PacketError::UnsupportedLinkType(l) => write!(f, "unsupported link type {}", l.0),
             PacketError::Truncated { layer, need, have } => {
                 write!(
