@@ -260,6 +260,23 @@ def http_whole(path, conns=10, head_len=64_000):
     p.close()
 
 
+def big_lines(path, n=32):
+    """permessage-deflate, then `n` server messages of 4 MiB of zeros (the --max-message
+    limit), each about 4 KB compressed (no context takeover): with -X each prints as one
+    ~20 MB piece of output, which decoding threads hand over in batches."""
+    p = Pcap(path)
+    c = Conn(p)
+    c.handshake()
+    c.upgrade(deflate=True)
+    zero = bytes(4 << 20)
+    for _ in range(n):
+        z = zlib.compressobj(9, zlib.DEFLATED, -15)
+        body = (z.compress(zero) + z.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        c.send(False, frame(body, rsv1=True), mss=65000)
+    c.fin()
+    p.close()
+
+
 def lying_records(out):
     """Three pcaps whose record headers lie: a caplen of 4 GiB - 16 after good packets; a
     caplen of 12 MiB in a file much shorter than that; an origlen below caplen."""
@@ -294,6 +311,7 @@ CASES = [
     ("resync-flood.pcap", resync_flood, "mid-stream: 12,000 segments each claiming 0x3ffffff bytes"),
     ("http-trickle.pcap", http_trickle, "10 HTTP heads of 64 KB, one byte per segment"),
     ("http-whole.pcap", http_whole, "the same heads in 1400-byte segments (baseline)"),
+    ("big-lines.pcap", big_lines, "32 deflated messages of 4 MiB: 20 MB lines with -X"),
 ]
 
 
