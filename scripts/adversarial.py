@@ -277,6 +277,28 @@ def big_lines(path, n=32):
     p.close()
 
 
+def ladder_flood(path, conns=100, msgs=2000):
+    """`conns` permessage-deflate connections that never end, each with `msgs` server text
+    messages of 200 NUL bytes (a few bytes each, compressed with context takeover): every
+    message is a ladder row whose label escapes to 800 bytes, held until the end."""
+    p = Pcap(path)
+    for k in range(conns):
+        c = Conn(p, client=((10, 0, 2, k), 41000 + k))
+        c.handshake()
+        c.upgrade(deflate=True)
+        z = zlib.compressobj(9, zlib.DEFLATED, -15)
+        buf = []
+        for _ in range(msgs):
+            body = (z.compress(bytes(200)) + z.flush(zlib.Z_SYNC_FLUSH))[:-4]
+            buf.append(frame(body, rsv1=True))
+            if len(buf) == 200:
+                c.send(False, b"".join(buf), mss=65000)
+                buf = []
+        if buf:
+            c.send(False, b"".join(buf), mss=65000)
+    p.close()
+
+
 def lying_records(out):
     """Three pcaps whose record headers lie: a caplen of 4 GiB - 16 after good packets; a
     caplen of 12 MiB in a file much shorter than that; an origlen below caplen."""
@@ -312,6 +334,7 @@ CASES = [
     ("http-trickle.pcap", http_trickle, "10 HTTP heads of 64 KB, one byte per segment"),
     ("http-whole.pcap", http_whole, "the same heads in 1400-byte segments (baseline)"),
     ("big-lines.pcap", big_lines, "32 deflated messages of 4 MiB: 20 MB lines with -X"),
+    ("ladder-flood.pcap", ladder_flood, "200,000 ladder rows of 800-byte labels, never drawn"),
 ]
 
 

@@ -217,7 +217,9 @@ impl Diagram {
     }
 }
 
-/// A label cut to [`MAX_LABEL`] bytes (at a character boundary, with the ellipsis).
+/// A label as it will be drawn, cut when it is kept rather than when it is printed: to the
+/// row's width (what is held is what is shown, a few hundred bytes at most), after a cut to
+/// [`MAX_LABEL`] bytes so that measuring it costs little.
 fn keep(mut label: String, g: &Glyphs) -> String {
     if label.len() > MAX_LABEL {
         let mut end = MAX_LABEL;
@@ -227,7 +229,13 @@ fn keep(mut label: String, g: &Glyphs) -> String {
         label.truncate(end);
         label.push_str(g.ellipsis);
     }
-    label
+    let max_text = (WIDTH - TIME_COL - 2).saturating_sub(4);
+    let text = fit(g, &label, max_text);
+    // `fit` pads with one space on each side; `arrow` pads again, and cuts nothing more.
+    match text.strip_prefix(' ').and_then(|t| t.strip_suffix(' ')) {
+        Some(t) if t.len() < label.len() => t.to_string(),
+        _ => label,
+    }
 }
 
 fn message_label(m: &Message<'_>) -> String {
@@ -261,6 +269,22 @@ fn arrow(g: &Glyphs, dir: Option<Dir>, label: &str, width: usize) -> String {
     use unicode_width::UnicodeWidthStr;
     // At least one line character on each side and the arrow head.
     let max_text = width.saturating_sub(4);
+    let text = fit(g, label, max_text);
+    let n = text.width();
+    let fill = width.saturating_sub(n + 1);
+    let left = fill / 2;
+    let right = fill - left;
+    let line = |k: usize| g.line.to_string().repeat(k);
+    match dir {
+        Some(Dir::C2S) => format!("{}{}{}{}", line(left), text, line(right), g.right),
+        Some(Dir::S2C) => format!("{}{}{}{}", g.left, line(left), text, line(right)),
+        None => format!("{}{}{} ", " ".repeat(left), text, " ".repeat(right)),
+    }
+}
+
+/// ` label ` cut to `max_text` columns (with the ellipsis), as a row shows it.
+fn fit(g: &Glyphs, label: &str, max_text: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
     let mut text = format!(" {label} ");
     if text.width() > max_text {
         // The longest prefix that fits with the ellipsis, by binary search over character
@@ -288,16 +312,7 @@ fn arrow(g: &Glyphs, dir: Option<Dir>, label: &str, width: usize) -> String {
             text = " ".repeat(max_text);
         }
     }
-    let n = text.width();
-    let fill = width.saturating_sub(n + 1);
-    let left = fill / 2;
-    let right = fill - left;
-    let line = |k: usize| g.line.to_string().repeat(k);
-    match dir {
-        Some(Dir::C2S) => format!("{}{}{}{}", line(left), text, line(right), g.right),
-        Some(Dir::S2C) => format!("{}{}{}{}", g.left, line(left), text, line(right)),
-        None => format!("{}{}{} ", " ".repeat(left), text, " ".repeat(right)),
-    }
+    text
 }
 
 impl<W: Write> Sink for LadderPrinter<W> {
