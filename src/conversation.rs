@@ -26,11 +26,19 @@ enum Mode {
 
 struct Side {
     mode: Mode,
-    /// An HTTP head not yet complete, or client bytes held until the upgrade is answered;
-    /// charged to [`Pool::Http`].
+    /// An HTTP head not yet complete, or client bytes held until the upgrade is answered,
+    /// or a first segment too short to classify; charged to [`Pool::Http`]. Boxed, and only
+    /// while something is held: an idle connection pays a pointer.
+    held: Option<Box<Held>>,
+}
+
+/// Bytes a direction holds, and where the parsing of an HTTP head in them stands.
+#[derive(Default)]
+struct Held {
+    /// Never empty while held.
     buf: Vec<u8>,
     /// Length of `buf` when the parser last said "partial": parsing again is worth it only
-    /// once the head may have ended, or once `buf` has doubled (see [`Side::worth_parsing`]).
+    /// once the head may have ended, or once `buf` has doubled (see [`Held::worth_parsing`]).
     parsed_len: usize,
     /// An empty line after the head's first bytes did not end it (which no valid head does):
     /// only doubling triggers a parse for this head now.
@@ -42,18 +50,10 @@ struct Side {
     start_at: u64,
 }
 
-impl Side {
-    fn new() -> Self {
-        Side {
-            mode: Mode::Start,
-            buf: Vec::new(),
-            parsed_len: 0,
-            end_unreliable: false,
-            first_content: None,
-            start_at: 0,
-        }
-    }
+/// What holding bytes costs beyond them: the box and its allocation.
+const HELD_COST: usize = std::mem::size_of::<Held>() + 16;
 
+impl Held {
     /// Whether the held head, which was `old` bytes before the latest append, should be
     /// parsed again. Re-parsing from the start on every segment is quadratic (a head sent
     /// one byte per segment); this is linear: a parse when the bytes just added hold an empty
@@ -77,6 +77,19 @@ impl Side {
         // An empty line is "\n\n" or "\n\r\n"; look from just before the new bytes.
         let w = &b[old.saturating_sub(2).max(fc)..];
         w.windows(2).any(|x| x == b"\n\n") || w.windows(3).any(|x| x == b"\n\r\n")
+    }
+}
+
+impl Side {
+    fn new() -> Self {
+        Side {
+            mode: Mode::Start,
+            held: None,
+        }
+    }
+
+    fn holds(&self) -> bool {
+        self.held.is_some()
     }
 
     /// Switches mode, keeping the ledger's count of decoders right.
@@ -141,18 +154,20 @@ impl Conversation {
         let i = dir.index();
         if let Mode::Start = self.sides[i].mode {
             let s = &mut self.sides[i];
-            if !s.buf.is_empty() || too_short_to_tell(dir, data) {
+            if s.holds() || too_short_to_tell(dir, data) {
                 // A first segment of a byte or two ("G", "HT") may be HTTP or not: held until
                 // the stream says which (a request needs 3 bytes, a response 5).
-                if s.buf.is_empty() {
-                    s.start_at = at;
-                }
+                let first = !s.holds();
                 if !s.hold(data, mem) {
                     s.take_buf(mem);
                     s.mode = Mode::Opaque;
                     return em.emit(dir, EventKind::Violation(&no_memory_for_head()));
                 }
-                if too_short_to_tell(dir, &s.buf) {
+                let h = s.held.as_mut().expect("just held");
+                if first {
+                    h.start_at = at;
+                }
+                if too_short_to_tell(dir, &h.buf) {
                     return Ok(());
                 }
                 return self.classify_held(dir, mem, em);
@@ -175,13 +190,10 @@ impl Conversation {
 
     /// The bytes held because they were too few to classify: classified now, and fed.
     fn classify_held(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
-        let s = &mut self.sides[dir.index()];
-        let first = s.take_buf(mem);
-        let at = s.start_at;
-        if first.is_empty() {
+        let Some(held) = self.sides[dir.index()].take_held(mem) else {
             return Ok(());
-        }
-        self.data(dir, at, &first, mem, em)
+        };
+        self.data(dir, held.start_at, &held.buf, mem, em)
     }
 
     /// Decides what a direction carries from its first bytes (at stream offset `at`).
@@ -250,23 +262,28 @@ impl Conversation {
     ) -> io::Result<()> {
         let i = dir.index();
         let owned;
-        let continuing = !self.sides[i].buf.is_empty();
+        let continuing = self.sides[i].holds();
+        // Where the parsing of the held head stood: (parsed_len, end_unreliable, first_content).
+        let mut before = (0, false, None);
         let mut rest: &[u8] = if !continuing {
             data
         } else {
             let s = &mut self.sides[i];
-            let old = s.buf.len();
-            if s.hold(data, mem) {
-                if matches!(s.mode, Mode::Http) && !s.worth_parsing(old) {
-                    return Ok(());
-                }
-                owned = s.take_buf(mem);
-            } else {
-                // No memory to hold more: these bytes may still end the head.
-                let mut b = s.take_buf(mem);
-                b.extend_from_slice(data);
-                owned = b;
+            let old = s.held.as_ref().map_or(0, |h| h.buf.len());
+            let fits = s.hold(data, mem);
+            if fits
+                && matches!(s.mode, Mode::Http)
+                && !s.held.as_mut().expect("held").worth_parsing(old)
+            {
+                return Ok(());
             }
+            let mut held = s.take_held(mem).expect("held");
+            if !fits {
+                // No memory to hold more: these bytes may still end the head.
+                held.buf.extend_from_slice(data);
+            }
+            before = (held.parsed_len, held.end_unreliable, held.first_content);
+            owned = held.buf;
             &owned[..]
         };
         // Whether `rest` is all of what was held: a partial parse then marks the head's
@@ -319,19 +336,26 @@ impl Conversation {
                             }),
                         );
                     }
-                    let s = &mut self.sides[i];
-                    if continuing && rest.len() == whole {
+                    let (end_unreliable, first_content) = if continuing && rest.len() == whole {
                         // The same head, parsed again before it doubled: an empty line in
                         // the new bytes did not end it.
-                        s.end_unreliable |= whole < 2 * s.parsed_len;
+                        let (parsed, unreliable, first) = before;
+                        (
+                            unreliable || whole < 2 * parsed,
+                            first.or_else(|| content_at(rest)),
+                        )
                     } else {
-                        s.end_unreliable = false;
-                        s.first_content = content_at(rest);
-                    }
-                    s.parsed_len = rest.len();
+                        (false, content_at(rest))
+                    };
+                    let s = &mut self.sides[i];
                     if !s.hold(rest, mem) {
                         s.mode = Mode::Opaque;
                         return em.emit(dir, EventKind::Violation(&no_memory_for_head()));
+                    }
+                    if let Some(h) = s.held.as_mut() {
+                        h.parsed_len = rest.len();
+                        h.end_unreliable = end_unreliable;
+                        h.first_content = first_content;
                     }
                     return Ok(());
                 }
@@ -449,7 +473,8 @@ impl Conversation {
     ) -> io::Result<()> {
         let s = &mut self.sides[dir.index()];
         let cap = self.limits.max_message.max(http::MAX_HEAD);
-        if s.buf.len() + data.len() <= cap && s.hold(data, mem) {
+        let held = s.held.as_ref().map_or(0, |h| h.buf.len());
+        if held + data.len() <= cap && s.hold(data, mem) {
             return Ok(());
         }
         s.mode = Mode::Opaque;
@@ -526,7 +551,6 @@ impl Conversation {
         for s in &mut self.sides {
             s.set_mode(Mode::Opaque, mem);
             s.take_buf(mem);
-            s.buf = Vec::new();
         }
         for r in std::mem::take(&mut self.pending) {
             mem.refund(Pool::Http, pending_cost(&r));
@@ -536,12 +560,10 @@ impl Conversation {
     pub fn end(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         if matches!(self.sides[dir.index()].mode, Mode::Start) {
             // A stream of a byte or two: what it was is said as for any other.
-            let s = &mut self.sides[dir.index()];
-            let first = s.take_buf(mem);
-            if !first.is_empty() {
-                let at = s.start_at;
-                self.classify(dir, at, &first, mem, em)?;
-                self.data(dir, at, &first, mem, em)?;
+            if let Some(held) = self.sides[dir.index()].take_held(mem) {
+                let at = held.start_at;
+                self.classify(dir, at, &held.buf, mem, em)?;
+                self.data(dir, at, &held.buf, mem, em)?;
             }
         }
         self.ended[dir.index()] = true;
@@ -566,18 +588,30 @@ impl Conversation {
 impl Side {
     /// Appends to the held bytes if the memory shared by all connections allows.
     fn hold(&mut self, bytes: &[u8], mem: &mut Memory) -> bool {
-        if !mem.charge(Pool::Http, bytes.len()) {
+        if bytes.is_empty() {
+            return true;
+        }
+        let extra = if self.held.is_none() { HELD_COST } else { 0 };
+        if !mem.charge(Pool::Http, bytes.len() + extra) {
             return false;
         }
-        self.buf.extend_from_slice(bytes);
+        self.held
+            .get_or_insert_with(Default::default)
+            .buf
+            .extend_from_slice(bytes);
         true
+    }
+
+    /// Takes what is held, giving its memory back.
+    fn take_held(&mut self, mem: &mut Memory) -> Option<Box<Held>> {
+        let h = self.held.take()?;
+        mem.refund(Pool::Http, h.buf.len() + HELD_COST);
+        Some(h)
     }
 
     /// Takes the held bytes, giving their memory back.
     fn take_buf(&mut self, mem: &mut Memory) -> Vec<u8> {
-        let b = std::mem::take(&mut self.buf);
-        mem.refund(Pool::Http, b.len());
-        b
+        self.take_held(mem).map_or_else(Vec::new, |h| h.buf)
     }
 
     fn is_ws(&self) -> bool {

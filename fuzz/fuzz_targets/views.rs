@@ -158,9 +158,7 @@ impl Sink for Views {
         let mut human = Lines::new(false);
         human.write_all(self.stats.human().as_bytes())?;
         human.check();
-        let json = self.stats.json();
-        serde_json::from_str::<serde_json::Value>(&json)
-            .unwrap_or_else(|e| panic!("--stats --json is not JSON ({e}): {json}"));
+        common::check_json_lines(self.stats.json().as_bytes());
         Ok(())
     }
 }
