@@ -551,7 +551,10 @@ impl Analyzer {
                 // (RFC 9293 3.5, figure 8): the same connection, roles as the first SYN set
                 // them.
                 let simultaneous = seg.src != c.info.client
-                    && c.state == (TcpState::Opening { syn_ack_seen: false })
+                    && c.state
+                        == (TcpState::Opening {
+                            syn_ack_seen: false,
+                        })
                     && c.client_isn.is_some();
                 let reused = fresh_syn
                     && !simultaneous

@@ -508,7 +508,8 @@ fn simple_packet_blocks_do_not_make_their_connection_look_idle() {
     let simple = c.packets.len();
     // Another connection's SYN, 20 s later: the sweep it brings found the chat silent
     // since 1970.
-    c.packets.push(tcp(([10, 0, 0, 9], 50000), SERVER, 1, 0, SYN, b""));
+    c.packets
+        .push(tcp(([10, 0, 0, 9], 50000), SERVER, 1, 0, SYN, b""));
     c.frame(false, 1, b"enhanced again, 20 s later", None);
     c.fin();
     let mut f = Vec::new();
@@ -644,8 +645,10 @@ fn a_simultaneous_open_keeps_one_connection_and_its_roles() {
     let (cs, ss) = (c.cseq, c.sseq);
     c.packets.push(tcp(CLIENT, SERVER, cs, 0, SYN, b""));
     c.packets.push(tcp(SERVER, CLIENT, ss, 0, SYN, b""));
-    c.packets.push(tcp(CLIENT, SERVER, cs, ss + 1, SYN | ACK, b""));
-    c.packets.push(tcp(SERVER, CLIENT, ss, cs + 1, SYN | ACK, b""));
+    c.packets
+        .push(tcp(CLIENT, SERVER, cs, ss + 1, SYN | ACK, b""));
+    c.packets
+        .push(tcp(SERVER, CLIENT, ss, cs + 1, SYN | ACK, b""));
     c.cseq += 1;
     c.sseq += 1;
     c.upgrade("/chat");
@@ -699,5 +702,8 @@ fn ip_fragments_of_tcp_are_said_not_dropped_silently() {
         .count();
     assert_eq!(said, 2, "{}", String::from_utf8_lossy(&out.stdout));
     let texts: Vec<String> = json_messages(&out).into_iter().map(|(_, t)| t).collect();
-    assert!(texts.contains(&"before the fragments".to_string()), "{texts:?}");
+    assert!(
+        texts.contains(&"before the fragments".to_string()),
+        "{texts:?}"
+    );
 }

@@ -127,7 +127,11 @@ fuzz_target!(|data: &[u8]| {
             pos,
             "next offset disagrees with what was delivered"
         );
-        assert_eq!(mem.used_by(Pool::Reorder), s.buffered(), "reorder pool drifted");
+        assert_eq!(
+            mem.used_by(Pool::Reorder),
+            s.buffered(),
+            "reorder pool drifted"
+        );
         assert_eq!(
             mem.used_by(Pool::Retransmit),
             s.history_capacity(),

@@ -46,10 +46,14 @@ fuzz_target!(|data: &[u8]| {
     let one = one.into_inner();
 
     let path = std::env::temp_dir().join(format!("wsdump-fuzz-shards-{}", std::process::id()));
-    std::fs::File::create(&path).unwrap().write_all(data).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(data)
+        .unwrap();
     for threads in [2, 3] {
         let mut many = Vec::new();
-        let make = || -> Box<dyn Render> { Box::new(Json(JsonPrinter::new(std::io::sink(), OPTS))) };
+        let make =
+            || -> Box<dyn Render> { Box::new(Json(JsonPrinter::new(std::io::sink(), OPTS))) };
         let opts = Options {
             threads,
             line_mode: false,

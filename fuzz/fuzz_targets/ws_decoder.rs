@@ -128,7 +128,8 @@ fuzz_target!(|data: &[u8]| {
                 let n = ops.len().min(2);
                 b[..n].copy_from_slice(&ops[..n]);
                 ops = &ops[n..];
-                dec.gap(u16::from_be_bytes(b) as u64, &mut mem, &mut em).unwrap();
+                dec.gap(u16::from_be_bytes(b) as u64, &mut mem, &mut em)
+                    .unwrap();
             }
             0xfe => {
                 let mut b = [0u8; 8];
@@ -136,7 +137,8 @@ fuzz_target!(|data: &[u8]| {
                 b[..n].copy_from_slice(&ops[..n]);
                 ops = &ops[n..];
                 // Stream offsets are u64 and start near 0: keep the total within range.
-                dec.gap(u64::from_be_bytes(b) >> 2, &mut mem, &mut em).unwrap();
+                dec.gap(u64::from_be_bytes(b) >> 2, &mut mem, &mut em)
+                    .unwrap();
             }
             0xff => dec.finish(&mut mem, &mut em).unwrap(),
         }

@@ -649,7 +649,11 @@ mod tests {
             d.feed(&seg, &mut mem, &mut t).unwrap();
         }
         let judged = resync::JUDGED.with(|j| j.get());
-        assert!(judged <= 2 * 100 * n, "{judged} judgements for {} bytes", 100 * n);
+        assert!(
+            judged <= 2 * 100 * n,
+            "{judged} judgements for {} bytes",
+            100 * n
+        );
         d.finish(&mut mem, &mut t).unwrap();
         d.release(&mut mem);
         assert_eq!(mem.used(), 0);
@@ -678,7 +682,10 @@ mod tests {
         assert!(
             texts.contains(&b"message number 3 after the junk".to_vec()),
             "{:?}",
-            texts.iter().map(|p| String::from_utf8_lossy(p)).collect::<Vec<_>>()
+            texts
+                .iter()
+                .map(|p| String::from_utf8_lossy(p))
+                .collect::<Vec<_>>()
         );
         d.release(&mut mem);
         assert_eq!(mem.used(), 0);
