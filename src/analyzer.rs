@@ -172,6 +172,11 @@ pub fn share_of(a: SocketAddr, b: SocketAddr, count: usize) -> usize {
     ((h as u128 * count as u128) >> 64) as usize
 }
 
+/// How far past what its peer acknowledged an RST's sequence number may lie and still be
+/// believed: the largest window a peer could have open (65,535 scaled by 2^8; Linux scales
+/// by 2^7).
+const RST_WINDOW: i32 = 1 << 24;
+
 /// How long (capture time) a closed connection's entry stays, for its last ACKs, before it is
 /// forgotten; also how often the table is swept.
 const CLOSED_LINGER_SECS: i64 = 5;
@@ -213,6 +218,10 @@ struct Conn {
     roles_guessed: bool,
     /// The client's ISN, to tell a SYN retransmission from a new incarnation of the 4-tuple.
     client_isn: Option<u32>,
+    /// The last acknowledgment number each direction sent (0: none seen), which an RST from
+    /// the other direction must be near to be believed. Kept on every thread, as the
+    /// lifecycle is.
+    acked: [u32; 2],
 }
 
 /// The decoding part of a connection: its streams, what they carry, and its reading.
@@ -600,11 +609,24 @@ impl Analyzer {
         if f.fin() {
             conn.fin[dir.index()] = true;
         }
+        // An RST ends the connection only if it lies in the window its peer has open (RFC
+        // 5961 3.2): one far from what the peer acknowledged is ignored by the endpoints,
+        // and decoding goes on.
+        let mut rst_ignored = None;
         if f.rst() {
-            conn.rst = true;
+            let peer_ack = conn.acked[dir.flip().index()];
+            let off = seg.seq.wrapping_sub(peer_ack) as i32;
+            if peer_ack != 0 && !(-1..RST_WINDOW).contains(&off) {
+                rst_ignored = Some(peer_ack);
+            } else {
+                conn.rst = true;
+            }
+        }
+        if f.ack() && seg.ack != 0 {
+            conn.acked[dir.index()] = seg.ack;
         }
         if conn.work.is_some() {
-            self.decode_segment(idx, ts, dir, role, seg, sink)?;
+            self.decode_segment(idx, ts, dir, role, seg, rst_ignored, sink)?;
         }
         let conn = self.conns[idx].as_mut().expect("live connection");
         if conn.closed() && conn.state != TcpState::Released {
@@ -618,6 +640,7 @@ impl Analyzer {
 
     /// The decoding half of a segment: its TCP event, its bytes through the stream into the
     /// conversation, and the ACK's news for the other direction.
+    #[allow(clippy::too_many_arguments)]
     fn decode_segment(
         &mut self,
         idx: usize,
@@ -625,6 +648,7 @@ impl Analyzer {
         dir: Dir,
         role: TcpRole,
         seg: &Segment<'_>,
+        rst_ignored: Option<u32>,
         sink: &mut dyn Sink,
     ) -> io::Result<()> {
         let frames = self.cfg.frames;
@@ -668,6 +692,18 @@ impl Analyzer {
             frames,
         };
         ctx.emit(dir, EventKind::Tcp(tev))?;
+        if let Some(expected) = rst_ignored {
+            ctx.emit(
+                dir,
+                EventKind::Violation(&Violation {
+                    kind: ViolationKind::RstOutOfWindow,
+                    detail: format!(
+                        "RST with sequence number {} where the peer acknowledged {expected}: outside any window, ignored (as the endpoints ignore it)",
+                        seg.seq
+                    ),
+                }),
+            )?;
+        }
         if seg.is_truncated() {
             ctx.stats.truncated_packets += 1;
             ctx.emit(
@@ -783,6 +819,7 @@ impl Analyzer {
             last_seen: 0,
             roles_guessed,
             client_isn: None,
+            acked: [0; 2],
         };
         // Charged whatever the limit: the sweep after this packet evicts to make room.
         self.mem.force(Pool::Connections, conn.cost());

@@ -707,3 +707,45 @@ fn ip_fragments_of_tcp_are_said_not_dropped_silently() {
         "{texts:?}"
     );
 }
+
+/// An RST far outside the window (RFC 5961 3.2: the endpoints ignore it, and the
+/// connection goes on, as tshark shows) ended decoding: the messages after it were lost.
+/// It is reported and ignored now; an RST in the window still ends the connection.
+#[test]
+fn an_rst_outside_the_window_is_reported_and_ignored() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    c.frame(false, 1, b"before the blind reset", None);
+    let far = c.sseq.wrapping_add(0x4000_0000);
+    c.packets
+        .push(tcp(SERVER, CLIENT, far, c.cseq, 0x04 | ACK, b""));
+    c.frame(true, 1, b"after the blind reset", None);
+    c.frame(false, 1, b"the server goes on", None);
+    // A reset in the window: the end.
+    c.packets
+        .push(tcp(SERVER, CLIENT, c.sseq, c.cseq, 0x04 | ACK, b""));
+    c.frame(true, 1, b"after the real reset", None);
+    let file = tmp("rst-out-of-window.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let texts: Vec<(u64, String)> = json_messages(&out);
+    assert_eq!(
+        texts[..3],
+        [
+            (1, "before the blind reset".to_string()),
+            (1, "after the blind reset".to_string()),
+            (1, "the server goes on".to_string()),
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        !texts.contains(&(1, "after the real reset".to_string())),
+        "{texts:?}"
+    );
+    let said = json_types(&out, "violation")
+        .into_iter()
+        .filter(|v| v["kind"] == "rst_out_of_window")
+        .count();
+    assert_eq!(said, 1);
+}
