@@ -4,6 +4,7 @@
 //! input is charged to one [`Memory`] ledger; connections are limited by it, not by a count.
 
 use crate::annotate::ConnAnnotator;
+use crate::capture::LinkType;
 use crate::capture::{RawPacket, Timestamp};
 use crate::conversation::Conversation;
 use crate::event::{
@@ -11,6 +12,7 @@ use crate::event::{
     Violation, ViolationKind,
 };
 use crate::memory::{Memory, Pool};
+use crate::packet::defrag::{Defrag, GivenUp};
 use crate::packet::{self, PacketError, Segment};
 use crate::reassembly::{Chunk, Stream};
 use crate::ws::Limits;
@@ -296,6 +298,10 @@ pub struct Analyzer {
     stopped: bool,
     /// What the table's slots and map were last charged (by their capacity).
     table_charged: usize,
+    /// IPv4 fragments waiting for the rest of their datagram.
+    defrag: Defrag,
+    /// Packets seen, on every share alike (the fragments' clock).
+    seen: u64,
 }
 
 /// Delivers one event to the sink unless the run was stopped; a sink's "stop" is remembered.
@@ -415,6 +421,8 @@ impl Analyzer {
             share: None,
             stopped: false,
             table_charged: 0,
+            defrag: Defrag::default(),
+            seen: 0,
         }
     }
 
@@ -473,8 +481,33 @@ impl Analyzer {
             self.stats.packets += 1;
             self.stats.bytes += p.data.len() as u64;
         }
-        let seg = match packet::decode(p.linktype, p.data) {
-            Ok(s) => s.captured_whole(p.orig_len, p.data.len()),
+        self.seen += 1;
+        let datagram;
+        let decoded = match packet::decode(p.linktype, p.data) {
+            Err(PacketError::Fragment) => {
+                // Reassembled on every share alike (the lifecycle needs the segment).
+                let v4 = packet::link::strip(p.linktype, p.data)
+                    .ok()
+                    .filter(|l3| l3.first().is_some_and(|b| b >> 4 == 4));
+                match v4 {
+                    Some(l3) => {
+                        let mut lost = Vec::new();
+                        let whole = self.defrag.add(l3, self.seen, &mut self.mem, &mut lost);
+                        self.fragments_lost(p.ts, &lost, sink)?;
+                        let Some(whole) = whole else {
+                            return Ok(false);
+                        };
+                        datagram = whole;
+                        packet::decode(LinkType::RAW, &datagram)
+                            .map(|s| s.captured_whole(datagram.len() as u32, datagram.len()))
+                    }
+                    None => Err(PacketError::Fragment),
+                }
+            }
+            r => r.map(|s| s.captured_whole(p.orig_len, p.data.len())),
+        };
+        let seg = match decoded {
+            Ok(s) => s,
             Err(_) if !first => return Ok(false),
             Err(PacketError::NotTcp) => {
                 self.stats.not_tcp += 1;
@@ -513,6 +546,29 @@ impl Analyzer {
         }
         self.segment(p.ts, &seg, sink)?;
         Ok(true)
+    }
+
+    /// Datagrams whose fragments never all came: said once each (by share 0).
+    fn fragments_lost(
+        &mut self,
+        ts: Timestamp,
+        lost: &[GivenUp],
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
+        if self.share.is_some_and(|s| s.index != 0) {
+            return Ok(());
+        }
+        for g in lost {
+            let of = g.total.map_or_else(|| "?".to_string(), |t| t.to_string());
+            let n = Notice::BadPacket {
+                why: format!(
+                    "IPv4 fragments of datagram {}: {} of {of} bytes came, never completed; not decoded (their bytes are missing from the stream)",
+                    g.id, g.have
+                ),
+            };
+            self.notice(ts, &n, sink)?;
+        }
+        Ok(())
     }
 
     /// The table's housekeeping after a TCP packet at `ts`: every few seconds of capture time
@@ -1031,6 +1087,9 @@ impl Analyzer {
 
     /// End of input: every connection delivers what it holds.
     pub fn finish(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+        let mut lost = Vec::new();
+        self.defrag.finish(&mut self.mem, &mut lost);
+        self.fragments_lost(ts, &lost, sink)?;
         let mut order: Vec<(u64, usize)> = self
             .conns
             .iter()

@@ -1,4 +1,5 @@
-//! IPv4 and IPv6 headers. IPv6 extension headers are skipped; fragments are refused.
+//! IPv4 and IPv6 headers. IPv6 extension headers are skipped; fragments are refused here
+//! (IPv4 fragments are reassembled by `defrag`, from the flow table).
 
 use super::{PacketError, be16, need};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

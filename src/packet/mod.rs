@@ -1,6 +1,7 @@
 //! From a captured frame to a TCP segment: link layer (`link`), IPv4/IPv6 (`ip`), TCP (`tcp`).
 //! Views over the captured bytes: nothing here copies payload.
 
+pub mod defrag;
 pub mod ip;
 pub mod link;
 pub mod tcp;
@@ -59,8 +60,9 @@ impl Segment<'_> {
 pub enum PacketError {
     /// Not TCP over IP (ARP, UDP, ICMP, ...): not an error, just not ours.
     NotTcp,
-    /// A fragment of an IP packet carrying TCP: wsdump does not reassemble IP fragments
-    /// (TCP rarely produces them); the bytes they carry become a gap, which a notice explains.
+    /// A fragment of an IP packet carrying TCP. IPv4 fragments are reassembled by the flow
+    /// table ([`defrag`]); IPv6 fragments are not (the bytes they carry become a gap, which
+    /// a notice explains).
     Fragment,
     /// A link-layer header type this reader does not strip (see [`link::strip`] for the
     /// supported ones): the whole capture is unreadable, not just this packet.
@@ -89,7 +91,7 @@ impl fmt::Display for PacketError {
         match self {
             PacketError::NotTcp => f.write_str("not TCP"),
             PacketError::Fragment => f.write_str(
-                "fragment of an IP packet carrying TCP: IP fragments are not reassembled, its bytes will be missing from the stream",
+                "IPv6 fragment of a TCP segment: IPv6 fragments are not reassembled, its bytes will be missing from the stream",
             ),
             PacketError::UnsupportedLinkType(l) => write!(f, "unsupported link type {}", l.0),
             PacketError::Truncated { layer, need, have } => {
