@@ -17,9 +17,11 @@ const DATAGRAM_COST: usize = 128;
 /// A datagram given up before it was whole.
 #[derive(Debug, PartialEq, Eq)]
 pub struct GivenUp {
+    /// The datagram's identification field.
     pub id: u16,
-    /// Payload bytes that had arrived, and the datagram's length if its last fragment came.
+    /// Payload bytes that had arrived.
     pub have: usize,
+    /// The datagram's payload length, if its last fragment came.
     pub total: Option<usize>,
 }
 
