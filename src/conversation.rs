@@ -107,7 +107,6 @@ impl Side {
 
 pub struct Conversation {
     sides: [Side; 2],
-    /// The request the next response answers.
     /// The requests not answered yet, oldest first (HTTP/1.1 pipelining: responses come in
     /// the order of the requests, RFC 9112 9.3.2).
     pending: std::collections::VecDeque<Box<HttpRequest>>,
