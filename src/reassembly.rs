@@ -209,12 +209,12 @@ impl Stream {
             start = 0;
         }
         let start = start as u64;
-        if self.fin_delivered
-            && let Some(f) = self.fin_at
-        {
-            // The stream has ended: bytes beyond its FIN belong to nothing (found by fuzzing:
-            // they were buffered and forced out as a gap after the FIN). Retransmissions of
-            // earlier bytes are still compared.
+        if let Some(f) = self.fin_at {
+            // The stream ends at its FIN: bytes beyond it belong to nothing (found by fuzzing:
+            // once the FIN was delivered, they were buffered and forced out as a gap after
+            // it; before, a segment reaching past the FIN was delivered whole, and the FIN
+            // then came after bytes that followed it). Retransmissions of earlier bytes are
+            // still compared.
             if start >= f {
                 return;
             }
@@ -579,6 +579,36 @@ mod tests {
         feed(&mut s, &mut b, base, b"ABCDE", false, &mut g);
         assert_eq!(g.bytes, b"ABCDEFGHIJKLMNO");
         assert!(g.fin);
+        assert_eq!(b.used_by(Pool::Reorder), 0);
+    }
+
+    /// A FIN seen before the bytes in front of it: a later segment that reaches past the
+    /// FIN delivers only up to it, and the FIN comes right after the last byte (found by
+    /// the reassembly fuzz target: the FIN came 516 bytes after bytes that followed it).
+    #[test]
+    fn nothing_is_delivered_past_a_fin_not_yet_delivered() {
+        let mut s = Stream::default();
+        s.syn(0);
+        let (mut b, mut g) = (budget(), Got::default());
+        feed(&mut s, &mut b, 6, b"fgh", true, &mut g);
+        assert!(g.bytes.is_empty());
+        let mut at_fin = None;
+        s.segment(
+            1,
+            b"abcdefghijklmnop",
+            16,
+            false,
+            &mut b,
+            MAX_OOO,
+            &mut |c, _| match c {
+                Chunk::Data { bytes, .. } => g.bytes.extend_from_slice(bytes),
+                Chunk::Fin { at } => at_fin = Some(at),
+                _ => {}
+            },
+        );
+        assert_eq!(g.bytes, b"abcdefgh");
+        assert_eq!(at_fin, Some(8));
+        assert_eq!(s.next_offset(), 8);
         assert_eq!(b.used_by(Pool::Reorder), 0);
     }
 
