@@ -222,7 +222,9 @@ impl Stream {
             data = &data[..data.len().min(declared as usize)];
         }
         let end = start + declared;
-        if fin && self.fin_at.is_none() {
+        // A FIN behind what was delivered (the stream went on past it, e.g. across a forced
+        // gap) is an old segment's, as a receiver takes it (RFC 9293 3.10.7.4): not the end.
+        if fin && self.fin_at.is_none() && end >= self.next {
             self.fin_at = Some(end);
         }
         if declared > 0 {
@@ -610,6 +612,24 @@ mod tests {
         assert_eq!(at_fin, Some(8));
         assert_eq!(s.next_offset(), 8);
         assert_eq!(b.used_by(Pool::Reorder), 0);
+    }
+
+    /// A FIN whose sequence number lies behind what was already delivered (past a forced
+    /// gap) is an old segment's: it does not end the stream behind its own bytes (found by
+    /// the reassembly fuzz target: a FIN at 512 after bytes up to 1,028).
+    #[test]
+    fn a_fin_behind_the_delivered_bytes_ends_nothing() {
+        let mut s = Stream::default();
+        s.syn(0);
+        let (mut b, mut g) = (budget(), Got::default());
+        // A hole, then bytes past it, released by the buffer limit as a gap.
+        s.segment(1025, b"late", 4, false, &mut b, 0, &mut record(&mut g));
+        assert_eq!(s.next_offset(), 1028);
+        feed(&mut s, &mut b, 500, b"old", true, &mut g);
+        assert!(!g.fin, "{g:?}");
+        feed(&mut s, &mut b, 1029, b"end", true, &mut g);
+        assert!(g.fin);
+        assert_eq!(s.next_offset(), 1031);
     }
 
     #[test]
