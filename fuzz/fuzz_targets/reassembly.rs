@@ -113,7 +113,10 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     base.unwrap_or(first).wrapping_add(inp.u16() as u32)
                 };
-                let mut cb = |c: Chunk<'_>, _: &mut Memory| check(c, &mut pos, base);
+                // An ACK before any segment of this direction says where its stream
+                // continues (`Stream::peer_expects`): offset 0 is there.
+                let base = *base.get_or_insert(ack);
+                let mut cb = |c: Chunk<'_>, _: &mut Memory| check(c, &mut pos, Some(base));
                 s.acked(ack, &mut mem, &mut cb);
             }
             _ => {
