@@ -226,6 +226,12 @@ impl Stream {
         // gap) is an old segment's, as a receiver takes it (RFC 9293 3.10.7.4): not the end.
         if fin && self.fin_at.is_none() && end >= self.next {
             self.fin_at = Some(end);
+            // Segments buffered beyond the FIN, before it was known, belong to nothing.
+            let beyond = self.ooo.split_off(&end);
+            for p in beyond.values() {
+                self.ooo_bytes -= cost(p);
+                mem.refund(Pool::Reorder, cost(p));
+            }
         }
         if declared > 0 {
             if start <= self.next {
@@ -418,6 +424,12 @@ impl Stream {
         mem: &mut Memory,
         out: &mut dyn FnMut(Chunk<'_>, &mut Memory),
     ) {
+        // Nothing is delivered past the FIN (a segment buffered across it).
+        let declared = match self.fin_at {
+            Some(f) if start + declared > f => f.saturating_sub(start),
+            _ => declared,
+        };
+        let data = &data[..data.len().min(declared as usize)];
         let end = start + declared;
         if end <= self.next {
             self.compare(start, data, mem, out);
@@ -630,6 +642,23 @@ mod tests {
         feed(&mut s, &mut b, 1029, b"end", true, &mut g);
         assert!(g.fin);
         assert_eq!(s.next_offset(), 1031);
+    }
+
+    /// Segments buffered beyond a FIN before the FIN was known are dropped when it comes:
+    /// a forced gap must not carry the stream past its FIN (found by the fuzz target).
+    #[test]
+    fn segments_buffered_past_a_later_fin_are_dropped() {
+        let mut s = Stream::default();
+        s.syn(0);
+        let (mut b, mut g) = (budget(), Got::default());
+        feed(&mut s, &mut b, 100, b"beyond", false, &mut g);
+        feed(&mut s, &mut b, 10, b"end", true, &mut g);
+        assert_eq!(b.used_by(Pool::Reorder), s.buffered());
+        s.flush(&mut b, &mut record(&mut g));
+        assert!(g.fin);
+        assert_eq!(s.next_offset(), 12);
+        assert!(g.bytes.ends_with(b"end"), "{g:?}");
+        assert_eq!(b.used_by(Pool::Reorder), 0);
     }
 
     #[test]
