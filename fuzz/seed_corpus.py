@@ -128,12 +128,12 @@ def deflate_frames():
 
 def main():
     if CORPUS.exists():
-        for t in ("capture_file", "pipeline_human", "pipeline_json", "shards"):
+        for t in ("capture_file", "pipeline_human", "pipeline_json", "shards", "views"):
             shutil.rmtree(CORPUS / t, ignore_errors=True)
     http = set()
     for p in sorted(SAMPLES.glob("*.pcap*")):
         blob = p.read_bytes()
-        for t in ("capture_file", "pipeline_human", "pipeline_json", "shards"):
+        for t in ("capture_file", "pipeline_human", "pipeline_json", "shards", "views"):
             put(t, blob)
         # The first 40 records alone: small seeds mutate faster.
         recs = list(pcap_records(blob))
@@ -146,6 +146,7 @@ def main():
             put("pipeline_human", blob[:at])
             put("pipeline_json", blob[:at])
             put("shards", blob[:at])
+            put("views", blob[:at])
             put("capture_file", head + blob[24:at][:200])
         for lt, pkt in recs[:30]:
             if lt in LINK_INDEX:

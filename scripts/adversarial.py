@@ -213,6 +213,92 @@ def fragments(path, n=100_000, size=100):
     p.close()
 
 
+def resync_flood(path, n=12_000, size=100):
+    """A connection joined mid-stream (no handshake in the capture) whose server sends `n`
+    segments of `size` bytes, each starting with a text frame header that claims 0x3ffffff
+    bytes (just under the 64 MiB a resynchronisation believes in): every segment start is a
+    candidate that can only be decided 64 MiB later."""
+    p = Pcap(path)
+    s, c = ((10, 0, 0, 2), 8080), ((10, 0, 0, 1), 40000)
+    head = bytes([0x81, 127]) + struct.pack(">Q", 0x3FFFFFF)
+    body = head + b"x" * (size - len(head))
+    seq = 77_000
+    for _ in range(n):
+        p.tcp(s, c, seq, 1000, PSH | ACK, body)
+        seq += len(body)
+    p.close()
+
+
+def http_trickle(path, conns=10, head_len=64_000):
+    """`conns` connections, each sending an HTTP request head of about `head_len` bytes (one
+    long header, under the 64 KiB head limit) one byte per TCP segment after a first segment
+    of 8 bytes (a first segment under 3 bytes was a loss of its own), answered by a 404."""
+    p = Pcap(path)
+    for k in range(conns):
+        c = Conn(p, client=((10, 0, 1, k), 40000 + k))
+        c.handshake()
+        pad = "a" * (head_len - 80)
+        req = ("GET /trickle HTTP/1.1\r\nHost: 10.0.0.2\r\nX-Pad: %s\r\n\r\n" % pad).encode()
+        c.send(True, req[:8])
+        c.send(True, req[8:], mss=1)
+        c.send(False, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        c.fin()
+    p.close()
+
+
+def http_whole(path, conns=10, head_len=64_000):
+    """The same requests as `http_trickle`, in 1400-byte segments: the baseline."""
+    p = Pcap(path)
+    for k in range(conns):
+        c = Conn(p, client=((10, 0, 1, k), 40000 + k))
+        c.handshake()
+        pad = "a" * (head_len - 80)
+        req = ("GET /trickle HTTP/1.1\r\nHost: 10.0.0.2\r\nX-Pad: %s\r\n\r\n" % pad).encode()
+        c.send(True, req)
+        c.send(False, b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+        c.fin()
+    p.close()
+
+
+def big_lines(path, n=32):
+    """permessage-deflate, then `n` server messages of 4 MiB of zeros (the --max-message
+    limit), each about 4 KB compressed (no context takeover): with -X each prints as one
+    ~20 MB piece of output, which decoding threads hand over in batches."""
+    p = Pcap(path)
+    c = Conn(p)
+    c.handshake()
+    c.upgrade(deflate=True)
+    zero = bytes(4 << 20)
+    for _ in range(n):
+        z = zlib.compressobj(9, zlib.DEFLATED, -15)
+        body = (z.compress(zero) + z.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        c.send(False, frame(body, rsv1=True), mss=65000)
+    c.fin()
+    p.close()
+
+
+def ladder_flood(path, conns=100, msgs=2000):
+    """`conns` permessage-deflate connections that never end, each with `msgs` server text
+    messages of 200 NUL bytes (a few bytes each, compressed with context takeover): every
+    message is a ladder row whose label escapes to 800 bytes, held until the end."""
+    p = Pcap(path)
+    for k in range(conns):
+        c = Conn(p, client=((10, 0, 2, k), 41000 + k))
+        c.handshake()
+        c.upgrade(deflate=True)
+        z = zlib.compressobj(9, zlib.DEFLATED, -15)
+        buf = []
+        for _ in range(msgs):
+            body = (z.compress(bytes(200)) + z.flush(zlib.Z_SYNC_FLUSH))[:-4]
+            buf.append(frame(body, rsv1=True))
+            if len(buf) == 200:
+                c.send(False, b"".join(buf), mss=65000)
+                buf = []
+        if buf:
+            c.send(False, b"".join(buf), mss=65000)
+    p.close()
+
+
 def lying_records(out):
     """Three pcaps whose record headers lie: a caplen of 4 GiB - 16 after good packets; a
     caplen of 12 MiB in a file much shorter than that; an origlen below caplen."""
@@ -244,6 +330,11 @@ CASES = [
     ("huge-frame.pcap", huge_frame, "frame headers claiming 2^63 and 2^63-1 bytes"),
     ("deflate-bomb.pcap", deflate_bomb, "4 GiB of zeros deflated into one message"),
     ("fragments.pcap", fragments, "one message in 100,000 fragments (10 MB)"),
+    ("resync-flood.pcap", resync_flood, "mid-stream: 12,000 segments each claiming 0x3ffffff bytes"),
+    ("http-trickle.pcap", http_trickle, "10 HTTP heads of 64 KB, one byte per segment"),
+    ("http-whole.pcap", http_whole, "the same heads in 1400-byte segments (baseline)"),
+    ("big-lines.pcap", big_lines, "32 deflated messages of 4 MiB: 20 MB lines with -X"),
+    ("ladder-flood.pcap", ladder_flood, "200,000 ladder rows of 800-byte labels, never drawn"),
 ]
 
 

@@ -4,6 +4,7 @@
 //! input is charged to one [`Memory`] ledger; connections are limited by it, not by a count.
 
 use crate::annotate::{AppMode, ConnAnnotator};
+use crate::capture::LinkType;
 use crate::capture::{RawPacket, Timestamp};
 use crate::conversation::Conversation;
 use crate::event::{
@@ -11,6 +12,7 @@ use crate::event::{
     Violation, ViolationKind,
 };
 use crate::memory::{Memory, Pool};
+use crate::packet::defrag::{Defrag, GivenUp};
 use crate::packet::{self, PacketError, Segment};
 use crate::reassembly::{Chunk, Stream};
 use crate::ws::Limits;
@@ -38,7 +40,8 @@ pub struct Config {
     /// Connections tracked at once (0: as many as the memory budget holds); beyond, the
     /// least recently active are dropped.
     pub max_conns: usize,
-    /// A connection silent this long (capture time) is closed and forgotten.
+    /// A connection silent this long (capture time) is closed and forgotten, with a notice;
+    /// 0: never (the memory budget still gives up the least recently active).
     pub idle_timeout_secs: i64,
     /// Emit frame events (costs a little; printers that do not show frames turn it off).
     pub frames: bool,
@@ -48,6 +51,11 @@ pub struct Config {
     /// Which application protocols annotate messages (`--app`).
     pub app: AppMode,
 }
+
+/// The default idle timeout: two hours, Linux's `tcp_keepalive_time` (a connection silent
+/// that long would have been probed by its endpoints). Chat rooms sit idle for hours between
+/// messages; 600 s forgot them.
+pub const DEFAULT_IDLE_TIMEOUT: i64 = 7200;
 
 /// The default memory budget: a busy chat server's 100,000 connections (about 900 bytes
 /// each when idle), with room for their messages in flight.
@@ -62,7 +70,7 @@ impl Default for Config {
             max_ooo_per_stream: 1 << 20,
             max_memory: DEFAULT_MEMORY,
             max_conns: 0,
-            idle_timeout_secs: 600,
+            idle_timeout_secs: DEFAULT_IDLE_TIMEOUT,
             frames: true,
             keys: None,
             app: AppMode::Auto,
@@ -173,6 +181,11 @@ pub fn share_of(a: SocketAddr, b: SocketAddr, count: usize) -> usize {
     ((h as u128 * count as u128) >> 64) as usize
 }
 
+/// How far past what its peer acknowledged an RST's sequence number may lie and still be
+/// believed: the largest window a peer could have open (65,535 scaled by 2^8; Linux scales
+/// by 2^7).
+const RST_WINDOW: i32 = 1 << 24;
+
 /// How long (capture time) a closed connection's entry stays, for its last ACKs, before it is
 /// forgotten; also how often the table is swept.
 const CLOSED_LINGER_SECS: i64 = 5;
@@ -213,6 +226,10 @@ struct Conn {
     roles_guessed: Option<Guess>,
     /// The client's ISN, to tell a SYN retransmission from a new incarnation of the 4-tuple.
     client_isn: Option<u32>,
+    /// The last acknowledgment number each direction sent (0: none seen), which an RST from
+    /// the other direction must be near to be believed. Kept on every thread, as the
+    /// lifecycle is.
+    acked: [u32; 2],
 }
 
 /// How client and server were guessed when no SYN said it.
@@ -288,11 +305,18 @@ pub struct Analyzer {
     /// What was counted so far.
     pub stats: Stats,
     last_sweep: i64,
+    /// The time of the previous TCP packet: the sweep goes by the earlier of it and the
+    /// current packet's (see [`Analyzer::tick`]).
+    prev_ts: Option<Timestamp>,
     share: Option<Share>,
     /// The sink said stop (`-c N`): no further event is delivered.
     stopped: bool,
     /// What the table's slots and map were last charged (by their capacity).
     table_charged: usize,
+    /// IPv4 fragments waiting for the rest of their datagram.
+    defrag: Defrag,
+    /// Packets seen, on every share alike (the fragments' clock).
+    seen: u64,
 }
 
 /// Delivers one event to the sink unless the run was stopped; a sink's "stop" is remembered.
@@ -443,9 +467,12 @@ impl Analyzer {
             next_id: 1,
             stats: Stats::default(),
             last_sweep: i64::MIN,
+            prev_ts: None,
             share: None,
             stopped: false,
             table_charged: 0,
+            defrag: Defrag::default(),
+            seen: 0,
         }
     }
 
@@ -524,10 +551,35 @@ impl Analyzer {
             self.stats.packets += 1;
             self.stats.bytes += p.data.len() as u64;
         }
-        let seg = match packet::decode(p.linktype, p.data) {
+        self.seen += 1;
+        let datagram;
+        let decoded = match packet::decode(p.linktype, p.data) {
+            Err(PacketError::Fragment) => {
+                // Reassembled on every share alike (the lifecycle needs the segment).
+                let v4 = packet::link::strip(p.linktype, p.data)
+                    .ok()
+                    .filter(|l3| l3.first().is_some_and(|b| b >> 4 == 4));
+                match v4 {
+                    Some(l3) => {
+                        let mut lost = Vec::new();
+                        let whole = self.defrag.add(l3, self.seen, &mut self.mem, &mut lost);
+                        self.fragments_lost(p.ts, &lost, sink)?;
+                        let Some(whole) = whole else {
+                            return Ok(false);
+                        };
+                        datagram = whole;
+                        packet::decode(LinkType::RAW, &datagram)
+                            .map(|s| s.captured_whole(datagram.len() as u32, datagram.len()))
+                    }
+                    None => Err(PacketError::Fragment),
+                }
+            }
+            r => r.map(|s| s.captured_whole(p.orig_len, p.data.len())),
+        };
+        let seg = match decoded {
             Ok(s) => s,
             Err(_) if !first => return Ok(false),
-            Err(PacketError::NotTcp) | Err(PacketError::Fragment) => {
+            Err(PacketError::NotTcp) => {
                 self.stats.not_tcp += 1;
                 return Ok(false);
             }
@@ -571,10 +623,41 @@ impl Analyzer {
         !self.cfg.ports.is_empty() || self.cfg.filter.is_some()
     }
 
+    /// Datagrams whose fragments never all came: said once each (by share 0).
+    fn fragments_lost(
+        &mut self,
+        ts: Timestamp,
+        lost: &[GivenUp],
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
+        if self.share.is_some_and(|s| s.index != 0) {
+            return Ok(());
+        }
+        for g in lost {
+            let of = g.total.map_or_else(|| "?".to_string(), |t| t.to_string());
+            let n = Notice::BadPacket {
+                why: format!(
+                    "IPv4 fragments of datagram {}: {} of {of} bytes came, never completed; not decoded (their bytes are missing from the stream)",
+                    g.id, g.have
+                ),
+            };
+            self.notice(ts, &n, sink)?;
+        }
+        Ok(())
+    }
+
     /// The table's housekeeping after a TCP packet at `ts`: every few seconds of capture time
     /// (and when over the connection limit or the memory budget), idle connections and closed
     /// ones whose linger is over are forgotten, in connection order.
+    ///
+    /// The sweep's clock is the earlier of this packet's time and the previous one's: one
+    /// record stamped a day ahead (a clock jump, a corrupt timestamp) then forgets nothing,
+    /// where it used to make every open connection look idle; a real silence in the capture
+    /// is believed one packet later, once a second packet confirms the new time.
     pub fn tick(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+        let now = self.prev_ts.map_or(ts, |p| p.min(ts));
+        self.prev_ts = Some(ts);
+        let ts = now;
         // The schedule depends on timestamps alone, so analyzers sharing a capture sweep at
         // the same packets.
         let due = ts.secs >= self.last_sweep.saturating_add(CLOSED_LINGER_SECS);
@@ -604,7 +687,17 @@ impl Analyzer {
                 // A SYN with the ISN already seen is a retransmission, or the same packet
                 // captured on a second interface (pcapng with lo and any): not a new
                 // connection. Any other SYN starts a new incarnation of the 4-tuple.
+                // A SYN from the other side before any SYN+ACK is a simultaneous open
+                // (RFC 9293 3.5, figure 8): the same connection, roles as the first SYN set
+                // them.
+                let simultaneous = seg.src != c.info.client
+                    && c.state
+                        == (TcpState::Opening {
+                            syn_ack_seen: false,
+                        })
+                    && c.client_isn.is_some();
                 let reused = fresh_syn
+                    && !simultaneous
                     && match c.client_isn {
                         Some(isn) => seg.src != c.info.client || isn != seg.seq,
                         None => true,
@@ -653,18 +746,31 @@ impl Analyzer {
             Dir::S2C
         };
         let f = seg.flags;
-        if f.syn() && !f.ack() {
+        if f.syn() && !f.ack() && dir == Dir::C2S {
             conn.client_isn = Some(seg.seq);
         }
         let role = tcp_role(conn, dir, seg);
         if f.fin() {
             conn.fin[dir.index()] = true;
         }
+        // An RST ends the connection only if it lies in the window its peer has open (RFC
+        // 5961 3.2): one far from what the peer acknowledged is ignored by the endpoints,
+        // and decoding goes on.
+        let mut rst_ignored = None;
         if f.rst() {
-            conn.rst = true;
+            let peer_ack = conn.acked[dir.flip().index()];
+            let off = seg.seq.wrapping_sub(peer_ack) as i32;
+            if peer_ack != 0 && !(-1..RST_WINDOW).contains(&off) {
+                rst_ignored = Some(peer_ack);
+            } else {
+                conn.rst = true;
+            }
+        }
+        if f.ack() && seg.ack != 0 {
+            conn.acked[dir.index()] = seg.ack;
         }
         if conn.work.is_some() {
-            self.decode_segment(idx, ts, dir, role, seg, sink)?;
+            self.decode_segment(idx, ts, dir, role, seg, rst_ignored, sink)?;
         }
         let conn = self.conns[idx].as_mut().expect("live connection");
         if conn.closed() && conn.state != TcpState::Released {
@@ -678,6 +784,7 @@ impl Analyzer {
 
     /// The decoding half of a segment: its TCP event, its bytes through the stream into the
     /// conversation, and the ACK's news for the other direction.
+    #[allow(clippy::too_many_arguments)]
     fn decode_segment(
         &mut self,
         idx: usize,
@@ -685,6 +792,7 @@ impl Analyzer {
         dir: Dir,
         role: TcpRole,
         seg: &Segment<'_>,
+        rst_ignored: Option<u32>,
         sink: &mut dyn Sink,
     ) -> io::Result<()> {
         let frames = self.cfg.frames;
@@ -728,6 +836,18 @@ impl Analyzer {
             frames,
         };
         ctx.emit(dir, EventKind::Tcp(tev))?;
+        if let Some(expected) = rst_ignored {
+            ctx.emit(
+                dir,
+                EventKind::Violation(&Violation {
+                    kind: ViolationKind::RstOutOfWindow,
+                    detail: format!(
+                        "RST with sequence number {} where the peer acknowledged {expected}: outside any window, ignored (as the endpoints ignore it)",
+                        seg.seq
+                    ),
+                }),
+            )?;
+        }
         if seg.is_truncated() {
             ctx.stats.truncated_packets += 1;
             ctx.emit(
@@ -870,6 +990,7 @@ impl Analyzer {
             last_seen: 0,
             roles_guessed,
             client_isn: None,
+            acked: [0; 2],
         };
         // Charged whatever the limit: the sweep after this packet evicts to make room.
         self.mem.force(Pool::Connections, conn.cost());
@@ -1007,16 +1128,25 @@ impl Analyzer {
     /// Forgets idle connections, and the least recently active ones when over the connection
     /// limit or the memory budget.
     fn sweep(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
-        let deadline = ts.secs.saturating_sub(self.cfg.idle_timeout_secs);
+        let deadline = if self.cfg.idle_timeout_secs > 0 {
+            ts.secs.saturating_sub(self.cfg.idle_timeout_secs)
+        } else {
+            i64::MIN
+        };
         let closed_deadline = ts.secs.saturating_sub(CLOSED_LINGER_SECS);
         let released = |c: &Conn| c.state == TcpState::Released;
-        // (id, slot, evicted while open)
-        let mut gone: Vec<(u64, usize, bool)> = Vec::new();
+        // (id, slot, why it is given up while open)
+        let mut gone: Vec<(u64, usize, Option<&'static str>)> = Vec::new();
         let mut live: Vec<(bool, i64, u64, usize)> = Vec::new();
         for (i, c) in self.conns.iter().enumerate() {
             if let Some(c) = c {
-                if c.last_seen < deadline || (released(c) && c.last_seen < closed_deadline) {
-                    gone.push((c.info.id, i, false));
+                if released(c) && c.last_seen < closed_deadline {
+                    gone.push((c.info.id, i, None));
+                } else if c.last_seen < deadline {
+                    let why = (!c.closed()).then_some(
+                        "idle longer than --idle-timeout (capture time): forgotten while open",
+                    );
+                    gone.push((c.info.id, i, why));
                 } else {
                     live.push((!c.closed(), c.last_seen, c.info.id, i));
                 }
@@ -1043,7 +1173,7 @@ impl Analyzer {
             gone.extend(
                 live.iter()
                     .take(excess)
-                    .map(|&(open, _, id, i)| (id, i, open)),
+                    .map(|&(open, _, id, i)| (id, i, open.then_some(reason))),
             );
         }
         // In connection order, not table order: what a sweep says must not depend on how
@@ -1051,7 +1181,7 @@ impl Analyzer {
         gone.sort_unstable();
         for (_, i, evicted) in gone {
             if let Some(c) = &self.conns[i]
-                && evicted
+                && let Some(reason) = evicted
                 && c.work.is_some()
             {
                 self.stats.evicted += 1;
@@ -1074,6 +1204,9 @@ impl Analyzer {
 
     /// End of input: every connection delivers what it holds.
     pub fn finish(&mut self, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+        let mut lost = Vec::new();
+        self.defrag.finish(&mut self.mem, &mut lost);
+        self.fragments_lost(ts, &lost, sink)?;
         let mut order: Vec<(u64, usize)> = self
             .conns
             .iter()

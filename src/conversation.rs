@@ -34,17 +34,70 @@ enum Mode {
 
 struct Side {
     mode: Mode,
-    /// An HTTP head not yet complete, or client bytes held until the upgrade is answered;
-    /// charged to [`Pool::Http`].
+    /// An HTTP head not yet complete, or client bytes held until the upgrade is answered,
+    /// or a first segment too short to classify; charged to [`Pool::Http`]. Boxed, and only
+    /// while something is held: an idle connection pays a pointer.
+    held: Option<Box<Held>>,
+}
+
+/// Bytes a direction holds, and where the parsing of an HTTP head in them stands.
+#[derive(Default)]
+struct Held {
+    /// Never empty while held.
     buf: Vec<u8>,
+    /// Length of `buf` when the parser last said "partial": parsing again is worth it only
+    /// once the head may have ended, or once `buf` has doubled (see [`Held::worth_parsing`]).
+    parsed_len: usize,
+    /// An empty line after the head's first bytes did not end it (which no valid head does):
+    /// only doubling triggers a parse for this head now.
+    end_unreliable: bool,
+    /// Where the held head's first byte that is not CR or LF is: empty lines before it
+    /// (allowed between requests, RFC 9112 2.2) end nothing.
+    first_content: Option<usize>,
+    /// Stream offset of the first byte held while too few bytes had come to classify them.
+    start_at: u64,
+}
+
+/// What holding bytes costs beyond them: the box and its allocation.
+const HELD_COST: usize = std::mem::size_of::<Held>() + 16;
+
+impl Held {
+    /// Whether the held head, which was `old` bytes before the latest append, should be
+    /// parsed again. Re-parsing from the start on every segment is quadratic (a head sent
+    /// one byte per segment); this is linear: a parse when the bytes just added hold an empty
+    /// line (the head's end), and otherwise when the held bytes have doubled since the last
+    /// parse (so a malformed head is still refused within twice its bytes), or when they
+    /// pass the head limit.
+    fn worth_parsing(&mut self, old: usize) -> bool {
+        let b = &self.buf;
+        if self.first_content.is_none() {
+            self.first_content = content_at(&b[old..]).map(|k| old + k);
+        }
+        if b.len() >= 2 * self.parsed_len || b.len() > http::MAX_HEAD {
+            return true;
+        }
+        let Some(fc) = self.first_content else {
+            return false;
+        };
+        if self.end_unreliable {
+            return false;
+        }
+        // An empty line is "\n\n" or "\n\r\n"; look from just before the new bytes.
+        let w = &b[old.saturating_sub(2).max(fc)..];
+        w.windows(2).any(|x| x == b"\n\n") || w.windows(3).any(|x| x == b"\n\r\n")
+    }
 }
 
 impl Side {
     fn new() -> Self {
         Side {
             mode: Mode::Start,
-            buf: Vec::new(),
+            held: None,
         }
+    }
+
+    fn holds(&self) -> bool {
+        self.held.is_some()
     }
 
     /// Switches mode, keeping the ledger's count of decoders right.
@@ -62,8 +115,9 @@ impl Side {
 
 pub struct Conversation {
     sides: [Side; 2],
-    /// The request the next response answers.
-    pending: Option<Box<HttpRequest>>,
+    /// The requests not answered yet, oldest first (HTTP/1.1 pipelining: responses come in
+    /// the order of the requests, RFC 9112 9.3.2).
+    pending: std::collections::VecDeque<Box<HttpRequest>>,
     /// Each direction's stream has ended (FIN delivered, or the connection closed).
     ended: [bool; 2],
     /// No SYN was seen: the streams may start anywhere.
@@ -78,13 +132,16 @@ pub struct Conversation {
     keys: Option<KeyStore>,
     /// Once TLS was seen, both streams go through it.
     session: Option<Box<tls::TlsSession>>,
+    /// HTTP heads parsed (whole or partial), for the tests of the parsing cost.
+    #[cfg(test)]
+    parses: usize,
 }
 
 impl Conversation {
     pub fn new(mid_stream: bool, port_hint: bool, limits: Limits) -> Self {
         Conversation {
             sides: [Side::new(), Side::new()],
-            pending: None,
+            pending: Default::default(),
             ended: [false; 2],
             mid_stream,
             port_hint,
@@ -93,6 +150,8 @@ impl Conversation {
             tls: false,
             keys: None,
             session: None,
+            #[cfg(test)]
+            parses: 0,
         }
     }
 
@@ -121,6 +180,25 @@ impl Conversation {
         if self.session.is_none()
             && let Mode::Start = self.sides[i].mode
         {
+            let s = &mut self.sides[i];
+            if s.holds() || too_short_to_tell(dir, data) {
+                // A first segment of a byte or two ("G", "HT") may be HTTP or not: held until
+                // the stream says which (a request needs 3 bytes, a response 5).
+                let first = !s.holds();
+                if !s.hold(data, mem) {
+                    s.take_buf(mem);
+                    s.mode = Mode::Opaque;
+                    return em.emit(dir, EventKind::Violation(&no_memory_for_head()));
+                }
+                let h = s.held.as_mut().expect("just held");
+                if first {
+                    h.start_at = at;
+                }
+                if too_short_to_tell(dir, &h.buf) {
+                    return Ok(());
+                }
+                return self.classify_held(dir, mem, em);
+            }
             self.classify(dir, at, data, mem, em)?;
         }
         if let Some(s) = self.session.as_deref_mut() {
@@ -141,6 +219,14 @@ impl Conversation {
             Mode::Switched(_) => self.switched(dir, data, mem, em),
             Mode::Start => Ok(()),
         }
+    }
+
+    /// The bytes held because they were too few to classify: classified now, and fed.
+    fn classify_held(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+        let Some(held) = self.sides[dir.index()].take_held(mem) else {
+            return Ok(());
+        };
+        self.data(dir, held.start_at, &held.buf, mem, em)
     }
 
     /// Decides what a direction carries from its first bytes (at stream offset `at`).
@@ -214,14 +300,34 @@ impl Conversation {
         em: &mut dyn Emit,
     ) -> io::Result<()> {
         let i = dir.index();
-        let mut owned;
-        let mut rest: &[u8] = if self.sides[i].buf.is_empty() {
+        let owned;
+        let continuing = self.sides[i].holds();
+        // Where the parsing of the held head stood: (parsed_len, end_unreliable, first_content).
+        let mut before = (0, false, None);
+        let mut rest: &[u8] = if !continuing {
             data
         } else {
-            owned = self.sides[i].take_buf(mem);
-            owned.extend_from_slice(data);
+            let s = &mut self.sides[i];
+            let old = s.held.as_ref().map_or(0, |h| h.buf.len());
+            let fits = s.hold(data, mem);
+            if fits
+                && matches!(s.mode, Mode::Http)
+                && !s.held.as_mut().expect("held").worth_parsing(old)
+            {
+                return Ok(());
+            }
+            let mut held = s.take_held(mem).expect("held");
+            if !fits {
+                // No memory to hold more: these bytes may still end the head.
+                held.buf.extend_from_slice(data);
+            }
+            before = (held.parsed_len, held.end_unreliable, held.first_content);
+            owned = held.buf;
             &owned[..]
         };
+        // Whether `rest` is all of what was held: a partial parse then marks the head's
+        // state instead of starting afresh.
+        let whole = rest.len();
         loop {
             if rest.is_empty() {
                 return Ok(());
@@ -241,13 +347,17 @@ impl Conversation {
                 // The head just parsed switched the mode: hand the rest on.
                 _ => return self.data_after_switch(dir, rest, mem, em),
             }
+            #[cfg(test)]
+            {
+                self.parses += 1;
+            }
             let parsed = match dir {
                 Dir::C2S => match http::parse_request(rest) {
                     Parsed::Done(r, n) => Parsed::Done(Head::Req(r), n),
                     Parsed::Partial => Parsed::Partial,
                     Parsed::NotHttp(e) => Parsed::NotHttp(e),
                 },
-                Dir::S2C => match http::parse_response(rest, self.pending.as_deref()) {
+                Dir::S2C => match http::parse_response(rest, self.pending.front().map(|r| &**r)) {
                     Parsed::Done(r, n) => Parsed::Done(Head::Resp(Box::new(r)), n),
                     Parsed::Partial => Parsed::Partial,
                     Parsed::NotHttp(e) => Parsed::NotHttp(e),
@@ -265,16 +375,26 @@ impl Conversation {
                             }),
                         );
                     }
-                    if !self.sides[i].hold(rest, mem) {
-                        self.sides[i].mode = Mode::Opaque;
-                        return em.emit(
-                            dir,
-                            EventKind::Violation(&Violation {
-                                kind: ViolationKind::HttpTooLarge,
-                                detail: "no memory left (--max-buffer) for an unfinished HTTP head"
-                                    .into(),
-                            }),
-                        );
+                    let (end_unreliable, first_content) = if continuing && rest.len() == whole {
+                        // The same head, parsed again before it doubled: an empty line in
+                        // the new bytes did not end it.
+                        let (parsed, unreliable, first) = before;
+                        (
+                            unreliable || whole < 2 * parsed,
+                            first.or_else(|| content_at(rest)),
+                        )
+                    } else {
+                        (false, content_at(rest))
+                    };
+                    let s = &mut self.sides[i];
+                    if !s.hold(rest, mem) {
+                        s.mode = Mode::Opaque;
+                        return em.emit(dir, EventKind::Violation(&no_memory_for_head()));
+                    }
+                    if let Some(h) = s.held.as_mut() {
+                        h.parsed_len = rest.len();
+                        h.end_unreliable = end_unreliable;
+                        h.first_content = first_content;
                     }
                     return Ok(());
                 }
@@ -308,7 +428,12 @@ impl Conversation {
                     };
                     // The request waits for its response: charged, and given back then.
                     mem.force(Pool::Http, pending_cost(&req));
-                    if let Some(old) = self.pending.replace(Box::new(req)) {
+                    self.pending.push_back(Box::new(req));
+                    if self.pending.len() > MAX_PIPELINED
+                        && let Some(old) = self.pending.pop_front()
+                    {
+                        // So many unanswered requests: the oldest is forgotten (its response,
+                        // if it comes, is read without it).
                         mem.refund(Pool::Http, pending_cost(&old));
                     }
                 }
@@ -333,7 +458,7 @@ impl Conversation {
                     if resp.status >= 100 && resp.status < 200 && resp.status != 101 {
                         continue;
                     }
-                    let req = self.pending.take();
+                    let req = self.pending.pop_front();
                     if let Some(r) = &req {
                         mem.refund(Pool::Http, pending_cost(r));
                     }
@@ -386,8 +511,12 @@ impl Conversation {
                         // A refused upgrade: the client goes on speaking HTTP, or, if it
                         // did not wait for the answer, sent bytes of the protocol it asked
                         // for, which are not decoded.
+                        // Not the answer to an earlier request pipelined before the upgrade:
+                        // the upgrade request is the last one (the client holds what follows
+                        // it), so nothing is pending once it is answered.
+                        let refused = self.pending.is_empty();
                         let c = &mut self.sides[Dir::C2S.index()];
-                        if matches!(c.mode, Mode::AwaitUpgrade) {
+                        if refused && matches!(c.mode, Mode::AwaitUpgrade) {
                             c.mode = Mode::Switched(
                                 format!(
                                     "the upgrade was refused ({}); what the client sent after its request is not HTTP: not decoded",
@@ -487,7 +616,8 @@ impl Conversation {
     ) -> io::Result<()> {
         let s = &mut self.sides[dir.index()];
         let cap = self.limits.max_message.max(http::MAX_HEAD);
-        if s.buf.len() + data.len() <= cap && s.hold(data, mem) {
+        let held = s.held.as_ref().map_or(0, |h| h.buf.len());
+        if held + data.len() <= cap && s.hold(data, mem) {
             return Ok(());
         }
         s.mode = Mode::Opaque;
@@ -548,6 +678,7 @@ impl Conversation {
                 Ok(())
             }
             Mode::Start if ws_expected => {
+                s.take_buf(mem);
                 let d = WsDecoder::mid_stream(dir, None, limits, at + len);
                 s.set_mode(Mode::Ws(Box::new(d)), mem);
                 Ok(())
@@ -585,14 +716,21 @@ impl Conversation {
         for s in &mut self.sides {
             s.set_mode(Mode::Opaque, mem);
             s.take_buf(mem);
-            s.buf = Vec::new();
         }
-        if let Some(r) = self.pending.take() {
+        for r in std::mem::take(&mut self.pending) {
             mem.refund(Pool::Http, pending_cost(&r));
         }
     }
 
     pub fn end(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+        if matches!(self.sides[dir.index()].mode, Mode::Start) {
+            // A stream of a byte or two: what it was is said as for any other.
+            if let Some(held) = self.sides[dir.index()].take_held(mem) {
+                let at = held.start_at;
+                self.classify(dir, at, &held.buf, mem, em)?;
+                self.data(dir, at, &held.buf, mem, em)?;
+            }
+        }
         self.ended[dir.index()] = true;
         if let Some(s) = self.session.as_deref_mut() {
             let r = s.end(dir, mem, em);
@@ -620,24 +758,51 @@ impl Conversation {
 impl Side {
     /// Appends to the held bytes if the memory shared by all connections allows.
     fn hold(&mut self, bytes: &[u8], mem: &mut Memory) -> bool {
-        if !mem.charge(Pool::Http, bytes.len()) {
+        if bytes.is_empty() {
+            return true;
+        }
+        let extra = if self.held.is_none() { HELD_COST } else { 0 };
+        if !mem.charge(Pool::Http, bytes.len() + extra) {
             return false;
         }
-        self.buf.extend_from_slice(bytes);
+        self.held
+            .get_or_insert_with(Default::default)
+            .buf
+            .extend_from_slice(bytes);
         true
+    }
+
+    /// Takes what is held, giving its memory back.
+    fn take_held(&mut self, mem: &mut Memory) -> Option<Box<Held>> {
+        let h = self.held.take()?;
+        mem.refund(Pool::Http, h.buf.len() + HELD_COST);
+        Some(h)
     }
 
     /// Takes the held bytes, giving their memory back.
     fn take_buf(&mut self, mem: &mut Memory) -> Vec<u8> {
-        let b = std::mem::take(&mut self.buf);
-        mem.refund(Pool::Http, b.len());
-        b
+        self.take_held(mem).map_or_else(Vec::new, |h| h.buf)
     }
 
     fn is_ws(&self) -> bool {
         matches!(self.mode, Mode::Ws(_))
     }
 }
+
+fn no_memory_for_head() -> Violation {
+    Violation {
+        kind: ViolationKind::HttpTooLarge,
+        detail: "no memory left (--max-buffer) for an unfinished HTTP head".into(),
+    }
+}
+
+/// Where the first byte of `b` that is not CR or LF is.
+fn content_at(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c != b'\r' && c != b'\n')
+}
+
+/// Unanswered requests remembered per connection.
+const MAX_PIPELINED: usize = 32;
 
 /// What a request waiting for its response holds: its head's bytes, more or less, in the
 /// strings of its headers.
@@ -650,18 +815,31 @@ enum Head {
     Resp(Box<crate::event::HttpResponse>),
 }
 
+/// Whether `d`, the first bytes of a direction, are too few to tell HTTP from anything else:
+/// a non-empty proper prefix of a method (`GE`) or of `HTTP/` shorter than the test needs.
+fn too_short_to_tell(dir: Dir, d: &[u8]) -> bool {
+    if d.is_empty() {
+        return false;
+    }
+    match dir {
+        Dir::C2S => d.len() < 3 && METHODS.iter().any(|m| m.starts_with(d)),
+        Dir::S2C => d.len() < 5 && b"HTTP/".starts_with(d),
+    }
+}
+
+const METHODS: [&[u8]; 9] = [
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+];
+
 pub(crate) fn starts_like_request(d: &[u8]) -> bool {
-    const METHODS: [&[u8]; 9] = [
-        b"GET ",
-        b"POST ",
-        b"PUT ",
-        b"HEAD ",
-        b"DELETE ",
-        b"OPTIONS ",
-        b"PATCH ",
-        b"CONNECT ",
-        b"TRACE ",
-    ];
     METHODS.iter().any(|m| {
         let n = m.len().min(d.len());
         d.len() >= 3 && d[..n] == m[..n]
@@ -759,5 +937,90 @@ mod tests {
         assert_eq!(got[0], "s2c http 101 false");
         assert!(got[1].starts_with("c2s notice Undecoded") && got[1].contains("switched to tcp"));
         assert!(got[2].starts_with("s2c notice Undecoded") && got[2].contains("switched to tcp"));
+    }
+}
+
+/// The HTTP head parsing cost (a head sent a byte at a time stays linear).
+#[cfg(test)]
+mod parsing_cost_tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Rec(Vec<String>);
+
+    impl Emit for Rec {
+        fn emit(&mut self, dir: Dir, kind: EventKind<'_>) -> io::Result<()> {
+            let what = match kind {
+                EventKind::HttpRequest(r) => format!("request {} {}", r.method, r.head_len),
+                EventKind::HttpResponse(r) => format!("response {} {}", r.status, r.head_len),
+                EventKind::Violation(v) => format!("violation {:?}", v.kind),
+                EventKind::Notice(n) => format!("notice {n:?}"),
+                other => format!("{other:?}"),
+            };
+            self.0.push(format!("{dir:?} {what}"));
+            Ok(())
+        }
+    }
+
+    /// Feeds `bytes` to a fresh connection's client side in segments of `seg` bytes; returns
+    /// the events, the parses, and the index of the segment that gave the first event.
+    fn trickle(bytes: &[u8], seg: usize) -> (Vec<String>, usize, Option<usize>) {
+        let mut c = Conversation::new(false, false, Limits::default());
+        let mut mem = Memory::new(1 << 24);
+        let mut rec = Rec::default();
+        let mut first = None;
+        for (k, part) in bytes.chunks(seg).enumerate() {
+            let at = (k * seg) as u64;
+            c.data(Dir::C2S, at, part, &mut mem, &mut rec).unwrap();
+            if first.is_none() && !rec.0.is_empty() {
+                first = Some(k);
+            }
+        }
+        c.release(&mut mem);
+        assert_eq!(mem.used(), 0, "every held byte is given back");
+        (rec.0, c.parses, first)
+    }
+
+    fn request(pad: usize) -> Vec<u8> {
+        format!(
+            "GET /chat HTTP/1.1\r\nHost: a\r\nX-Pad: {}\r\n\r\n",
+            "p".repeat(pad)
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn a_head_one_byte_per_segment_is_parsed_a_logarithmic_number_of_times() {
+        let req = request(30_000);
+        let (whole, _, _) = trickle(&req, req.len());
+        let (bytes, parses, first) = trickle(&req, 1);
+        assert_eq!(whole, bytes);
+        assert_eq!(bytes, [format!("C2S request GET {}", req.len())]);
+        // Reported at the segment that completes it, not later.
+        assert_eq!(first, Some(req.len() - 1));
+        // Re-parsing on every byte would be 30,000 parses: doubling and the final empty line.
+        assert!(parses <= 20, "{parses} parses");
+    }
+
+    /// Empty lines between pipelined requests are allowed (RFC 9112 2.2) and end no head:
+    /// sent a byte at a time they must not make every byte a parse.
+    #[test]
+    fn empty_lines_that_do_not_end_a_head_do_not_make_it_quadratic() {
+        let mut req = request(10);
+        req.extend(b"\r\n".repeat(5000));
+        req.extend(request(100));
+        let (events, parses, _) = trickle(&req, 1);
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(events[1].starts_with("C2S request GET"), "{events:?}");
+        assert!(parses <= 60, "{parses} parses");
+    }
+
+    #[test]
+    fn a_malformed_head_is_refused_within_twice_its_bytes() {
+        let mut junk = b"GET /\x01\x02 HTTP/1.1\r\n".to_vec();
+        junk.extend(b"x".repeat(1000));
+        let (events, _, first) = trickle(&junk, 1);
+        assert_eq!(events, ["C2S violation HttpMalformed"]);
+        assert!(first.unwrap() < 2 * 24, "refused at byte {first:?}");
     }
 }

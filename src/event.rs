@@ -522,6 +522,9 @@ pub enum ViolationKind {
     HttpMalformed,
     /// An HTTP head longer than wsdump keeps.
     HttpTooLarge,
+    /// An RST whose sequence number lies outside any window the peer could have open: the
+    /// endpoints ignore it (RFC 5961 3.2, RFC 9293 3.10.7.4), and so does the decoding.
+    RstOutOfWindow,
 }
 
 impl ViolationKind {
@@ -551,6 +554,7 @@ impl ViolationKind {
             InflateError => "inflate_error",
             HttpMalformed => "http_malformed",
             HttpTooLarge => "http_too_large",
+            RstOutOfWindow => "rst_out_of_window",
         }
     }
 }

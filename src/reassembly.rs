@@ -209,12 +209,12 @@ impl Stream {
             start = 0;
         }
         let start = start as u64;
-        if self.fin_delivered
-            && let Some(f) = self.fin_at
-        {
-            // The stream has ended: bytes beyond its FIN belong to nothing (found by fuzzing:
-            // they were buffered and forced out as a gap after the FIN). Retransmissions of
-            // earlier bytes are still compared.
+        if let Some(f) = self.fin_at {
+            // The stream ends at its FIN: bytes beyond it belong to nothing (found by fuzzing:
+            // once the FIN was delivered, they were buffered and forced out as a gap after
+            // it; before, a segment reaching past the FIN was delivered whole, and the FIN
+            // then came after bytes that followed it). Retransmissions of earlier bytes are
+            // still compared.
             if start >= f {
                 return;
             }
@@ -222,8 +222,16 @@ impl Stream {
             data = &data[..data.len().min(declared as usize)];
         }
         let end = start + declared;
-        if fin && self.fin_at.is_none() {
+        // A FIN behind what was delivered (the stream went on past it, e.g. across a forced
+        // gap) is an old segment's, as a receiver takes it (RFC 9293 3.10.7.4): not the end.
+        if fin && self.fin_at.is_none() && end >= self.next {
             self.fin_at = Some(end);
+            // Segments buffered beyond the FIN, before it was known, belong to nothing.
+            let beyond = self.ooo.split_off(&end);
+            for p in beyond.values() {
+                self.ooo_bytes -= cost(p);
+                mem.refund(Pool::Reorder, cost(p));
+            }
         }
         if declared > 0 {
             if start <= self.next {
@@ -416,6 +424,12 @@ impl Stream {
         mem: &mut Memory,
         out: &mut dyn FnMut(Chunk<'_>, &mut Memory),
     ) {
+        // Nothing is delivered past the FIN (a segment buffered across it).
+        let declared = match self.fin_at {
+            Some(f) if start + declared > f => f.saturating_sub(start),
+            _ => declared,
+        };
+        let data = &data[..data.len().min(declared as usize)];
         let end = start + declared;
         if end <= self.next {
             self.compare(start, data, mem, out);
@@ -579,6 +593,71 @@ mod tests {
         feed(&mut s, &mut b, base, b"ABCDE", false, &mut g);
         assert_eq!(g.bytes, b"ABCDEFGHIJKLMNO");
         assert!(g.fin);
+        assert_eq!(b.used_by(Pool::Reorder), 0);
+    }
+
+    /// A FIN seen before the bytes in front of it: a later segment that reaches past the
+    /// FIN delivers only up to it, and the FIN comes right after the last byte (found by
+    /// the reassembly fuzz target: the FIN came 516 bytes after bytes that followed it).
+    #[test]
+    fn nothing_is_delivered_past_a_fin_not_yet_delivered() {
+        let mut s = Stream::default();
+        s.syn(0);
+        let (mut b, mut g) = (budget(), Got::default());
+        feed(&mut s, &mut b, 6, b"fgh", true, &mut g);
+        assert!(g.bytes.is_empty());
+        let mut at_fin = None;
+        s.segment(
+            1,
+            b"abcdefghijklmnop",
+            16,
+            false,
+            &mut b,
+            MAX_OOO,
+            &mut |c, _| match c {
+                Chunk::Data { bytes, .. } => g.bytes.extend_from_slice(bytes),
+                Chunk::Fin { at } => at_fin = Some(at),
+                _ => {}
+            },
+        );
+        assert_eq!(g.bytes, b"abcdefgh");
+        assert_eq!(at_fin, Some(8));
+        assert_eq!(s.next_offset(), 8);
+        assert_eq!(b.used_by(Pool::Reorder), 0);
+    }
+
+    /// A FIN whose sequence number lies behind what was already delivered (past a forced
+    /// gap) is an old segment's: it does not end the stream behind its own bytes (found by
+    /// the reassembly fuzz target: a FIN at 512 after bytes up to 1,028).
+    #[test]
+    fn a_fin_behind_the_delivered_bytes_ends_nothing() {
+        let mut s = Stream::default();
+        s.syn(0);
+        let (mut b, mut g) = (budget(), Got::default());
+        // A hole, then bytes past it, released by the buffer limit as a gap.
+        s.segment(1025, b"late", 4, false, &mut b, 0, &mut record(&mut g));
+        assert_eq!(s.next_offset(), 1028);
+        feed(&mut s, &mut b, 500, b"old", true, &mut g);
+        assert!(!g.fin, "{g:?}");
+        feed(&mut s, &mut b, 1029, b"end", true, &mut g);
+        assert!(g.fin);
+        assert_eq!(s.next_offset(), 1031);
+    }
+
+    /// Segments buffered beyond a FIN before the FIN was known are dropped when it comes:
+    /// a forced gap must not carry the stream past its FIN (found by the fuzz target).
+    #[test]
+    fn segments_buffered_past_a_later_fin_are_dropped() {
+        let mut s = Stream::default();
+        s.syn(0);
+        let (mut b, mut g) = (budget(), Got::default());
+        feed(&mut s, &mut b, 100, b"beyond", false, &mut g);
+        feed(&mut s, &mut b, 10, b"end", true, &mut g);
+        assert_eq!(b.used_by(Pool::Reorder), s.buffered());
+        s.flush(&mut b, &mut record(&mut g));
+        assert!(g.fin);
+        assert_eq!(s.next_offset(), 12);
+        assert!(g.bytes.ends_with(b"end"), "{g:?}");
         assert_eq!(b.used_by(Pool::Reorder), 0);
     }
 

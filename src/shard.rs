@@ -37,6 +37,8 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 const BATCH_PACKETS: u64 = 4096;
 /// ... or once it holds this many bytes, which bounds memory.
 const BATCH_BYTES: usize = 256 << 10;
+/// Pieces a returned batch keeps room for (a piece is 40 bytes).
+const MAX_REUSED_PIECES: usize = 8192;
 /// Batches in flight per worker.
 const CHANNEL_DEPTH: usize = 4;
 
@@ -449,6 +451,10 @@ impl Lane {
             b.text.clear();
             b.pieces.clear();
             b.end = None;
+            // A batch that once held a huge line (a 24 MB message) would keep that capacity
+            // on every reuse, in every batch in flight: back to the usual size.
+            b.text.shrink_to(2 * BATCH_BYTES);
+            b.pieces.shrink_to(MAX_REUSED_PIECES);
             let _ = self.ret.send(b);
         }
         self.batches.front().map(|b| (b, self.pos))

@@ -262,3 +262,511 @@ fn impossible_frame_length_neither_allocates_nor_hangs() {
         );
     }
 }
+
+/// The messages of a `--json` run: (connection, text).
+fn json_messages(out: &Output) -> Vec<(u64, String)> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == "message")
+        .map(|v| {
+            (
+                v["conn"].as_u64().unwrap_or(0),
+                v["text"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn json_types(out: &Output, ty: &str) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["type"] == ty)
+        .collect()
+}
+
+/// `--ladder` on a text message of 28 or more "❤️" (U+2764 U+FE0F: one column and none as
+/// characters, two as a string) panicked with a capacity overflow, or under `LC_ALL=C`
+/// aborted asking for 2^63 bytes: the cut summed characters' widths and measured the
+/// result whole. Fixed in 8572001; this is its regression test, in both locales.
+#[test]
+fn ladder_survives_labels_whose_width_is_not_the_sum_of_their_characters() {
+    let heart = "\u{2764}\u{fe0f}";
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    for n in [27, 28, 29, 40, 200] {
+        c.frame(false, 1, heart.repeat(n).as_bytes(), None);
+    }
+    c.fin();
+    let file = tmp("hearts.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    for locale in ["C", "C.UTF-8"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_wsdump"))
+            .arg("-r")
+            .arg(&file)
+            .arg("--ladder")
+            .env_remove("LANG")
+            .env_remove("LC_CTYPE")
+            .env("LC_ALL", locale)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "LC_ALL={locale}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("connection 1:"), "LC_ALL={locale}:\n{text}");
+        let rows = text.lines().filter(|l| l.contains("text \"")).count();
+        assert_eq!(rows, 5, "LC_ALL={locale}: every message drawn:\n{text}");
+    }
+}
+
+/// A request whose first segment is under 3 bytes ("G", "GE") or a response whose first is
+/// under 5 ("HTTP" cut anywhere) left the connection undecoded ("stream does not start with
+/// HTTP"). tshark reassembles and decodes them (`tshark -r FILE -Y websocket`): so does
+/// wsdump now, by holding such a start until it can tell.
+#[test]
+fn first_segments_too_short_to_classify_are_held_not_given_up() {
+    for (creq, cresp) in [(1, 1), (2, 4), (1, 3)] {
+        let mut c = Capture::new();
+        let key = "dGhlIHNhbXBsZSBub25jZQ==";
+        let req = format!(
+            "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        let resp = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\n\r\n",
+            wsdump::http::accept_for(key)
+        );
+        c.send(true, &req.as_bytes()[..creq]);
+        c.send(true, &req.as_bytes()[creq..]);
+        c.send(false, &resp.as_bytes()[..cresp]);
+        c.send(false, &resp.as_bytes()[cresp..]);
+        c.frame(true, 1, b"hello from the client", None);
+        c.frame(false, 1, b"hello from the server", None);
+        c.fin();
+        let file = tmp(&format!("short-first-{creq}-{cresp}.pcap"));
+        std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+        let out = wsdump(&file, &["--json"]);
+        let msgs = json_messages(&out);
+        assert_eq!(
+            msgs,
+            [
+                (1, "hello from the client".to_string()),
+                (1, "hello from the server".to_string())
+            ],
+            "first segments of {creq} and {cresp} bytes:\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert_eq!(json_types(&out, "http_request").len(), 1);
+        assert_eq!(json_types(&out, "http_response").len(), 1);
+    }
+}
+
+/// An HTTP head sent one byte per segment: decoded as a whole head would be (its parsing
+/// cost is linear: see the unit tests in src/conversation.rs).
+#[test]
+fn an_upgrade_sent_one_byte_per_segment_is_decoded() {
+    let mut c = Capture::new();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let req = format!(
+        "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         X-Pad: {}\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        "p".repeat(3000)
+    );
+    for b in req.as_bytes() {
+        c.send(true, std::slice::from_ref(b));
+    }
+    let resp = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        wsdump::http::accept_for(key)
+    );
+    for b in resp.as_bytes() {
+        c.send(false, std::slice::from_ref(b));
+    }
+    c.frame(false, 1, b"after a trickled upgrade", None);
+    c.fin();
+    let file = tmp("trickle.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let reqs = json_types(&out, "http_request");
+    assert_eq!(reqs.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+    let pad = reqs[0]["headers"]
+        .as_array()
+        .and_then(|h| h.iter().find(|kv| kv[0] == "X-Pad"))
+        .and_then(|kv| kv[1].as_str())
+        .map_or(0, str::len);
+    assert_eq!(pad, 3000, "the whole head was parsed");
+    assert_eq!(
+        json_messages(&out),
+        [(1, "after a trickled upgrade".to_string())]
+    );
+}
+
+/// Requests pipelined before the upgrade (RFC 9112 9.3.2: responses come in request order):
+/// the 200 answers the first request, the 101 the upgrade. The 200 was taken as the
+/// answer to the last request, "upgrade refused", and the websocket lost.
+#[test]
+fn a_request_pipelined_before_the_upgrade_does_not_refuse_it() {
+    let mut c = Capture::new();
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let plain = "GET /status HTTP/1.1\r\nHost: x\r\n\r\n";
+    let upgrade = format!(
+        "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    c.send(true, format!("{plain}{upgrade}").as_bytes());
+    // A client that does not wait for the 101 (its frame is held until the answer).
+    c.frame(true, 1, b"pipelined, then upgraded", None);
+    c.send(false, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    let resp = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        wsdump::http::accept_for(key)
+    );
+    c.send(false, resp.as_bytes());
+    c.frame(false, 1, b"and answered", None);
+    c.fin();
+    let file = tmp("pipelined.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    assert_eq!(
+        json_messages(&out),
+        [
+            (1, "pipelined, then upgraded".to_string()),
+            (1, "and answered".to_string())
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let resps = json_types(&out, "http_response");
+    assert_eq!(resps.len(), 2);
+    // The 200 answers the plain request (no accept to expect); the 101 the upgrade.
+    assert!(resps[0].get("expected_accept").is_none(), "{}", resps[0]);
+    assert_eq!(resps[1]["status"], 101);
+    assert_eq!(resps[1]["accept_ok"], true, "{}", resps[1]);
+}
+
+/// An IPv4 total length longer than the packet, in a record captured whole (its original
+/// length is its captured length): the header lies, nothing was cut. It was taken for a
+/// snaplen cut, and the ~1,400 bytes it claimed skipped as a gap, with the stream's next
+/// message in them. tshark flags the length and decodes what is there.
+#[test]
+fn an_ip_length_that_lies_in_a_whole_record_skips_nothing() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    c.frame(false, 1, b"before the lie", None);
+    c.frame(false, 1, b"in the lying packet", None);
+    let lying = c.packets.len() - 1;
+    c.frame(false, 1, b"after the lie", None);
+    c.fin();
+    let p = &mut c.packets[lying];
+    let claimed = (p.len() + 1400) as u16;
+    p[2..4].copy_from_slice(&claimed.to_be_bytes());
+    let file = tmp("lying-ip-length.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let texts: Vec<String> = json_messages(&out).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        texts,
+        ["before the lie", "in the lying packet", "after the lie"],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(json_types(&out, "gap").is_empty());
+}
+
+/// One pcapng block: type, total length, body (padded to 32 bits), total length.
+fn block(ty: u32, body: &[u8]) -> Vec<u8> {
+    let pad = (4 - body.len() % 4) % 4;
+    let total = (12 + body.len() + pad) as u32;
+    let mut b = Vec::new();
+    b.extend_from_slice(&ty.to_le_bytes());
+    b.extend_from_slice(&total.to_le_bytes());
+    b.extend_from_slice(body);
+    b.extend(std::iter::repeat_n(0u8, pad));
+    b.extend_from_slice(&total.to_le_bytes());
+    b
+}
+
+/// pcapng Simple Packet Blocks carry no timestamp. They were given time 0 (1970): their
+/// connection looked idle for decades and the next sweep forgot it, so the messages after
+/// them began a new, mid-stream connection. They now take the previous packet's time.
+#[test]
+fn simple_packet_blocks_do_not_make_their_connection_look_idle() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    c.frame(false, 1, b"in an enhanced packet block", None);
+    let enhanced = c.packets.len();
+    c.frame(false, 1, b"in a simple packet block", None);
+    c.frame(true, 1, b"also simple", None);
+    let simple = c.packets.len();
+    // Another connection's SYN, 20 s later: the sweep it brings found the chat silent
+    // since 1970.
+    c.packets
+        .push(tcp(([10, 0, 0, 9], 50000), SERVER, 1, 0, SYN, b""));
+    c.frame(false, 1, b"enhanced again, 20 s later", None);
+    c.fin();
+    let mut f = Vec::new();
+    let mut shb = Vec::new();
+    shb.extend_from_slice(&0x1a2b_3c4du32.to_le_bytes());
+    shb.extend_from_slice(&1u16.to_le_bytes());
+    shb.extend_from_slice(&0u16.to_le_bytes());
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    f.extend(block(0x0a0d_0d0a, &shb));
+    let mut idb = Vec::new();
+    idb.extend_from_slice(&101u16.to_le_bytes());
+    idb.extend_from_slice(&0u16.to_le_bytes());
+    idb.extend_from_slice(&262_144u32.to_le_bytes());
+    f.extend(block(1, &idb));
+    for (i, p) in c.packets.iter().enumerate() {
+        if (enhanced..simple).contains(&i) {
+            let mut b = (p.len() as u32).to_le_bytes().to_vec();
+            b.extend_from_slice(p);
+            f.extend(block(3, &b));
+        } else {
+            let secs = 1_700_000_000u64 + i as u64 + if i >= simple { 20 } else { 0 };
+            let us = secs * 1_000_000;
+            let mut b = Vec::new();
+            b.extend_from_slice(&0u32.to_le_bytes());
+            b.extend_from_slice(&((us >> 32) as u32).to_le_bytes());
+            b.extend_from_slice(&(us as u32).to_le_bytes());
+            b.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            b.extend_from_slice(&(p.len() as u32).to_le_bytes());
+            b.extend_from_slice(p);
+            f.extend(block(6, &b));
+        }
+    }
+    let file = tmp("simple-packet-blocks.pcapng");
+    std::fs::write(&file, f).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    assert_eq!(
+        json_messages(&out),
+        [
+            (1, "in an enhanced packet block".to_string()),
+            (1, "in a simple packet block".to_string()),
+            (1, "also simple".to_string()),
+            (1, "enhanced again, 20 s later".to_string()),
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// Writes `packets` (time, bytes) as a pcap.
+fn pcap_at(packets: &[(i64, Vec<u8>)]) -> Vec<u8> {
+    use wsdump::capture::writer::PcapWriter;
+    use wsdump::capture::{RawPacket, Timestamp};
+    let mut buf = Vec::new();
+    let mut w = PcapWriter::new(&mut buf, LinkType::RAW, false, 262144).unwrap();
+    for (ts, data) in packets {
+        w.write(&RawPacket {
+            ts: Timestamp::from_micros(*ts, 0),
+            linktype: LinkType::RAW,
+            orig_len: data.len() as u32,
+            data,
+            iface: 0,
+        })
+        .unwrap();
+    }
+    w.flush().unwrap();
+    buf
+}
+
+/// Timeouts follow the connections' own traffic, not one clock jump: a packet of another
+/// connection stamped a day ahead made every open connection look idle (600 s), and they
+/// were forgotten without a word, their later messages starting new mid-stream
+/// connections. Idle chat rooms last hours (the default is now 2 h, `--idle-timeout`), and a
+/// connection forgotten while open is said to be.
+#[test]
+fn one_record_a_day_ahead_forgets_nothing_and_idle_timeouts_are_said() {
+    let t0 = 1_700_000_000i64;
+    let mut chat = Capture::new();
+    chat.upgrade("/chat");
+    chat.frame(false, 1, b"before the jump", None);
+    let mut packets: Vec<(i64, Vec<u8>)> = chat
+        .packets
+        .drain(..)
+        .enumerate()
+        .map(|(i, p)| (t0 + i as i64, p))
+        .collect();
+    // Another connection's SYN, stamped a day ahead.
+    let syn = tcp(([10, 0, 0, 7], 50000), SERVER, 1, 0, SYN, b"");
+    packets.push((t0 + 86_400, syn));
+    chat.frame(false, 1, b"after the jump", None);
+    let n = packets.len() as i64;
+    packets.extend(chat.packets.drain(..).map(|p| (t0 + n, p)));
+    // An hour of silence, then two packets of another connection (the sweep believes the
+    // new time at the second), then the chat goes on: idle for an hour, under 2 h.
+    let t1 = t0 + n + 3600;
+    for k in 0..2 {
+        let syn = tcp(([10, 0, 0, 8], 50001), SERVER, 1, 0, SYN, b"");
+        packets.push((t1 + k, syn));
+    }
+    chat.frame(true, 1, b"an hour later", None);
+    chat.fin();
+    packets.extend(chat.packets.drain(..).map(|p| (t1 + 2, p)));
+    let file = tmp("clock-jump.pcap");
+    std::fs::write(&file, pcap_at(&packets)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let msgs = json_messages(&out);
+    assert_eq!(
+        msgs,
+        [
+            (1, "before the jump".to_string()),
+            (1, "after the jump".to_string()),
+            (1, "an hour later".to_string()),
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // With a shorter timeout the hour of silence is too long: the connection is forgotten,
+    // and that is said.
+    let out = wsdump(&file, &["--json", "--idle-timeout", "600"]);
+    let said = json_types(&out, "notice")
+        .into_iter()
+        .filter(|n| n["kind"] == "evicted" && n["conn"] == 1)
+        .count();
+    assert_eq!(said, 1, "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// A TCP simultaneous open (RFC 9293 3.5, figure 8: both sides send a SYN, then both a
+/// SYN+ACK): the second SYN was taken for a new incarnation of the 4-tuple, with the roles
+/// swapped, and the upgrade that followed was not decoded. It is one connection, its roles
+/// as the first SYN set them.
+#[test]
+fn a_simultaneous_open_keeps_one_connection_and_its_roles() {
+    let mut c = Capture::mid_stream(CLIENT, SERVER);
+    let (cs, ss) = (c.cseq, c.sseq);
+    c.packets.push(tcp(CLIENT, SERVER, cs, 0, SYN, b""));
+    c.packets.push(tcp(SERVER, CLIENT, ss, 0, SYN, b""));
+    c.packets
+        .push(tcp(CLIENT, SERVER, cs, ss + 1, SYN | ACK, b""));
+    c.packets
+        .push(tcp(SERVER, CLIENT, ss, cs + 1, SYN | ACK, b""));
+    c.cseq += 1;
+    c.sseq += 1;
+    c.upgrade("/chat");
+    c.frame(true, 1, b"opened simultaneously", None);
+    c.frame(false, 1, b"still the server", None);
+    c.fin();
+    let file = tmp("simultaneous-open.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    assert_eq!(
+        json_messages(&out),
+        [
+            (1, "opened simultaneously".to_string()),
+            (1, "still the server".to_string())
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let msgs = json_types(&out, "message");
+    assert_eq!(msgs[0]["dir"], "c2s");
+}
+
+/// IPv4 fragments of a TCP segment were counted as "not TCP", and the stream then showed a
+/// gap with no word of why. They are reassembled now, as tshark reassembles them; a
+/// datagram whose fragments never all come is said to be lost.
+#[test]
+fn ip_fragments_of_tcp_are_reassembled_or_said() {
+    for complete in [true, false] {
+        let mut c = Capture::new();
+        c.upgrade("/chat");
+        c.frame(false, 1, b"before the fragments", None);
+        c.frame(false, 1, b"a message sent in two IP fragments", None);
+        let whole = c.packets.pop().unwrap();
+        // Split the IP payload at 24 bytes (a multiple of 8): more-fragments, then offset 3;
+        // the second first, as routers may deliver them.
+        let payload = &whole[20..];
+        let mut parts = Vec::new();
+        for (i, part) in [&payload[..24], &payload[24..]].into_iter().enumerate() {
+            let mut p = whole[..20].to_vec();
+            p.extend_from_slice(part);
+            let total = p.len() as u16;
+            p[2..4].copy_from_slice(&total.to_be_bytes());
+            let frag: u16 = if i == 0 { 0x2000 } else { 3 };
+            p[6..8].copy_from_slice(&frag.to_be_bytes());
+            parts.push(p);
+        }
+        c.packets.push(parts.pop().unwrap());
+        if complete {
+            c.packets.push(parts.pop().unwrap());
+        }
+        c.frame(false, 1, b"after the fragments", None);
+        c.fin();
+        let file = tmp(&format!("ip-fragments-{complete}.pcap"));
+        std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+        let out = wsdump(&file, &["--json"]);
+        let texts: Vec<String> = json_messages(&out).into_iter().map(|(_, t)| t).collect();
+        let said = json_types(&out, "notice")
+            .into_iter()
+            .filter(|n| n.to_string().contains("never completed"))
+            .count();
+        if complete {
+            assert_eq!(
+                texts,
+                [
+                    "before the fragments",
+                    "a message sent in two IP fragments",
+                    "after the fragments"
+                ],
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
+            assert_eq!(said, 0);
+            assert!(json_types(&out, "gap").is_empty());
+        } else {
+            assert_eq!(said, 1, "{}", String::from_utf8_lossy(&out.stdout));
+            assert!(texts.contains(&"before the fragments".to_string()));
+        }
+    }
+}
+
+/// An RST far outside the window (RFC 5961 3.2: the endpoints ignore it, and the
+/// connection goes on, as tshark shows) ended decoding: the messages after it were lost.
+/// It is reported and ignored now; an RST in the window still ends the connection.
+#[test]
+fn an_rst_outside_the_window_is_reported_and_ignored() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    c.frame(false, 1, b"before the blind reset", None);
+    let far = c.sseq.wrapping_add(0x4000_0000);
+    c.packets
+        .push(tcp(SERVER, CLIENT, far, c.cseq, 0x04 | ACK, b""));
+    c.frame(true, 1, b"after the blind reset", None);
+    c.frame(false, 1, b"the server goes on", None);
+    // A reset in the window: the end.
+    c.packets
+        .push(tcp(SERVER, CLIENT, c.sseq, c.cseq, 0x04 | ACK, b""));
+    c.frame(true, 1, b"after the real reset", None);
+    let file = tmp("rst-out-of-window.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let texts: Vec<(u64, String)> = json_messages(&out);
+    assert_eq!(
+        texts[..3],
+        [
+            (1, "before the blind reset".to_string()),
+            (1, "after the blind reset".to_string()),
+            (1, "the server goes on".to_string()),
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        !texts.contains(&(1, "after the real reset".to_string())),
+        "{texts:?}"
+    );
+    let said = json_types(&out, "violation")
+        .into_iter()
+        .filter(|v| v["kind"] == "rst_out_of_window")
+        .count();
+    assert_eq!(said, 1);
+}

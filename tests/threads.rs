@@ -119,7 +119,8 @@ fn sweeps_evictions_and_reuse_agree_across_threads() {
             packets.push((t, vec![0x45, 0, 0]));
         }
     }
-    // The 4-tuple of connection 0 again, after the idle timeout: a new connection.
+    // The 4-tuple of connection 0 again, after the idle timeout (--idle-timeout 600 below):
+    // a new connection.
     t += 700;
     let mut again = open(41000);
     again.frame(true, 1, b"second life", None);
@@ -146,16 +147,20 @@ fn sweeps_evictions_and_reuse_agree_across_threads() {
     std::fs::write(&file, &pcap).unwrap();
 
     for args in [
-        &["-v"][..],
-        &["--json", "-v"],
-        &["-v", "--max-conns", "4"],
-        &["--json", "--max-conns", "3"],
-        &["-m", "-c", "20"],
+        &["-v", "--idle-timeout", "600"][..],
+        &["--json", "-v", "--idle-timeout", "600"],
+        &["-v", "--max-conns", "4", "--idle-timeout", "600"],
+        &["--json", "--max-conns", "3", "--idle-timeout", "600"],
+        &["-m", "-c", "20", "--idle-timeout", "600"],
     ] {
         assert_same(&file, args, &[2, 3, 4, 7]);
     }
     // The capture does what it was built for.
-    let out = run(&file, 1, &["--json", "-v", "--max-conns", "4"]);
+    let out = run(
+        &file,
+        1,
+        &["--json", "-v", "--max-conns", "4", "--idle-timeout", "600"],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("\"evicted\""), "no eviction");
     assert!(
@@ -166,7 +171,7 @@ fn sweeps_evictions_and_reuse_agree_across_threads() {
         text.contains("bad_packet"),
         "no notice for the truncated packet"
     );
-    let out = run(&file, 1, &["--json", "-m"]);
+    let out = run(&file, 1, &["--json", "-m", "--idle-timeout", "600"]);
     let swept = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains("\"incomplete\""))

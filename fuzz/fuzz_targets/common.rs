@@ -1,5 +1,32 @@
-//! Shared by the fuzz targets: the oracles that printed output must satisfy.
+//! Shared by the fuzz targets: the pipeline they all run (the binary's `engine::Pipeline`
+//! over a `CaptureFile`), and the oracles that printed output must satisfy.
 #![allow(dead_code)]
+
+use std::io::Cursor;
+use wsdump::analyzer::{Config, Stats};
+use wsdump::capture::file::CaptureFile;
+use wsdump::engine::Pipeline;
+use wsdump::event::Sink;
+
+/// Decodes `data` as a capture file into `sink`, the way the binary does (`Pipeline::run`).
+/// `None` when the bytes do not open as a capture.
+pub fn run_pipeline(data: &[u8], cfg: Config, sink: &mut dyn Sink) -> Option<Stats> {
+    let mut cap = CaptureFile::open(Cursor::new(data.to_vec())).ok()?;
+    let run = Pipeline::run(&mut cap, cfg, sink).expect("writing into memory cannot fail");
+    if let Some(e) = run.source_error {
+        assert!(!e.to_string().is_empty());
+    }
+    Some(run.stats)
+}
+
+/// Small limits, to reach the limit paths with small inputs.
+pub fn tight(cfg: &mut Config) {
+    cfg.limits.max_message = 100;
+    cfg.limits.max_inflate = 1000;
+    cfg.max_ooo_per_stream = 1000;
+    cfg.max_memory = 64 * 1024;
+    cfg.max_conns = 2;
+}
 
 /// Human output must be UTF-8 and must not contain anything a terminal would interpret:
 /// no C0 control except newline and tab, no DEL, no C1, no bidi or invisible formatting

@@ -1,11 +1,13 @@
 //! The reassembler fed arbitrary segment sequences. The bytes of the "true" stream are a
 //! function of their sequence number, so every byte delivered can be checked: delivered data
 //! must be exactly the stream's bytes, in order, with gaps accounted, and buffered bytes must
-//! respect the budget.
+//! respect the per-stream limit; the ledger's `reorder` and `retransmit` pools must hold
+//! exactly what the stream holds.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use wsdump::reassembly::{Budget, Chunk, Stream};
+use wsdump::memory::{Memory, Pool};
+use wsdump::reassembly::{Chunk, Stream};
 
 fn byte_at(seq: u32) -> u8 {
     (seq.wrapping_mul(2_654_435_761) >> 24) as u8
@@ -34,11 +36,8 @@ impl Input<'_> {
 fuzz_target!(|data: &[u8]| {
     let mut inp = Input(data);
     let per_stream = 64usize << (inp.u8() % 8);
-    let mut budget = Budget {
-        used: 0,
-        max: per_stream * 2,
-        per_stream,
-    };
+    // A ledger a little larger than one stream's limit: both limits are reached.
+    let mut mem = Memory::new(per_stream * 2 + wsdump::reassembly::HISTORY * 2);
     let mut s = Stream::default();
     let first = inp.u32();
     let mut base: Option<u32> = None;
@@ -54,7 +53,8 @@ fuzz_target!(|data: &[u8]| {
         let mut check = |c: Chunk<'_>, pos: &mut u64, base: Option<u32>| {
             assert!(!fin_seen, "chunk after FIN: {c:?}");
             match c {
-                Chunk::Data(d) => {
+                Chunk::Data { at, bytes: d } => {
+                    assert_eq!(at, *pos, "data chunk at the wrong offset");
                     assert!(!d.is_empty());
                     let b = base.expect("data before any segment");
                     for (i, &x) in d.iter().enumerate() {
@@ -68,11 +68,17 @@ fuzz_target!(|data: &[u8]| {
                     }
                     *pos += d.len() as u64;
                 }
-                Chunk::Gap { len, .. } => {
+                Chunk::Gap { at, len, .. } => {
+                    assert_eq!(at, *pos, "gap at the wrong offset");
                     assert!(len > 0);
                     *pos += len;
                 }
-                Chunk::Fin => fin_seen = true,
+                Chunk::Fin { at } => {
+                    assert_eq!(at, *pos, "FIN at the wrong offset");
+                    fin_seen = true
+                }
+                // Every segment carries the true bytes: no retransmission can differ.
+                Chunk::Differs { at, len } => panic!("false anomaly at {at}+{len}"),
             }
         };
         match op % 4 {
@@ -90,8 +96,16 @@ fuzz_target!(|data: &[u8]| {
                 seg.clear();
                 seg.extend((0..len as u32).map(|i| byte_at(seq.wrapping_add(i))));
                 base.get_or_insert(seq);
-                let mut cb = |c: Chunk<'_>| check(c, &mut pos, base);
-                s.segment(seq, &seg, len as u32 + extra, fin, &mut budget, &mut cb);
+                let mut cb = |c: Chunk<'_>, _: &mut Memory| check(c, &mut pos, base);
+                s.segment(
+                    seq,
+                    &seg,
+                    len as u32 + extra,
+                    fin,
+                    &mut mem,
+                    per_stream,
+                    &mut cb,
+                );
             }
             1 => {
                 let ack = if op & 4 != 0 {
@@ -99,12 +113,15 @@ fuzz_target!(|data: &[u8]| {
                 } else {
                     base.unwrap_or(first).wrapping_add(inp.u16() as u32)
                 };
-                let mut cb = |c: Chunk<'_>| check(c, &mut pos, base);
-                s.acked(ack, &mut budget, &mut cb);
+                // An ACK before any segment of this direction says where its stream
+                // continues (`Stream::peer_expects`): offset 0 is there.
+                let base = *base.get_or_insert(ack);
+                let mut cb = |c: Chunk<'_>, _: &mut Memory| check(c, &mut pos, Some(base));
+                s.acked(ack, &mut mem, &mut cb);
             }
             _ => {
-                let mut cb = |c: Chunk<'_>| check(c, &mut pos, base);
-                s.flush(&mut budget, &mut cb);
+                let mut cb = |c: Chunk<'_>, _: &mut Memory| check(c, &mut pos, base);
+                s.flush(&mut mem, &mut cb);
                 assert_eq!(s.buffered(), 0, "bytes still buffered after flush");
             }
         }
@@ -113,15 +130,23 @@ fuzz_target!(|data: &[u8]| {
             pos,
             "next offset disagrees with what was delivered"
         );
-        // Every segment carries the true bytes: no retransmission can differ.
-        assert!(s.anomalies.is_empty(), "false anomaly: {:?}", s.anomalies);
-        assert_eq!(budget.used, s.buffered(), "budget accounting drifted");
+        assert_eq!(
+            mem.used_by(Pool::Reorder),
+            s.buffered(),
+            "reorder pool drifted"
+        );
+        assert_eq!(
+            mem.used_by(Pool::Retransmit),
+            s.history_capacity(),
+            "retransmit pool drifted"
+        );
         assert!(
             s.buffered() <= per_stream,
             "{} bytes buffered, limit {per_stream}",
             s.buffered()
         );
     }
-    s.flush(&mut budget, &mut |_| {});
-    assert_eq!(budget.used, 0);
+    s.flush(&mut mem, &mut |_, _| {});
+    s.release(&mut mem);
+    assert_eq!(mem.used(), 0, "ledger not back at zero");
 });

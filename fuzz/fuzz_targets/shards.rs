@@ -1,13 +1,14 @@
-//! Differential: a capture decoded by one analyzer and by 2 and 3 threads sharing it
-//! (`shard::run_file`) must print the same JSON, byte for byte. The limits that are divided
-//! among threads (the total buffer budgets) are set out of reach; the connection table and
-//! the per-stream and per-message limits, which are not divided, are tight on some inputs.
+//! Differential: a capture decoded by one pipeline and by 2 and 3 threads sharing it
+//! (`shard::run_file`) must print the same JSON, byte for byte. The memory budget, which is
+//! divided among threads, is set out of reach; the connection table and the per-stream and
+//! per-message limits, which are not divided, are tight on some inputs.
 #![no_main]
 
+mod common;
+
 use libfuzzer_sys::fuzz_target;
-use std::io::{Cursor, Write};
-use wsdump::analyzer::{Analyzer, Config};
-use wsdump::capture::file::{CaptureFile, Flow};
+use std::io::Write;
+use wsdump::analyzer::Config;
 use wsdump::event::{Event, EventKind};
 use wsdump::output::json::{JsonOptions, JsonPrinter};
 use wsdump::shard::{self, Options, Render};
@@ -27,13 +28,9 @@ impl Render for Json {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut cap) = CaptureFile::open(Cursor::new(data.to_vec())) else {
-        return;
-    };
     let mut cfg = Config {
         frames: true,
-        max_ooo_total: 1 << 30,
-        max_held_messages: 1 << 30,
+        max_memory: 1 << 30,
         ..Config::default()
     };
     if data.len() % 2 == 1 {
@@ -42,22 +39,21 @@ fuzz_target!(|data: &[u8]| {
         cfg.max_ooo_per_stream = 1000;
         cfg.max_conns = 2;
     }
-    let mut an = Analyzer::new(cfg.clone());
     let mut one = JsonPrinter::new(Vec::new(), OPTS);
-    let mut last = Default::default();
-    let _ = cap.for_each_packet(|p| {
-        last = p.ts;
-        an.packet(p, &mut one).unwrap();
-        Flow::Continue
-    });
-    an.finish(last, &mut one).unwrap();
+    if common::run_pipeline(data, cfg.clone(), &mut one).is_none() {
+        return;
+    }
     let one = one.into_inner();
 
     let path = std::env::temp_dir().join(format!("wsdump-fuzz-shards-{}", std::process::id()));
-    std::fs::File::create(&path).unwrap().write_all(data).unwrap();
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(data)
+        .unwrap();
     for threads in [2, 3] {
         let mut many = Vec::new();
-        let make = || -> Box<dyn Render> { Box::new(Json(JsonPrinter::new(std::io::sink(), OPTS))) };
+        let make =
+            || -> Box<dyn Render> { Box::new(Json(JsonPrinter::new(std::io::sink(), OPTS))) };
         let opts = Options {
             threads,
             line_mode: false,

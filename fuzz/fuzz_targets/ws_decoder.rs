@@ -13,6 +13,7 @@ use libfuzzer_sys::fuzz_target;
 use std::io;
 use wsdump::capture::Timestamp;
 use wsdump::event::{ConnInfo, DeflateParams, Dir, Emit, Event, EventKind, Sink};
+use wsdump::memory::Memory;
 use wsdump::output::Palette;
 use wsdump::output::human::{HumanOptions, HumanPrinter};
 use wsdump::output::json::{JsonOptions, JsonPrinter};
@@ -42,9 +43,11 @@ impl Emit for Both {
             conn: Some(&self.conn),
             dir,
             kind,
+            app: None,
         };
         self.human.event(&ev)?;
-        self.json.event(&ev)
+        self.json.event(&ev)?;
+        Ok(())
     }
 }
 
@@ -75,6 +78,8 @@ fuzz_target!(|data: &[u8]| {
         max_message: [64, 4096, 4 << 20][(lim & 3) as usize % 3],
         max_inflate: [1024, 65536, 64 << 20][((lim >> 2) & 3) as usize % 3],
     };
+    // The ledger every buffer of the decoder is charged to; back at zero after `release`.
+    let mut mem = Memory::new(if lim & 0x40 != 0 { 8192 } else { 16 << 20 });
     let mut dec = if cfg & 4 != 0 {
         WsDecoder::mid_stream(dir, masked, limits, 0)
     } else {
@@ -86,8 +91,6 @@ fuzz_target!(|data: &[u8]| {
             id: 1,
             client: addr(40000),
             server: addr(80),
-            client_str: "127.0.0.1:40000".into(),
-            server_str: "127.0.0.1:80".into(),
         },
         human: HumanPrinter::new(
             Vec::new(),
@@ -112,20 +115,21 @@ fuzz_target!(|data: &[u8]| {
         match op {
             0..=0xef => {
                 let n = (op as usize + 1).min(ops.len());
-                dec.feed(&ops[..n], &mut em).unwrap();
+                dec.feed(&ops[..n], &mut mem, &mut em).unwrap();
                 ops = &ops[n..];
             }
             0xf0..=0xfb => {
-                dec.feed(ops, &mut em).unwrap();
+                dec.feed(ops, &mut mem, &mut em).unwrap();
                 ops = &[];
             }
-            0xfc => dec.gap(1, &mut em).unwrap(),
+            0xfc => dec.gap(1, &mut mem, &mut em).unwrap(),
             0xfd => {
                 let mut b = [0u8; 2];
                 let n = ops.len().min(2);
                 b[..n].copy_from_slice(&ops[..n]);
                 ops = &ops[n..];
-                dec.gap(u16::from_be_bytes(b) as u64, &mut em).unwrap();
+                dec.gap(u16::from_be_bytes(b) as u64, &mut mem, &mut em)
+                    .unwrap();
             }
             0xfe => {
                 let mut b = [0u8; 8];
@@ -133,12 +137,15 @@ fuzz_target!(|data: &[u8]| {
                 b[..n].copy_from_slice(&ops[..n]);
                 ops = &ops[n..];
                 // Stream offsets are u64 and start near 0: keep the total within range.
-                dec.gap(u64::from_be_bytes(b) >> 2, &mut em).unwrap();
+                dec.gap(u64::from_be_bytes(b) >> 2, &mut mem, &mut em)
+                    .unwrap();
             }
-            0xff => dec.finish(&mut em).unwrap(),
+            0xff => dec.finish(&mut mem, &mut em).unwrap(),
         }
     }
-    dec.finish(&mut em).unwrap();
+    dec.finish(&mut mem, &mut em).unwrap();
+    dec.release(&mut mem);
+    assert_eq!(mem.used(), 0, "decoder left {} bytes charged", mem.used());
     common::check_terminal_safe(&em.human.into_inner());
     common::check_json_lines(&em.json.into_inner());
 });

@@ -103,6 +103,9 @@ pub struct CaptureFile {
     ifaces: Vec<Iface>,
     legacy: bool,
     big_endian: bool,
+    /// The time of the last packet that had one: what a Simple Packet Block, which has none,
+    /// is given.
+    last_ts: Timestamp,
     /// TLS key logs from Decryption Secrets Blocks, added as the blocks are read.
     keys: KeyStore,
 }
@@ -183,6 +186,7 @@ impl CaptureFile {
             ifaces: Vec::new(),
             legacy: false,
             big_endian: false,
+            last_ts: Timestamp::default(),
             keys: KeyStore::new(),
         })
     }
@@ -238,6 +242,7 @@ impl CaptureFile {
                                 } else {
                                     Timestamp::from_micros(b.ts_sec as i64, b.ts_usec)
                                 };
+                                self.last_ts = ts;
                                 f(&RawPacket {
                                     ts,
                                     linktype: iface.linktype,
@@ -281,6 +286,7 @@ impl CaptureFile {
                                 let ts = ng_timestamp(raw, iface);
                                 // EPB data is padded to 32 bits; caplen says how much is packet.
                                 let caplen = (epb.caplen as usize).min(epb.data.len());
+                                self.last_ts = ts;
                                 f(&RawPacket {
                                     ts,
                                     linktype: iface.linktype,
@@ -290,7 +296,9 @@ impl CaptureFile {
                                 })
                             }
                             PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
-                                // SPBs carry no timestamp and belong to interface 0.
+                                // SPBs carry no timestamp and belong to interface 0. They
+                                // are given the previous packet's time: time 0 (1970) would
+                                // make their connection look idle for decades and be swept.
                                 let iface =
                                     *self.ifaces.first().ok_or(CaptureError::UnknownInterface {
                                         offset: at,
@@ -298,7 +306,7 @@ impl CaptureFile {
                                     })?;
                                 let caplen = (spb.origlen as usize).min(spb.data.len());
                                 f(&RawPacket {
-                                    ts: Timestamp::default(),
+                                    ts: self.last_ts,
                                     linktype: iface.linktype,
                                     orig_len: spb.origlen,
                                     data: &spb.data[..caplen],

@@ -214,6 +214,10 @@ pub(crate) struct Args {
     /// active are dropped beyond it.
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_conns: usize,
+    /// Seconds of capture time a connection may stay silent before it is forgotten, with a
+    /// notice (0: never; the memory budget still gives up the least recently active).
+    #[arg(long, value_name = "SECS", default_value_t = wsdump::analyzer::DEFAULT_IDLE_TIMEOUT)]
+    pub idle_timeout: i64,
     /// Annotated walkthrough for teaching: every step of the TCP handshake, the upgrade and
     /// each frame explained above the tcpdump-style line it belongs to.
     #[arg(long, conflicts_with_all = ["json", "ladder"])]

@@ -124,6 +124,7 @@ pub(crate) fn make_config(args: &Args, filter: &CaptureFilter) -> Config {
     cfg.max_ooo_per_stream = args.max_ooo;
     cfg.max_memory = args.max_memory;
     cfg.max_conns = args.max_conns;
+    cfg.idle_timeout_secs = args.idle_timeout.max(0);
     cfg.frames = args.verbose > 0 || args.explain;
     cfg.app = args.app;
     cfg

@@ -19,6 +19,15 @@ const MAX_ROWS: usize = 2000;
 const MAX_TOTAL_ROWS: usize = 200_000;
 /// Columns the live view adds before the time for the connection's number (`#12 `).
 const LIVE_TAG: usize = 5;
+/// Bytes of a label kept for a row: more than 66 columns can show (four bytes a column),
+/// so that the cut by width is unchanged; a label of zero-width characters, which no width
+/// cut would shorten, cannot make a row large.
+const MAX_LABEL: usize = 256;
+/// What one row costs beyond its label (time, direction, the `String`, the `Vec` slot).
+const ROW_COST: usize = 48;
+/// Bytes held for diagrams not yet drawn (titles, rows): past it, rows and new connections
+/// are counted, not drawn. 200,000 rows of full labels would be 60 MB.
+const MAX_HELD: usize = 8 << 20;
 
 struct Glyphs {
     bar: char,
@@ -44,6 +53,8 @@ const ASCII: Glyphs = Glyphs {
 };
 
 struct Diagram {
+    /// When it began, among the diagrams (the key of `order`).
+    seq: u64,
     id: u64,
     client: String,
     server: String,
@@ -60,8 +71,17 @@ pub struct LadderPrinter<W: Write> {
     out: W,
     g: &'static Glyphs,
     conns: HashMap<u64, Diagram>,
-    order: Vec<u64>,
+    /// The diagrams not yet drawn, in the order they began (a sequence number, the
+    /// connection): removing one is a lookup, not a scan (many open connections).
+    order: std::collections::BTreeMap<u64, u64>,
+    started: u64,
     rows: usize,
+    /// Bytes held by the diagrams not yet drawn (see [`MAX_HELD`]).
+    held: usize,
+    /// Connections given no diagram because [`MAX_HELD`] was reached, and their events.
+    undrawn: (u64, u64),
+    /// Connections counted in `undrawn`, so that each is counted once.
+    undrawn_ids: std::collections::HashSet<u64>,
     /// Rows are drawn as they come, not per connection at its end.
     live: bool,
     /// The connection of the last row drawn live.
@@ -69,6 +89,19 @@ pub struct LadderPrinter<W: Write> {
 }
 
 impl Diagram {
+    /// Bytes held, as [`MAX_HELD`] counts them.
+    fn cost(&self) -> usize {
+        self.client.len()
+            + self.server.len()
+            + self.label.as_ref().map_or(0, String::len)
+            + ROW_COST
+            + self
+                .rows
+                .iter()
+                .map(|(_, _, l)| l.len() + ROW_COST)
+                .sum::<usize>()
+    }
+
     fn title(&self) -> String {
         let mut client = String::new();
         if let Some(l) = &self.label {
@@ -103,11 +136,20 @@ impl<W: Write> LadderPrinter<W> {
             out,
             g: if unicode { &UNICODE } else { &ASCII },
             conns: HashMap::new(),
-            order: Vec::new(),
+            order: Default::default(),
+            started: 0,
             rows: 0,
+            held: 0,
+            undrawn: (0, 0),
+            undrawn_ids: Default::default(),
             live: false,
             last_live: None,
         }
+    }
+
+    /// Bytes the diagrams not yet drawn hold (bounded by `MAX_HELD`).
+    pub fn held(&self) -> usize {
+        self.held
     }
 
     /// Draws each row when its event comes (live capture, pipes): a connection's title
@@ -145,12 +187,20 @@ impl<W: Write> LadderPrinter<W> {
 
     /// Draws the connections that have not ended (input stopped early, e.g. `-c`).
     pub fn finish(&mut self) -> io::Result<()> {
-        let ids: Vec<u64> = std::mem::take(&mut self.order);
+        let ids = std::mem::take(&mut self.order);
         if self.live {
             return self.out.flush();
         }
-        for id in ids {
+        for id in ids.into_values() {
             self.print(id)?;
+        }
+        let (conns, events) = std::mem::take(&mut self.undrawn);
+        if conns > 0 {
+            writeln!(
+                self.out,
+                "({conns} connections with {events} events not drawn: the diagrams waiting to be drawn held {} MiB)",
+                MAX_HELD >> 20
+            )?;
         }
         self.out.flush()
     }
@@ -198,6 +248,8 @@ impl<W: Write> LadderPrinter<W> {
         let Some(d) = self.conns.remove(&id) else {
             return Ok(());
         };
+        self.held -= d.cost();
+        self.rows -= d.rows.len();
         let mut out = String::new();
         out.push_str(&d.title());
         out.push('\n');
@@ -214,6 +266,27 @@ impl<W: Write> LadderPrinter<W> {
         }
         out.push('\n');
         self.out.write_all(out.as_bytes())
+    }
+}
+
+/// A label as it will be drawn, cut when it is kept rather than when it is printed: to the
+/// row's width (what is held is what is shown, a few hundred bytes at most), after a cut to
+/// [`MAX_LABEL`] bytes so that measuring it costs little.
+fn keep(mut label: String, g: &Glyphs) -> String {
+    if label.len() > MAX_LABEL {
+        let mut end = MAX_LABEL;
+        while !label.is_char_boundary(end) {
+            end -= 1;
+        }
+        label.truncate(end);
+        label.push_str(g.ellipsis);
+    }
+    let max_text = (WIDTH - TIME_COL - 2).saturating_sub(4);
+    let text = fit(g, &label, max_text);
+    // `fit` pads with one space on each side; `arrow` pads again, and cuts nothing more.
+    match text.strip_prefix(' ').and_then(|t| t.strip_suffix(' ')) {
+        Some(t) if t.len() < label.len() => t.to_string(),
+        _ => label,
     }
 }
 
@@ -248,6 +321,22 @@ fn arrow(g: &Glyphs, dir: Option<Dir>, label: &str, width: usize) -> String {
     use unicode_width::UnicodeWidthStr;
     // At least one line character on each side and the arrow head.
     let max_text = width.saturating_sub(4);
+    let text = fit(g, label, max_text);
+    let n = text.width();
+    let fill = width.saturating_sub(n + 1);
+    let left = fill / 2;
+    let right = fill - left;
+    let line = |k: usize| g.line.to_string().repeat(k);
+    match dir {
+        Some(Dir::C2S) => format!("{}{}{}{}", line(left), text, line(right), g.right),
+        Some(Dir::S2C) => format!("{}{}{}{}", g.left, line(left), text, line(right)),
+        None => format!("{}{}{} ", " ".repeat(left), text, " ".repeat(right)),
+    }
+}
+
+/// ` label ` cut to `max_text` columns (with the ellipsis), as a row shows it.
+fn fit(g: &Glyphs, label: &str, max_text: usize) -> String {
+    use unicode_width::UnicodeWidthStr;
     let mut text = format!(" {label} ");
     if text.width() > max_text {
         // The longest prefix that fits with the ellipsis, by binary search over character
@@ -275,31 +364,23 @@ fn arrow(g: &Glyphs, dir: Option<Dir>, label: &str, width: usize) -> String {
             text = " ".repeat(max_text);
         }
     }
-    let n = text.width();
-    let fill = width.saturating_sub(n + 1);
-    let left = fill / 2;
-    let right = fill - left;
-    let line = |k: usize| g.line.to_string().repeat(k);
-    match dir {
-        Some(Dir::C2S) => format!("{}{}{}{}", line(left), text, line(right), g.right),
-        Some(Dir::S2C) => format!("{}{}{}{}", g.left, line(left), text, line(right)),
-        None => format!("{}{}{} ", " ".repeat(left), text, " ".repeat(right)),
-    }
+    text
 }
 
 impl<W: Write> Sink for LadderPrinter<W> {
     fn event(&mut self, ev: &Event<'_>) -> io::Result<bool> {
         let Some(c) = ev.conn else { return Ok(true) };
         if let EventKind::End = ev.kind {
-            if self.live {
-                self.conns.remove(&c.id);
-                self.order.retain(|&i| i != c.id);
-                return Ok(true);
+            if let Some(d) = self.conns.get(&c.id) {
+                self.order.remove(&d.seq);
+                if self.live {
+                    let d = self.conns.remove(&c.id).expect("found above");
+                    self.held -= d.cost();
+                } else {
+                    self.print(c.id)?;
+                }
             }
-            if self.conns.contains_key(&c.id) {
-                self.order.retain(|&i| i != c.id);
-                self.print(c.id)?;
-            }
+            self.undrawn_ids.remove(&c.id);
             return Ok(true);
         }
         let Some(label) = self.label(ev) else {
@@ -310,9 +391,10 @@ impl<W: Write> Sink for LadderPrinter<W> {
         } else {
             Some(ev.dir)
         };
-        let d = self.conns.entry(c.id).or_insert_with(|| {
-            self.order.push(c.id);
-            Diagram {
+        let label = keep(label, self.g);
+        if !self.conns.contains_key(&c.id) {
+            let d = Diagram {
+                seq: self.started + 1,
                 id: c.id,
                 client: c.client_str().to_string(),
                 server: c.server_str().to_string(),
@@ -321,11 +403,26 @@ impl<W: Write> Sink for LadderPrinter<W> {
                 rows: Vec::new(),
                 dropped: 0,
                 drawn: 0,
+            };
+            if self.held + d.cost() > MAX_HELD || self.undrawn_ids.contains(&c.id) {
+                if self.undrawn_ids.insert(c.id) {
+                    self.undrawn.0 += 1;
+                }
+                self.undrawn.1 += 1;
+                return Ok(true);
             }
-        });
+            self.started += 1;
+            self.order.insert(self.started, c.id);
+            self.held += d.cost();
+            self.conns.insert(c.id, d);
+        }
+        let d = self.conns.get_mut(&c.id).expect("inserted above");
         let named = match ev.label {
             Some(l) if d.label.as_deref() != Some(l) => {
+                // Names are short (the annotator keeps at most 64 bytes).
+                let before = d.label.as_ref().map_or(0, String::len);
                 d.label = Some(l.to_string());
+                self.held = self.held + l.len() - before;
                 true
             }
             _ => false,
@@ -350,9 +447,13 @@ impl<W: Write> Sink for LadderPrinter<W> {
             }
             return self.out.write_all(out.as_bytes()).map(|_| true);
         }
-        if d.rows.len() < MAX_ROWS && self.rows < MAX_TOTAL_ROWS {
+        let d = self.conns.get_mut(&c.id).expect("inserted above");
+        let cost = label.len() + ROW_COST;
+        if d.rows.len() < MAX_ROWS && self.rows < MAX_TOTAL_ROWS && self.held + cost <= MAX_HELD
+        {
             d.rows.push((ev.ts, dir, label));
             self.rows += 1;
+            self.held += cost;
         } else {
             d.dropped += 1;
         }
@@ -447,5 +548,56 @@ mod tests {
                 let _ = arrow(&UNICODE, dir, &"\u{2764}\u{fe0f}".repeat(30), w);
             }
         }
+    }
+
+    fn ev<'a>(conn: &'a crate::event::ConnInfo, kind: EventKind<'a>) -> Event<'a> {
+        Event {
+            ts: Timestamp::default(),
+            conn: Some(conn),
+            dir: Dir::C2S,
+            kind,
+            app: None,
+            label: None,
+        }
+    }
+
+    fn conn(id: u64) -> crate::event::ConnInfo {
+        let a = std::net::SocketAddr::from(([10, 0, 0, 1], 40000));
+        let b = std::net::SocketAddr::from(([10, 0, 0, 2], 80));
+        crate::event::ConnInfo {
+            id,
+            client: a,
+            server: b,
+        }
+    }
+
+    /// Rows are bounded by bytes, not only by count: labels of zero-width characters (which
+    /// no cut by width shortens) and many connections that never end stay under the bound,
+    /// and what was not drawn is said.
+    #[test]
+    fn diagrams_held_are_bounded_in_bytes() {
+        let mut p = LadderPrinter::new(Vec::new(), true);
+        let path = "\u{301}".repeat(2_000);
+        let req = crate::event::HttpRequest {
+            method: "GET".into(),
+            path,
+            version: 1,
+            headers: Vec::new(),
+            websocket_upgrade: false,
+            key: None,
+            head_len: 0,
+        };
+        for id in 1..=1000 {
+            let c = conn(id);
+            for _ in 0..40 {
+                p.event(&ev(&c, EventKind::HttpRequest(&req))).unwrap();
+                assert!(p.held() <= MAX_HELD);
+            }
+        }
+        p.finish().unwrap();
+        let out = String::from_utf8(p.out).unwrap();
+        assert!(out.contains("connections with"), "the undrawn are counted");
+        assert!(out.contains("more events not drawn"));
+        assert!(out.contains("connection 1:"));
     }
 }

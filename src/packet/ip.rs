@@ -1,4 +1,5 @@
-//! IPv4 and IPv6 headers. IPv6 extension headers are skipped; fragments are refused.
+//! IPv4 and IPv6 headers. IPv6 extension headers are skipped; fragments are refused here
+//! (IPv4 fragments are reassembled by `defrag`, from the flow table).
 
 use super::{PacketError, be16, need};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -59,12 +60,12 @@ fn v4(d: &[u8]) -> Result<IpPacket<'_>, PacketError> {
             why: format!("total length {total} < header length {ihl}"),
         });
     }
+    if d[9] != PROTO_TCP {
+        return Err(PacketError::NotTcp);
+    }
     let frag = be16(d, 6);
     if frag & 0x3fff != 0 {
         return Err(PacketError::Fragment);
-    }
-    if d[9] != PROTO_TCP {
-        return Err(PacketError::NotTcp);
     }
     let src = IpAddr::V4(Ipv4Addr::new(d[12], d[13], d[14], d[15]));
     let dst = IpAddr::V4(Ipv4Addr::new(d[16], d[17], d[18], d[19]));
@@ -108,7 +109,12 @@ fn v6(d: &[u8]) -> Result<IpPacket<'_>, PacketError> {
                 need("ip6", d, at + 8)?;
                 let off_m = be16(d, at + 2);
                 if off_m & 0xfff9 != 0 {
-                    return Err(PacketError::Fragment);
+                    // A fragment of something else is not ours either.
+                    return Err(if d[at] == PROTO_TCP {
+                        PacketError::Fragment
+                    } else {
+                        PacketError::NotTcp
+                    });
                 }
                 next = d[at];
                 at += 8;

@@ -1,6 +1,7 @@
 //! From a captured frame to a TCP segment: link layer (`link`), IPv4/IPv6 (`ip`), TCP (`tcp`).
 //! Views over the captured bytes: nothing here copies payload.
 
+pub mod defrag;
 pub mod ip;
 pub mod link;
 pub mod tcp;
@@ -40,6 +41,18 @@ impl Segment<'_> {
     pub fn is_truncated(&self) -> bool {
         (self.payload.len() as u32) < self.payload_len
     }
+
+    /// The segment of a record captured whole (`orig_len`, the record's length on the wire,
+    /// is no more than the `captured` bytes): an IP length longer than the packet is then a
+    /// lie of the sender, not a snaplen cut, and the captured payload is all there is. (Taken
+    /// for a cut, the bytes it claims would be skipped as a gap, and the stream's next bytes
+    /// with them.)
+    pub fn captured_whole(mut self, orig_len: u32, captured: usize) -> Self {
+        if orig_len as usize <= captured {
+            self.payload_len = self.payload.len() as u32;
+        }
+        self
+    }
 }
 
 /// Why a packet yields no TCP segment.
@@ -47,7 +60,9 @@ impl Segment<'_> {
 pub enum PacketError {
     /// Not TCP over IP (ARP, UDP, ICMP, ...): not an error, just not ours.
     NotTcp,
-    /// An IP fragment: wsdump does not reassemble IP fragments (TCP rarely produces them).
+    /// A fragment of an IP packet carrying TCP. IPv4 fragments are reassembled by the flow
+    /// table ([`defrag`]); IPv6 fragments are not (the bytes they carry become a gap, which
+    /// a notice explains).
     Fragment,
     /// A link-layer header type this reader does not strip (see [`link::strip`] for the
     /// supported ones): the whole capture is unreadable, not just this packet.
@@ -75,7 +90,9 @@ impl fmt::Display for PacketError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PacketError::NotTcp => f.write_str("not TCP"),
-            PacketError::Fragment => f.write_str("IP fragment (not reassembled)"),
+            PacketError::Fragment => f.write_str(
+                "IPv6 fragment of a TCP segment: IPv6 fragments are not reassembled, its bytes will be missing from the stream",
+            ),
             PacketError::UnsupportedLinkType(l) => write!(f, "unsupported link type {}", l.0),
             PacketError::Truncated { layer, need, have } => {
                 write!(

@@ -219,7 +219,7 @@ impl WsDecoder {
     /// Gives back everything this decoder holds (the connection is over or dropped).
     pub fn release(&mut self, mem: &mut Memory) {
         if let Some(h) = self.hunt.take() {
-            mem.refund(Pool::Hunt, h.buf.len());
+            mem.refund(Pool::Hunt, h.charged());
         }
         if let Some(m) = self.msg.take() {
             mem.refund(Pool::Messages, m.buf.len());
@@ -351,11 +351,8 @@ impl WsDecoder {
         self.offset += len;
         if let Some(h) = &mut self.hunt {
             // Bytes on either side of a hole are not contiguous: start over after it.
-            mem.refund(Pool::Hunt, h.buf.len());
             h.dropped += h.buf.len() as u64;
-            h.buf.clear();
-            h.starts.clear();
-            h.scan = 0;
+            h.start_over(mem);
             h.start = self.offset;
             return Ok(());
         }
@@ -422,6 +419,7 @@ impl WsDecoder {
         while let Some(mut h) = self.hunt.take() {
             let pos = self.best_unconfirmed(&h);
             let buf = std::mem::take(&mut h.buf);
+            h.forget_candidates(mem);
             let r = match pos {
                 Some(pos) => self
                     .accept_resync(&h, pos, em)
@@ -677,6 +675,66 @@ mod tests {
         );
         // Whatever inflated is a prefix of the real text, never invented bytes.
         assert!(b"the same words again".starts_with(&r.msgs[0].payload));
+    }
+
+    /// The hunt's cost is linear in the bytes fed: a mid-stream capture whose every segment
+    /// starts with a header claiming 64 MiB (each an undecidable candidate) judges each
+    /// position a bounded number of times, where rescanning from the oldest candidate on
+    /// every segment judged each position once per later segment (quadratic).
+    #[test]
+    fn hunting_judges_each_position_a_bounded_number_of_times() {
+        let mut d = WsDecoder::mid_stream(Dir::S2C, None, Limits::default(), 0);
+        let mut t = Rec::default();
+        let mut mem = Memory::default();
+        let mut seg = vec![0x81, 127];
+        seg.extend_from_slice(&0x3ff_ffffu64.to_be_bytes());
+        seg.resize(100, b'x');
+        resync::JUDGED.with(|j| j.set(0));
+        let n = 3000;
+        for _ in 0..n {
+            d.feed(&seg, &mut mem, &mut t).unwrap();
+        }
+        let judged = resync::JUDGED.with(|j| j.get());
+        assert!(
+            judged <= 2 * 100 * n,
+            "{judged} judgements for {} bytes",
+            100 * n
+        );
+        d.finish(&mut mem, &mut t).unwrap();
+        d.release(&mut mem);
+        assert_eq!(mem.used(), 0);
+    }
+
+    /// A real stream after the hunt's junk is still found, and every open candidate's charge
+    /// is given back.
+    #[test]
+    fn hunting_after_undecidable_candidates_still_finds_frames() {
+        let mut d = WsDecoder::mid_stream(Dir::S2C, None, Limits::default(), 0);
+        let mut t = Rec::default();
+        let mut mem = Memory::default();
+        let mut seg = vec![0x81, 127];
+        seg.extend_from_slice(&0x3ff_ffffu64.to_be_bytes());
+        seg.resize(100, b'x');
+        for _ in 0..50 {
+            d.feed(&seg, &mut mem, &mut t).unwrap();
+        }
+        for k in 0..4 {
+            let text = format!("message number {k} after the junk");
+            d.feed(&frame(true, 0, 1, None, text.as_bytes()), &mut mem, &mut t)
+                .unwrap();
+        }
+        d.finish(&mut mem, &mut t).unwrap();
+        let texts: Vec<_> = t.msgs.iter().map(|m| m.payload.clone()).collect();
+        assert!(
+            texts.contains(&b"message number 3 after the junk".to_vec()),
+            "{:?}",
+            texts
+                .iter()
+                .map(|p| String::from_utf8_lossy(p))
+                .collect::<Vec<_>>()
+        );
+        d.release(&mut mem);
+        assert_eq!(mem.used(), 0);
     }
 
     #[test]

@@ -6,6 +6,8 @@ use super::checks::close_code_valid;
 use super::*;
 use crate::event::{Emit, EventKind, Opcode};
 use crate::memory::Memory;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::io;
 
 impl WsDecoder {
@@ -23,11 +25,8 @@ impl WsDecoder {
         let data = if granted < data.len() {
             // Refused: what is buffered can no longer be joined to what comes. Start over with
             // the newest bytes that fit; the rest counts as skipped.
-            mem.refund(Pool::Hunt, h.buf.len());
             h.dropped += (h.buf.len() + data.len() - granted) as u64;
-            h.buf.clear();
-            h.starts.clear();
-            h.scan = 0;
+            h.start_over(mem);
             h.start = at + (data.len() - granted) as u64;
             &data[data.len() - granted..]
         } else {
@@ -38,9 +37,10 @@ impl WsDecoder {
         }
         h.buf.extend_from_slice(data);
         loop {
-            match self.scan(&mut h) {
+            match self.scan(&mut h, mem) {
                 Some(pos) => {
                     let buf = std::mem::take(&mut h.buf);
+                    h.forget_candidates(mem);
                     // Bytes from `pos` are re-fed: rewind the offset to there.
                     self.offset = h.start + pos as u64;
                     self.accept_resync(&h, pos, em)?;
@@ -50,14 +50,7 @@ impl WsDecoder {
                 }
                 None => {
                     if h.buf.len() > HUNT_MAX {
-                        let cut = h.buf.len() - HUNT_MAX / 2;
-                        h.buf.drain(..cut);
-                        mem.refund(Pool::Hunt, cut);
-                        h.starts.retain(|&p| p >= cut);
-                        h.starts.iter_mut().for_each(|p| *p -= cut);
-                        h.dropped += cut as u64;
-                        h.start += cut as u64;
-                        h.scan = h.scan.saturating_sub(cut);
+                        h.cut_front(h.buf.len() - HUNT_MAX / 2, mem);
                         continue;
                     }
                     self.hunt = Some(h);
@@ -114,33 +107,48 @@ impl WsDecoder {
     }
 
     /// Position of the first confirmed frame header in the hunt buffer. Candidates that need
-    /// more bytes to decide do not stop the scan: a confirmed chain further on wins, and the
-    /// next scan resumes at the first undecided one.
-    pub(super) fn scan(&self, h: &mut Hunt) -> Option<usize> {
-        let mut first_undecided = None;
-        let mut open: Vec<usize> = Vec::new();
-        for i in h.scan..h.buf.len() {
-            match self.candidate(&h.buf, i, &h.starts) {
+    /// more bytes to decide do not stop the scan: a confirmed chain further on wins.
+    ///
+    /// Linear in the bytes fed: each position is judged when it arrives, and again only when
+    /// the bytes its verdict waits for have arrived (the end of the frame it reaches into, or
+    /// of a header cut short: see [`WsDecoder::candidate`]). Rescanning every undecided
+    /// position on every segment was quadratic: 12,000 segments each starting with a header
+    /// that claims 64 MiB rescanned up to 256 KiB per segment (20 s for a 1.9 MB capture).
+    pub(super) fn scan(&self, h: &mut Hunt, mem: &mut Memory) -> Option<usize> {
+        let len = h.buf.len();
+        let mut again = Vec::new();
+        while let Some(&Reverse((need, pos))) = h.due.peek() {
+            if need > len {
+                break;
+            }
+            h.due.pop();
+            if h.open.get(&pos) == Some(&need) {
+                again.push(pos);
+            }
+        }
+        again.sort_unstable();
+        // The positions judged before (all below `h.scan`) come first, then the new ones.
+        let fresh = h.scan..len;
+        h.scan = len;
+        for i in again.into_iter().chain(fresh) {
+            let (verdict, need) = self.candidate(&h.buf, i, &h.starts);
+            match verdict {
                 Candidate::Confirmed => {
                     // An earlier frame whose chain leads exactly here is part of the same
                     // evidence (a message that could not be judged alone, before one that can).
-                    let earliest = open
-                        .iter()
-                        .copied()
+                    let earliest = h
+                        .open
+                        .range(..i)
+                        .map(|(&p, _)| p)
+                        .take(64)
                         .find(|&p| self.chains_to(&h.buf, p, i))
                         .unwrap_or(i);
                     return Some(earliest);
                 }
-                Candidate::Undecided | Candidate::Weak => {
-                    first_undecided.get_or_insert(i);
-                    if open.len() < 64 {
-                        open.push(i);
-                    }
-                }
-                Candidate::No => {}
+                Candidate::Undecided | Candidate::Weak => h.keep(i, need, mem),
+                Candidate::No => h.drop_candidate(i, mem),
             }
         }
-        h.scan = first_undecided.unwrap_or(h.buf.len());
         None
     }
 
@@ -173,9 +181,13 @@ impl WsDecoder {
         at == to
     }
 
+    /// The first candidate still open that ended on a boundary (every other position was
+    /// ruled out for good).
     pub(super) fn best_unconfirmed(&self, h: &Hunt) -> Option<usize> {
-        (h.scan..h.buf.len())
-            .find(|&i| matches!(self.candidate(&h.buf, i, &h.starts), Candidate::Weak))
+        h.open
+            .keys()
+            .copied()
+            .find(|&i| matches!(self.candidate(&h.buf, i, &h.starts).0, Candidate::Weak))
     }
 
     pub(super) fn plausible(&self, h: &Header) -> bool {
@@ -209,7 +221,22 @@ impl WsDecoder {
     /// not. Each header must also carry a payload that fits its opcode (UTF-8 text, a valid
     /// close code), and a chain may not start with an empty data frame (two zero bytes are a
     /// "frame" in any protocol).
-    pub(super) fn candidate(&self, buf: &[u8], i: usize, starts: &[usize]) -> Candidate {
+    ///
+    /// With the verdict comes the buffer length from which it may change (`usize::MAX`:
+    /// never): a chain that runs past the bytes there are is judged again only once the
+    /// frame it reaches into is complete (or its cut header is), since more bytes before that
+    /// point can only rule it out (a payload that stops being UTF-8), which can wait. A `No`
+    /// is for good: no byte that comes can make those bytes a frame.
+    pub(super) fn candidate(&self, buf: &[u8], i: usize, starts: &[usize]) -> (Candidate, usize) {
+        let (verdict, need) = self.judge(buf, i, starts);
+        debug_assert!(need > buf.len());
+        (verdict, need)
+    }
+
+    fn judge(&self, buf: &[u8], i: usize, starts: &[usize]) -> (Candidate, usize) {
+        #[cfg(test)]
+        JUDGED.with(|j| j.set(j.get() + 1));
+        const NEVER: usize = usize::MAX;
         const CHAIN: usize = 6;
         let mut at = i;
         let mut masked = None;
@@ -233,41 +260,45 @@ impl WsDecoder {
                     let op = Opcode::from_u8(d.first().copied().unwrap_or(0));
                     if matches!(op, Opcode::Reserved(_)) || d.first().is_some_and(|b| b & 0x30 != 0)
                     {
-                        return Candidate::No;
+                        return (Candidate::No, NEVER);
                     }
+                    // Judged again once the header is whole.
+                    let need = at + d.get(1).map_or(2, |&b| Header::needed(b));
                     return if boundaries > 0 && opcoded {
-                        Candidate::Weak
+                        (Candidate::Weak, need)
                     } else {
-                        Candidate::Undecided
+                        (Candidate::Undecided, need)
                     };
                 }
-                return Candidate::No;
+                return (Candidate::No, NEVER);
             };
             if !self.plausible(&h) || !content_plausible(&h, &d[h.header_len as usize..]) {
                 // Also when a frame that ended on a boundary is followed by no frame: a chain
                 // of one proves little.
-                return Candidate::No;
+                return (Candidate::No, NEVER);
             }
             if masked.is_some_and(|m| m != h.mask.is_some()) {
-                return Candidate::No;
+                return (Candidate::No, NEVER);
             }
             masked = Some(h.mask.is_some());
             let op = Opcode::from_u8(h.opcode);
             if frames == 0 && h.payload_len == 0 && !op.is_control() {
-                return Candidate::No;
+                return (Candidate::No, NEVER);
             }
             if !sequence_makes_sense(&mut open, op, h.fin) {
-                return Candidate::No;
+                return (Candidate::No, NEVER);
             }
             frames += 1;
             first.get_or_insert((h, at + h.header_len as usize));
             opcoded |= op != Opcode::Continuation;
             let end = at as u64 + h.header_len as u64 + h.payload_len;
             if end > buf.len() as u64 {
+                // Judged again once this frame is complete.
+                let need = usize::try_from(end).unwrap_or(NEVER);
                 return if boundaries > 0 && opcoded {
-                    Candidate::Weak
+                    (Candidate::Weak, need)
                 } else {
-                    Candidate::Undecided
+                    (Candidate::Undecided, need)
                 };
             }
             let end = end as usize;
@@ -287,23 +318,23 @@ impl WsDecoder {
                     boundaries >= 2 && frames >= 3
                 };
                 if opcoded && (chained || alone()) {
-                    return Candidate::Confirmed;
+                    return (Candidate::Confirmed, NEVER);
                 }
                 if end == buf.len() {
                     // The next segment has not arrived: it decides.
                     return if opcoded {
-                        Candidate::Weak
+                        (Candidate::Weak, end + 1)
                     } else {
-                        Candidate::Undecided
+                        (Candidate::Undecided, end + 1)
                     };
                 }
             }
             at = end;
         }
         if boundaries > 0 && opcoded {
-            Candidate::Weak
+            (Candidate::Weak, NEVER)
         } else {
-            Candidate::No
+            (Candidate::No, NEVER)
         }
     }
 }
@@ -315,10 +346,101 @@ pub(super) struct Hunt {
     pub(super) start: u64,
     /// Bytes dropped from the front of `buf` so far.
     pub(super) dropped: u64,
-    /// Position to resume scanning from.
+    /// Every position below this one has been judged.
     pub(super) scan: usize,
     /// Positions in `buf` where a TCP segment's bytes began: senders start frames there.
     pub(super) starts: Vec<usize>,
+    /// The candidates not ruled out (undecided, or weak), by position, each with the buffer
+    /// length at which it is judged again (`usize::MAX`: never). Each costs [`OPEN_COST`].
+    pub(super) open: BTreeMap<usize, usize>,
+    /// The same, soonest due first; entries whose candidate has gone or changed are stale.
+    pub(super) due: BinaryHeap<Reverse<(usize, usize)>>,
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Positions judged on this thread, for the tests of the hunt's cost.
+    pub(super) static JUDGED: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// What one open candidate costs the ledger (its entries in `open` and `due`).
+const OPEN_COST: usize = 64;
+/// Open candidates kept per hunt: past it the oldest is given up.
+const MAX_OPEN: usize = 4096;
+
+impl Hunt {
+    /// What this hunt has charged to [`Pool::Hunt`].
+    pub(super) fn charged(&self) -> usize {
+        self.buf.len() + self.open.len() * OPEN_COST
+    }
+
+    /// Gives up the buffered bytes and the candidates (a hole, or no memory for more).
+    pub(super) fn start_over(&mut self, mem: &mut Memory) {
+        mem.refund(Pool::Hunt, self.buf.len());
+        self.buf.clear();
+        self.starts.clear();
+        self.scan = 0;
+        self.forget_candidates(mem);
+    }
+
+    pub(super) fn forget_candidates(&mut self, mem: &mut Memory) {
+        mem.refund(Pool::Hunt, self.open.len() * OPEN_COST);
+        self.open.clear();
+        self.due.clear();
+    }
+
+    /// Keeps candidate `i`, judged again when the buffer reaches `need` bytes.
+    fn keep(&mut self, i: usize, need: usize, mem: &mut Memory) {
+        if !self.open.contains_key(&i) {
+            if !mem.charge(Pool::Hunt, OPEN_COST) {
+                // No memory for one more: this candidate is given up.
+                return;
+            }
+            if self.open.len() >= MAX_OPEN && self.open.pop_first().is_some() {
+                mem.refund(Pool::Hunt, OPEN_COST);
+            }
+        }
+        self.open.insert(i, need);
+        if need != usize::MAX {
+            self.due.push(Reverse((need, i)));
+        }
+        if self.due.len() > 2 * self.open.len() + 64 {
+            self.rebuild_due();
+        }
+    }
+
+    fn drop_candidate(&mut self, i: usize, mem: &mut Memory) {
+        if self.open.remove(&i).is_some() {
+            mem.refund(Pool::Hunt, OPEN_COST);
+        }
+    }
+
+    fn rebuild_due(&mut self) {
+        self.due = self
+            .open
+            .iter()
+            .filter(|&(_, &n)| n != usize::MAX)
+            .map(|(&p, &n)| Reverse((n, p)))
+            .collect();
+    }
+
+    /// Drops the first `cut` bytes (the hunt has held too many), and the candidates there.
+    pub(super) fn cut_front(&mut self, cut: usize, mem: &mut Memory) {
+        self.buf.drain(..cut);
+        mem.refund(Pool::Hunt, cut);
+        self.starts.retain(|&p| p >= cut);
+        self.starts.iter_mut().for_each(|p| *p -= cut);
+        self.dropped += cut as u64;
+        self.start += cut as u64;
+        self.scan = self.scan.saturating_sub(cut);
+        let kept = self.open.split_off(&cut);
+        mem.refund(Pool::Hunt, self.open.len() * OPEN_COST);
+        self.open = kept
+            .into_iter()
+            .map(|(p, n)| (p - cut, if n == usize::MAX { n } else { n - cut }))
+            .collect();
+        self.rebuild_due();
+    }
 }
 
 pub(super) enum Candidate {
