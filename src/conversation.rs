@@ -27,7 +27,9 @@ enum Mode {
     /// After a 101 to something other than websocket: the next bytes are parsed as HTTP if
     /// they are HTTP (the peers did not switch), else the direction is not decoded and the
     /// notice held here says why.
-    Switched(Box<str>),
+    /// (A thin box: every direction of every connection has a `Mode`.)
+    #[allow(clippy::box_collection)]
+    Switched(Box<String>),
     /// Not decoded (TLS, unknown protocol, unbounded HTTP body).
     Opaque,
 }
@@ -117,7 +119,7 @@ pub struct Conversation {
     sides: [Side; 2],
     /// The requests not answered yet, oldest first (HTTP/1.1 pipelining: responses come in
     /// the order of the requests, RFC 9112 9.3.2).
-    pending: std::collections::VecDeque<Box<HttpRequest>>,
+    pending: Requests,
     /// Each direction's stream has ended (FIN delivered, or the connection closed).
     ended: [bool; 2],
     /// No SYN was seen: the streams may start anywhere.
@@ -357,7 +359,7 @@ impl Conversation {
                     Parsed::Partial => Parsed::Partial,
                     Parsed::NotHttp(e) => Parsed::NotHttp(e),
                 },
-                Dir::S2C => match http::parse_response(rest, self.pending.front().map(|r| &**r)) {
+                Dir::S2C => match http::parse_response(rest, self.pending.front()) {
                     Parsed::Done(r, n) => Parsed::Done(Head::Resp(Box::new(r)), n),
                     Parsed::Partial => Parsed::Partial,
                     Parsed::NotHttp(e) => Parsed::NotHttp(e),
@@ -558,7 +560,7 @@ impl Conversation {
         mem: &mut Memory,
         em: &mut dyn Emit,
     ) -> io::Result<()> {
-        let note: Box<str> = note.into();
+        let note: Box<String> = Box::new(note);
         for dir in [Dir::S2C, Dir::C2S] {
             let s = &mut self.sides[dir.index()];
             if matches!(
@@ -598,12 +600,7 @@ impl Conversation {
         let Mode::Switched(note) = std::mem::replace(&mut s.mode, Mode::Opaque) else {
             return Ok(());
         };
-        em.emit(
-            dir,
-            EventKind::Notice(&Notice::Undecoded {
-                detail: note.into(),
-            }),
-        )
+        em.emit(dir, EventKind::Notice(&Notice::Undecoded { detail: *note }))
     }
 
     /// Client bytes after an upgrade request, held until the response decides what they are.
@@ -717,7 +714,7 @@ impl Conversation {
             s.set_mode(Mode::Opaque, mem);
             s.take_buf(mem);
         }
-        for r in std::mem::take(&mut self.pending) {
+        for r in std::mem::take(&mut self.pending).drain() {
             mem.refund(Pool::Http, pending_cost(&r));
         }
     }
@@ -806,6 +803,39 @@ const MAX_PIPELINED: usize = 32;
 
 /// What a request waiting for its response holds: its head's bytes, more or less, in the
 /// strings of its headers.
+/// Requests not answered yet, oldest first. Boxed, and only while there are some: a
+/// websocket connection has none after its upgrade.
+// Boxed on purpose: the inline field is what every connection pays.
+#[allow(clippy::box_collection)]
+#[derive(Default)]
+struct Requests(Option<Box<std::collections::VecDeque<Box<HttpRequest>>>>);
+
+impl Requests {
+    fn front(&self) -> Option<&HttpRequest> {
+        self.0.as_ref()?.front().map(|r| &**r)
+    }
+    fn push_back(&mut self, r: Box<HttpRequest>) {
+        self.0.get_or_insert_with(Box::default).push_back(r);
+    }
+    fn pop_front(&mut self) -> Option<Box<HttpRequest>> {
+        let q = self.0.as_mut()?;
+        let r = q.pop_front();
+        if q.is_empty() {
+            self.0 = None;
+        }
+        r
+    }
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.len())
+    }
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn drain(self) -> impl Iterator<Item = Box<HttpRequest>> {
+        self.0.into_iter().flat_map(|q| q.into_iter())
+    }
+}
+
 fn pending_cost(r: &HttpRequest) -> usize {
     std::mem::size_of::<HttpRequest>() + r.head_len + r.headers.len() * 48
 }
@@ -845,7 +875,6 @@ pub(crate) fn starts_like_request(d: &[u8]) -> bool {
         d.len() >= 3 && d[..n] == m[..n]
     })
 }
-
 
 #[cfg(test)]
 mod tests {

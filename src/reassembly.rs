@@ -85,7 +85,7 @@ pub struct Stream {
     pub isn: Option<u32>,
     /// Next offset to deliver.
     next: u64,
-    ooo: BTreeMap<u64, Pending>,
+    ooo: Reorder,
     ooo_bytes: usize,
     fin_at: Option<u64>,
     fin_delivered: bool,
@@ -99,6 +99,66 @@ struct Pending {
     data: Vec<u8>,
     /// Declared length; longer than `data` for a packet cut by snaplen.
     declared: u64,
+}
+
+/// Out-of-order segments by stream offset. Boxed, and only while there are some: most
+/// streams of a busy server never hold one, and every connection has two streams.
+// Boxed on purpose: the inline field is what every stream pays.
+#[allow(clippy::box_collection)]
+#[derive(Default)]
+struct Reorder(Option<Box<BTreeMap<u64, Pending>>>);
+
+impl Reorder {
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|m| m.is_empty())
+    }
+    fn first_key(&self) -> Option<u64> {
+        self.0.as_ref()?.keys().next().copied()
+    }
+    fn first(&self) -> Option<(&u64, &Pending)> {
+        self.0.as_ref()?.iter().next()
+    }
+    fn get(&self, k: &u64) -> Option<&Pending> {
+        self.0.as_ref()?.get(k)
+    }
+    fn insert(&mut self, k: u64, p: Pending) -> Option<Pending> {
+        self.0.get_or_insert_with(Box::default).insert(k, p)
+    }
+    fn remove(&mut self, k: &u64) -> Option<Pending> {
+        let m = self.0.as_mut()?;
+        let p = m.remove(k);
+        if m.is_empty() {
+            self.0 = None;
+        }
+        p
+    }
+    /// Takes the first segment if it starts at or before `upto`.
+    fn pop_first_upto(&mut self, upto: u64) -> Option<(u64, Pending)> {
+        let m = self.0.as_mut()?;
+        let e = m.first_entry()?;
+        if *e.key() > upto {
+            return None;
+        }
+        let r = e.remove_entry();
+        if m.is_empty() {
+            self.0 = None;
+        }
+        Some(r)
+    }
+    fn clear(&mut self) {
+        self.0 = None;
+    }
+    /// Takes the segments at offsets `at` and beyond.
+    fn split_off(&mut self, at: &u64) -> BTreeMap<u64, Pending> {
+        let Some(m) = self.0.as_mut() else {
+            return BTreeMap::new();
+        };
+        let beyond = m.split_off(at);
+        if m.is_empty() {
+            self.0 = None;
+        }
+        beyond
+    }
 }
 
 impl Stream {
@@ -252,7 +312,7 @@ impl Stream {
     /// Frees the buffers of a stream that is over; sequence numbers stay known.
     pub fn release(&mut self, mem: &mut Memory) {
         mem.refund(Pool::Reorder, self.ooo_bytes);
-        self.ooo = BTreeMap::new();
+        self.ooo = Reorder::default();
         self.ooo_bytes = 0;
         self.forget_history(mem);
     }
@@ -294,7 +354,7 @@ impl Stream {
             return;
         }
         let upto = upto as u64;
-        let hole_end = self.ooo.keys().next().map_or(upto, |&k| k.min(upto));
+        let hole_end = self.ooo.first_key().map_or(upto, |k| k.min(upto));
         if hole_end > self.next {
             out(
                 Chunk::Gap {
@@ -353,7 +413,7 @@ impl Stream {
         reason: GapReason,
         out: &mut dyn FnMut(Chunk<'_>, &mut Memory),
     ) {
-        if let Some(&first) = self.ooo.keys().next()
+        if let Some(first) = self.ooo.first_key()
             && first > self.next
         {
             out(
@@ -393,7 +453,7 @@ impl Stream {
 
     fn drop_below_next(&mut self, mem: &mut Memory) {
         // Segments wholly before the delivery point can never be delivered.
-        while let Some((&k, p)) = self.ooo.iter().next() {
+        while let Some((&k, p)) = self.ooo.first() {
             if k + p.declared > self.next {
                 break;
             }
@@ -404,11 +464,7 @@ impl Stream {
     }
 
     fn drain(&mut self, mem: &mut Memory, out: &mut dyn FnMut(Chunk<'_>, &mut Memory)) {
-        while let Some(entry) = self.ooo.first_entry() {
-            if *entry.key() > self.next {
-                break;
-            }
-            let (start, p) = entry.remove_entry();
+        while let Some((start, p)) = self.ooo.pop_first_upto(self.next) {
             self.ooo_bytes -= cost(&p);
             mem.refund(Pool::Reorder, cost(&p));
             self.deliver(start, &p.data, p.declared, mem, out);

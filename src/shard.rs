@@ -140,7 +140,10 @@ pub fn run_file(
     let progress = std::sync::Mutex::new(progress);
     // One key store for every worker: each reads the file's Decryption Secrets Blocks into it.
     let mut cfg = cfg.clone();
-    let keys = cfg.keys.get_or_insert_with(crate::tls::KeyStore::new).clone();
+    let keys = cfg
+        .keys
+        .get_or_insert_with(crate::tls::KeyStore::new)
+        .clone();
     let open = |index: usize| -> Result<Source<'_>, CaptureError> {
         let mut cap = File::open(path)
             .map_err(|e| CaptureError::Io(e.to_string()))

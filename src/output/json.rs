@@ -296,7 +296,8 @@ impl<W: Write> JsonPrinter<W> {
                 );
             }
             o.str("community_id", &slot.1);
-            if let Some(l) = ev.label {
+            // A name comes from the payload (a login): redacted with it.
+            if let Some(l) = ev.label.filter(|_| !self.opts.redact) {
                 o.str("label", l);
             }
         }

@@ -449,8 +449,7 @@ impl<W: Write> Sink for LadderPrinter<W> {
         }
         let d = self.conns.get_mut(&c.id).expect("inserted above");
         let cost = label.len() + ROW_COST;
-        if d.rows.len() < MAX_ROWS && self.rows < MAX_TOTAL_ROWS && self.held + cost <= MAX_HELD
-        {
+        if d.rows.len() < MAX_ROWS && self.rows < MAX_TOTAL_ROWS && self.held + cost <= MAX_HELD {
             d.rows.push((ev.ts, dir, label));
             self.rows += 1;
             self.held += cost;

@@ -16,8 +16,14 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 /// waiting for the key log's, and the key log's read lock is never taken twice by one thread.
 #[derive(Clone, Debug, Default)]
 pub struct KeyStore {
-    log: Arc<RwLock<KeyLog>>,
-    side: Arc<Mutex<Side>>,
+    // One pointer: every connection holds a clone.
+    inner: Arc<Shared>,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    log: RwLock<KeyLog>,
+    side: Mutex<Side>,
 }
 
 #[derive(Debug, Default)]
@@ -42,7 +48,7 @@ impl KeyStore {
     /// A store holding `log` (its source, in reports: "the key log given").
     pub fn from_log(log: KeyLog) -> KeyStore {
         let s = KeyStore::new();
-        *s.log.write().unwrap_or_else(PoisonError::into_inner) = log;
+        *s.inner.log.write().unwrap_or_else(PoisonError::into_inner) = log;
         s.lock_side().sources.push("the key log given".into());
         s
     }
@@ -54,7 +60,11 @@ impl KeyStore {
         let path = path.into();
         let mut reader = KeyLogReader::new(&path);
         {
-            let mut log = self.log.write().unwrap_or_else(PoisonError::into_inner);
+            let mut log = self
+                .inner
+                .log
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             reader.poll(&mut log)?;
         }
         let mut side = self.lock_side();
@@ -67,7 +77,8 @@ impl KeyStore {
     pub fn add_file(&self, path: impl Into<PathBuf>) -> io::Result<()> {
         let path = path.into();
         let text = std::fs::read(&path)?;
-        self.log
+        self.inner
+            .log
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .add_text(&text);
@@ -87,7 +98,11 @@ impl KeyStore {
             return 0;
         }
         let n = {
-            let mut log = self.log.write().unwrap_or_else(PoisonError::into_inner);
+            let mut log = self
+                .inner
+                .log
+                .write()
+                .unwrap_or_else(PoisonError::into_inner);
             follow
                 .iter_mut()
                 .map(|r| r.poll(&mut log).unwrap_or(0))
@@ -104,7 +119,8 @@ impl KeyStore {
 
     /// Adds a pcapng Decryption Secrets Block (only type TLSK is a key log).
     pub fn add_dsb(&self, secret_type: u32, data: &[u8]) -> Result<(), KeyLogError> {
-        self.log
+        self.inner
+            .log
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .add_dsb(secret_type, data)?;
@@ -117,7 +133,11 @@ impl KeyStore {
 
     /// Calls `f` with the key log as it is now.
     pub fn with<R>(&self, f: impl FnOnce(&KeyLog) -> R) -> R {
-        f(&self.log.read().unwrap_or_else(PoisonError::into_inner))
+        f(&self
+            .inner
+            .log
+            .read()
+            .unwrap_or_else(PoisonError::into_inner))
     }
 
     /// Connections (client randoms) with at least one secret.
@@ -172,7 +192,10 @@ impl KeyStore {
     }
 
     fn lock_side(&self) -> std::sync::MutexGuard<'_, Side> {
-        self.side.lock().unwrap_or_else(PoisonError::into_inner)
+        self.inner
+            .side
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

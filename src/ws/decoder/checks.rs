@@ -155,9 +155,7 @@ impl WsDecoder {
                 }
             }
             Opcode::Close | Opcode::Ping | Opcode::Pong => {
-                self.ctrl.clear();
-                self.ctrl_len = 0;
-                self.ctrl_gap = false;
+                self.ctrl = Some(Box::default());
             }
         }
         if let Some(m) = &mut self.msg

@@ -61,13 +61,14 @@ impl WsDecoder {
             // keeps its code and reason (Zeek reports all 256 bytes of one), up to
             // `--max-message`, the bytes past 125 charged like a message's.
             let cap = self.limits.max_message.max(125);
-            let mut keep = cap.saturating_sub(self.ctrl.len()).min(n);
-            let past = (self.ctrl.len() + keep).saturating_sub(125.max(self.ctrl.len()));
+            let c = self.ctrl.get_or_insert_with(Box::default);
+            let mut keep = cap.saturating_sub(c.buf.len()).min(n);
+            let past = (c.buf.len() + keep).saturating_sub(125.max(c.buf.len()));
             if past > 0 {
                 keep -= past - mem.grant(Pool::Messages, past);
             }
-            self.ctrl.extend_from_slice(&plain[..keep]);
-            self.ctrl_len += n as u64;
+            c.buf.extend_from_slice(&plain[..keep]);
+            c.len += n as u64;
         } else if !discard && let Some(m) = &mut self.msg {
             let before = m.buf.len();
             result = append(m, plain, &self.limits);
@@ -158,14 +159,18 @@ impl WsDecoder {
         mem: &mut Memory,
         em: &mut dyn Emit,
     ) -> io::Result<()> {
-        let ctrl = std::mem::take(&mut self.ctrl);
+        let Ctrl {
+            buf: ctrl,
+            len: ctrl_len,
+            gap: ctrl_gap,
+        } = self.ctrl.take().map(|c| *c).unwrap_or_default();
         // Cut at `--max-message` (or by the memory budget): `truncated`, and the code and the
         // reason's first bytes are still known. A gap inside it: nothing is known for sure.
-        let truncated = !self.ctrl_gap && (ctrl.len() as u64) < self.ctrl_len;
+        let truncated = !ctrl_gap && (ctrl.len() as u64) < ctrl_len;
         let mut close_code = None;
         let mut close_reason = None;
         let mut valid_utf8 = true;
-        if op == Opcode::Close && !self.ctrl_gap {
+        if op == Opcode::Close && !ctrl_gap {
             self.closed = true;
             match ctrl.len() {
                 0 => {}
@@ -205,12 +210,12 @@ impl WsDecoder {
         let msg = Message {
             opcode: op,
             payload: &ctrl,
-            len: self.ctrl_len,
+            len: ctrl_len,
             wire_len,
             compressed: false,
             frames: 1,
             truncated,
-            incomplete: self.ctrl_gap.then_some(Incomplete::Gap),
+            incomplete: ctrl_gap.then_some(Incomplete::Gap),
             missing: Vec::new(),
             resync: self.resync_active,
             valid_utf8,
@@ -221,10 +226,7 @@ impl WsDecoder {
         let r = em.emit(self.dir, EventKind::Message(&msg));
         let charged = ctrl.len().saturating_sub(125);
         if charged > 0 {
-            // An oversized control frame's buffer is not kept for the next one.
             mem.refund(Pool::Messages, charged);
-        } else {
-            self.ctrl = ctrl;
         }
         r
     }

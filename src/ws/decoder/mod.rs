@@ -73,6 +73,16 @@ struct FrameState {
     discard: bool,
 }
 
+/// A control frame's payload as it arrives: kept up to `--max-message` (the bytes past 125,
+/// which RFC 6455 5.5 forbids, charged to the ledger), its true length, and whether a hole
+/// fell inside it.
+#[derive(Default)]
+struct Ctrl {
+    buf: Vec<u8>,
+    len: u64,
+    gap: bool,
+}
+
 struct MsgState {
     opcode: Opcode,
     compressed: bool,
@@ -136,12 +146,9 @@ pub struct WsDecoder {
     /// Boxed: a connection between messages (most of them, most of the time) keeps only
     /// the pointer.
     msg: Option<Box<MsgState>>,
-    /// The control frame being read; what it holds past 125 bytes (an oversized one) is
-    /// charged to [`Pool::Messages`].
-    ctrl: Vec<u8>,
-    ctrl_len: u64,
-    /// A gap fell inside the control frame being read.
-    ctrl_gap: bool,
+    /// The control frame being read (RFC 6455 5.5), boxed like `frame`: most of the time
+    /// there is none.
+    ctrl: Option<Box<Ctrl>>,
     /// The sender's compression window (context takeover), and its largest size.
     window: Window,
     window_max: usize,
@@ -183,9 +190,7 @@ impl WsDecoder {
             hdr: HeaderBytes::default(),
             frame: None,
             msg: None,
-            ctrl: Vec::new(),
-            ctrl_len: 0,
-            ctrl_gap: false,
+            ctrl: None,
             window: Window::default(),
             window_max: 1 << bits.unwrap_or(15).clamp(8, 15),
             history_lost: false,
@@ -230,8 +235,9 @@ impl WsDecoder {
         self.frame = None;
         self.drop_window(mem);
         // What an oversized control frame holds past 125 bytes was charged.
-        mem.refund(Pool::Messages, self.ctrl.len().saturating_sub(125));
-        self.ctrl = Vec::new();
+        if let Some(c) = self.ctrl.take() {
+            mem.refund(Pool::Messages, c.buf.len().saturating_sub(125));
+        }
     }
 
     fn drop_window(&mut self, mem: &mut Memory) {
@@ -366,8 +372,9 @@ impl WsDecoder {
             let control = Opcode::from_u8(f.h.opcode).is_control();
             let discard = f.discard;
             if control {
-                self.ctrl_len += len;
-                self.ctrl_gap = true;
+                let c = self.ctrl.get_or_insert_with(Box::default);
+                c.len += len;
+                c.gap = true;
             } else if let (Some(m), false) = (&mut self.msg, discard) {
                 m.incomplete.get_or_insert(Incomplete::Gap);
                 if m.compressed {
