@@ -129,10 +129,9 @@ impl Annotator for SocketIo {
                 if let Some(u) = o.get("upgrades") {
                     t.push_str(&format!(" upgrades {}", json_text(u, 100)));
                 }
-                let mut r =
-                    Reading::new(t, eio("open", json!({"handshake": json_clipped(&v, 1000)})));
-                r.names_connection = Some(clip(&sid, 100));
-                r
+                // The session id is not a name a person would know the connection by (it is
+                // in the reading): the connection stays named by its address.
+                Reading::new(t, eio("open", json!({"handshake": json_clipped(&v, 1000)})))
             }
             '1' if rest.is_empty() => Reading::new("close".into(), eio("close", json!({}))),
             '2' | '3' => {
@@ -425,10 +424,7 @@ mod tests {
             open.text,
             r#"open sid lv_VI97HAXpY6yYWAAAC pingInterval 25000 pingTimeout 20000 maxPayload 1000000 upgrades ["websocket"]"#
         );
-        assert_eq!(
-            open.names_connection.as_deref(),
-            Some("lv_VI97HAXpY6yYWAAAC")
-        );
+        assert_eq!(open.names_connection, None);
         assert_eq!(open.json["type"], "open");
         let ping = read(&mut a, Side::Server, "2").unwrap();
         assert!(ping.heartbeat && ping.text == "ping");
