@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
     let opts = JsonOptions {
         messages_only: sel == 1,
         verbose: sel >= 2,
+        ..JsonOptions::default()
     };
     let mut cfg = Config {
         frames: opts.verbose,

@@ -16,6 +16,9 @@ use wsdump::shard::{self, Options, Render};
 const OPTS: JsonOptions = JsonOptions {
     messages_only: false,
     verbose: true,
+    community_id_seed: 0,
+    redact: false,
+    max_payload: None,
 };
 
 struct Json(JsonPrinter<std::io::Sink>);

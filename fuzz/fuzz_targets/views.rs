@@ -25,11 +25,13 @@ use std::time::Duration;
 use wsdump::analyzer::Config;
 use wsdump::event::{Event, Sink, Stage};
 use wsdump::output::Palette;
+use wsdump::output::chat_view::{ChatOptions, ChatPrinter};
 use wsdump::output::explain::ExplainPrinter;
 use wsdump::output::human::{HumanOptions, HumanPrinter};
 use wsdump::output::ladder::LadderPrinter;
 use wsdump::output::summary::Summary;
 use wsdump::output::texts::Lang;
+use wsdump::output::time::{Stamper, TimeFormat, Zone};
 
 /// The ledger's limit in this target: small, so that what it does not cover shows.
 const LEDGER: usize = 4 << 20;
@@ -133,6 +135,7 @@ struct Views {
     ladder: LadderPrinter<Lines>,
     hex: HumanPrinter<Lines>,
     messages: HumanPrinter<Lines>,
+    chat: ChatPrinter<Lines>,
     stats: Summary,
 }
 
@@ -143,6 +146,7 @@ impl Sink for Views {
         self.ladder.event(ev)?;
         self.hex.event(ev)?;
         self.messages.event(ev)?;
+        self.chat.event(ev)?;
         Ok(true)
     }
     fn stage(&mut self, s: Stage) -> io::Result<()> {
@@ -156,6 +160,7 @@ impl Sink for Views {
         Sink::finish(&mut self.ladder)?;
         Sink::finish(&mut self.hex)?;
         Sink::finish(&mut self.messages)?;
+        Sink::finish(&mut self.chat)?;
         let mut human = Lines::new(false);
         human.write_all(self.stats.human().as_bytes())?;
         human.check();
@@ -192,6 +197,11 @@ fuzz_target!(|data: &[u8]| {
                 messages_only: false,
                 verbose: true,
                 hex: true,
+                // Every header, cut to 80 columns, in either language: the -v view.
+                headers: 2,
+                width: (sel & 1 != 0).then_some(80),
+                lang: if sel & 2 != 0 { Lang::Ru } else { Lang::En },
+                ..HumanOptions::default()
             },
         ),
         messages: HumanPrinter::new(
@@ -201,7 +211,18 @@ fuzz_target!(|data: &[u8]| {
                 messages_only: true,
                 verbose: false,
                 hex: false,
+                ..HumanOptions::default()
             },
+        ),
+        chat: ChatPrinter::new(
+            Lines::new(false),
+            Palette::plain(),
+            ChatOptions {
+                heartbeats: sel & 4 != 0,
+                width: (sel & 1 != 0).then_some(80),
+                lang: if sel & 2 != 0 { Lang::Ru } else { Lang::En },
+            },
+            Stamper::new(TimeFormat::default(), Zone::Fixed(0)),
         ),
         stats: Summary::default(),
     };

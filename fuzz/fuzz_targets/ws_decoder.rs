@@ -44,6 +44,7 @@ impl Emit for Both {
             dir,
             kind,
             app: None,
+            label: None,
         };
         self.human.event(&ev)?;
         self.json.event(&ev)?;
@@ -99,6 +100,7 @@ fuzz_target!(|data: &[u8]| {
                 messages_only: false,
                 verbose: lim & 0x10 != 0,
                 hex: lim & 0x20 != 0,
+                ..HumanOptions::default()
             },
         ),
         json: JsonPrinter::new(
@@ -106,6 +108,7 @@ fuzz_target!(|data: &[u8]| {
             JsonOptions {
                 messages_only: false,
                 verbose: true,
+                ..JsonOptions::default()
             },
         ),
         limits,
