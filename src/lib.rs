@@ -24,6 +24,7 @@
 pub mod analyzer;
 #[warn(missing_docs)]
 pub mod annotate;
+#[warn(missing_docs)]
 pub mod app;
 #[warn(missing_docs)]
 pub mod capfilter;
