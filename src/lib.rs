@@ -30,6 +30,7 @@ pub mod app;
 pub mod capfilter;
 #[warn(missing_docs)]
 pub mod capture;
+#[warn(missing_docs)]
 pub mod conversation;
 #[warn(missing_docs)]
 pub mod engine;
