@@ -36,6 +36,7 @@ pub mod conversation;
 pub mod engine;
 #[warn(missing_docs)]
 pub mod event;
+#[warn(missing_docs)]
 pub mod http;
 #[warn(missing_docs)]
 pub mod memory;
