@@ -3,7 +3,7 @@
 
 pub mod file;
 // live.rs is being reworked in parallel (issue 12); drop this allow once it is documented.
-#[allow(missing_docs)]
+
 pub mod live;
 pub mod pcapng_writer;
 pub mod writer;
