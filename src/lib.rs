@@ -40,6 +40,7 @@ pub mod event;
 pub mod http;
 #[warn(missing_docs)]
 pub mod memory;
+#[warn(missing_docs)]
 pub mod output;
 #[warn(missing_docs)]
 pub mod packet;
