@@ -48,6 +48,7 @@ pub mod packet;
 pub mod reassembly;
 #[warn(missing_docs)]
 pub mod shard;
+#[warn(missing_docs)]
 pub mod tls;
 #[warn(missing_docs)]
 pub mod ws;
