@@ -89,8 +89,9 @@ struct WsEntry {
     messages: u64,
 }
 
-/// The `--har` [`Sink`](crate::event::Sink): writes a HAR 1.2 log to `W` entry by entry,
-/// as connections end; [`finish`](Self::finish) closes the JSON document.
+/// The `--har` [`Sink`](crate::event::Sink): writes a HAR 1.2 log to `W` as the capture
+/// goes (a websocket connection's entry when it ends); [`finish`](Self::finish) writes the
+/// entries still open and closes the JSON document, so without it the file is not JSON.
 pub struct HarWriter<W: Write> {
     /// `None` only after [`HarWriter::into_inner`].
     out: Option<W>,
