@@ -115,6 +115,10 @@ impl Side {
     }
 }
 
+/// The protocol state of one TCP connection: both directions' byte streams, in stream
+/// order, go in ([`data`](Self::data), [`gap`](Self::gap), [`end`](Self::end)) and
+/// HTTP, websocket and TLS events come out through an [`Emit`]. Everything it buffers is
+/// charged to the [`Memory`] ledger; call [`release`](Self::release) before dropping it.
 pub struct Conversation {
     sides: [Side; 2],
     /// The requests not answered yet, oldest first (HTTP/1.1 pipelining: responses come in
@@ -127,6 +131,8 @@ pub struct Conversation {
     /// The server side is one of the `--port` ports: treat unknown bytes as websocket.
     port_hint: bool,
     limits: Limits,
+    /// Websocket was found on this connection: an upgrade was agreed, or a decoder (also
+    /// one inside TLS) followed frames. Never goes back to false.
     pub websocket: bool,
     /// A direction started with TLS records: nothing on this connection is hunted.
     tls: bool,
@@ -140,6 +146,10 @@ pub struct Conversation {
 }
 
 impl Conversation {
+    /// A conversation for a new connection. `mid_stream`: no SYN was seen, so the streams
+    /// may start anywhere (mid-HTTP, mid-frame) and are recognised rather than parsed from
+    /// the start. `port_hint`: the server port is one of `--port`'s, so bytes that are not
+    /// HTTP are taken as websocket frames. `limits` bound every websocket decoder it makes.
     pub fn new(mid_stream: bool, port_hint: bool, limits: Limits) -> Self {
         Conversation {
             sides: [Side::new(), Side::new()],
@@ -719,6 +729,9 @@ impl Conversation {
         }
     }
 
+    /// The stream in direction `dir` ended (FIN delivered, or the connection is closed):
+    /// bytes held in it are decoded as far as they go and the rest dropped, and its decoder
+    /// reports what it left incomplete. Errors are the sink's write errors.
     pub fn end(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
         if matches!(self.sides[dir.index()].mode, Mode::Start) {
             // A stream of a byte or two: what it was is said as for any other.

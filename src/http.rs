@@ -20,10 +20,15 @@ pub fn accept_for(key: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(h.finalize())
 }
 
+/// The outcome of parsing an HTTP head (start line and headers, RFC 9112 2.1) from the
+/// start of a buffer.
 pub enum Parsed<T> {
     /// The head is complete; `usize` bytes were consumed.
     Done(T, usize),
+    /// Valid so far but the head's closing empty line has not arrived: call again with more
+    /// bytes. Capping the wait is the caller's ([`MAX_HEAD`]).
     Partial,
+    /// The bytes are not an HTTP/1.x head; the string is httparse's reason.
     NotHttp(String),
 }
 
@@ -70,12 +75,21 @@ pub enum Switch {
     /// Websocket, as RFC 6455 section 4 describes it: frames follow. `problems` are the
     /// handshake's breaches that did not stop the server from switching (RFC 6455 4.1 and
     /// 4.2.1: a key, version 13; 4.2.2: the response's `Connection`); empty when none.
-    WebSocket { problems: Vec<String> },
+    WebSocket {
+        /// One readable sentence per breach, naming its RFC section.
+        problems: Vec<String>,
+    },
     /// Another protocol the request offered (Docker's `tcp`, `h2c`): not decoded.
-    Other { protocol: String },
+    Other {
+        /// The first token of the 101's `Upgrade` header, as sent.
+        protocol: String,
+    },
     /// A 101 that is not a valid switch (RFC 9110 7.8, 15.2.2): `why`. What follows is
     /// not followed as websocket.
-    Invalid { why: String },
+    Invalid {
+        /// A readable sentence saying what is wrong with the 101.
+        why: String,
+    },
 }
 
 /// Judges a 101 (`resp`) against the request it answers (`req`, when the capture holds it).
@@ -154,6 +168,9 @@ pub fn switch_of(req: Option<&HttpRequest>, resp: &HttpResponse) -> Switch {
     Switch::WebSocket { problems }
 }
 
+/// Parses a request head from the start of `buf`, noting whether it asks for a websocket
+/// upgrade (`Upgrade: websocket` and `Connection: upgrade`, RFC 6455 4.1) and its
+/// `Sec-WebSocket-Key`.
 pub fn parse_request(buf: &[u8]) -> Parsed<HttpRequest> {
     let mut hs = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut hs);
@@ -251,12 +268,16 @@ pub fn parse_deflate(ext: &str) -> Option<DeflateParams> {
 
 /// How much body follows a head, for skipping plain HTTP on the port.
 pub enum Body {
+    /// No body: the next message's head follows at once.
     None,
+    /// A body of exactly this many bytes (`Content-Length`, RFC 9112 6.2).
     Length(u64),
     /// Chunked or until close: not followed; the rest of the stream is not decoded.
     Unbounded,
 }
 
+/// The body a request head announces (RFC 9112 6.3): any `Transfer-Encoding` makes it
+/// [`Body::Unbounded`], else `Content-Length`, else none.
 pub fn request_body(req: &HttpRequest) -> Body {
     if req.header("transfer-encoding").is_some() {
         return Body::Unbounded;
@@ -270,6 +291,10 @@ pub fn request_body(req: &HttpRequest) -> Body {
     }
 }
 
+/// The body a response head announces (RFC 9112 6.3). `req_method` is the answered
+/// request's method when known: a response to HEAD, and 1xx, 204 and 304, have none; with
+/// neither `Transfer-Encoding` nor `Content-Length` the body runs until close
+/// ([`Body::Unbounded`]).
 pub fn response_body(resp: &HttpResponse, req_method: Option<&str>) -> Body {
     if req_method == Some("HEAD") || matches!(resp.status, 100..=199 | 204 | 304) {
         return Body::None;

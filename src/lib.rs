@@ -24,19 +24,23 @@
 pub mod analyzer;
 #[warn(missing_docs)]
 pub mod annotate;
+#[warn(missing_docs)]
 pub mod app;
 #[warn(missing_docs)]
 pub mod capfilter;
 #[warn(missing_docs)]
 pub mod capture;
+#[warn(missing_docs)]
 pub mod conversation;
 #[warn(missing_docs)]
 pub mod engine;
 #[warn(missing_docs)]
 pub mod event;
+#[warn(missing_docs)]
 pub mod http;
 #[warn(missing_docs)]
 pub mod memory;
+#[warn(missing_docs)]
 pub mod output;
 #[warn(missing_docs)]
 pub mod packet;
@@ -44,6 +48,7 @@ pub mod packet;
 pub mod reassembly;
 #[warn(missing_docs)]
 pub mod shard;
+#[warn(missing_docs)]
 pub mod tls;
 #[warn(missing_docs)]
 pub mod ws;

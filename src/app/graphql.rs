@@ -18,6 +18,8 @@ pub fn is_init(v: &Value) -> bool {
             .is_some_and(|o| o.keys().all(|k| k == "type" || k == "payload"))
 }
 
+/// The [`Annotator`] for both GraphQL subprotocols; built for one of them
+/// (`transport` or `legacy`), it still reads the other's messages.
 pub struct Graphql {
     legacy: bool,
     /// Which of the two it is was guessed (claimed by content, not by subprotocol): the

@@ -23,6 +23,8 @@ fn is_one(v: &Value) -> bool {
             || v.get("error").is_some())
 }
 
+/// The [`Annotator`] for JSON-RPC 2.0 (`--app json-rpc`). It keeps no state: a request and
+/// its response are paired by id through their readings' `pairing` (see [`super::Pairs`]).
 pub struct JsonRpc;
 
 /// One request, notification or response: its text, JSON and pairing.

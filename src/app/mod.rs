@@ -69,7 +69,9 @@ impl Reading {
 /// Which side sent the message.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Side {
+    /// The peer that sent the upgrade request (its frames are masked).
     Client,
+    /// The peer that answered 101 Switching Protocols.
     Server,
 }
 
@@ -85,9 +87,12 @@ impl Side {
 /// One message as the annotator sees it: decoded, unmasked, inflated payload.
 #[derive(Clone, Copy, Debug)]
 pub struct AppMessage<'a> {
+    /// Who sent it; readers use it to tell requests from responses.
     pub side: Side,
     /// The payload as text, for a text message that is valid UTF-8.
     pub text: Option<&'a str>,
+    /// The whole payload bytes, for text and binary messages alike (for text, the same
+    /// bytes as `text`).
     pub payload: &'a [u8],
     /// A binary (opcode 2) message.
     pub binary: bool,
@@ -249,6 +254,7 @@ pub struct Pairs {
 }
 
 impl Pairs {
+    /// An empty table that remembers at most `capacity` pending requests (at least one).
     pub fn new(capacity: usize) -> Pairs {
         Pairs {
             capacity: capacity.max(1),
@@ -295,10 +301,12 @@ impl Pairs {
         }
     }
 
+    /// Requests still waiting for their response.
     pub fn len(&self) -> usize {
         self.pending.len()
     }
 
+    /// No request is waiting for its response.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }

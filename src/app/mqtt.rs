@@ -263,6 +263,8 @@ struct Direction {
     aliases: Vec<(u16, String)>,
 }
 
+/// The [`Annotator`] for MQTT over websocket: one per connection, since it reassembles
+/// packets across messages and learns the protocol level from CONNECT / CONNACK.
 pub struct Mqtt {
     /// Protocol level: 3 (3.1), 4 (3.1.1), 5 (5.0); None until a CONNECT or CONNACK tells.
     level: Option<u8>,
@@ -299,6 +301,8 @@ fn other(s: Side) -> Side {
 }
 
 impl Mqtt {
+    /// A reader that knows no protocol level yet (v5 properties are parsed once CONNECT or
+    /// CONNACK says level 5).
     pub fn new() -> Mqtt {
         Mqtt {
             level: None,

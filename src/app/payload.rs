@@ -37,11 +37,15 @@ const SHORT: usize = 8;
 /// Which encoding.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Format {
+    /// MessagePack (msgpack.org spec).
     MessagePack,
+    /// CBOR, RFC 8949.
     Cbor,
 }
 
 impl Format {
+    /// The name shown in readings (`msgpack`, `cbor`): the `protocol` of their JSON and the
+    /// text's first word.
     pub fn as_str(self) -> &'static str {
         match self {
             Format::MessagePack => "msgpack",
@@ -343,12 +347,14 @@ pub struct Binary {
 }
 
 impl Binary {
+    /// Reads every binary message as MessagePack (`--app msgpack`).
     pub fn msgpack() -> Binary {
         Binary {
             format: Format::MessagePack,
         }
     }
 
+    /// Reads every binary message as CBOR (`--app cbor`).
     pub fn cbor() -> Binary {
         Binary {
             format: Format::Cbor,

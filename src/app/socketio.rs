@@ -46,6 +46,8 @@ struct Pending {
     sizes: Vec<usize>,
 }
 
+/// The [`Annotator`] for Engine.IO and the Socket.IO packets inside it; one per connection,
+/// since a binary packet's attachments arrive in later messages.
 pub struct SocketIo {
     /// Engine.IO protocol version: 3 or 4; None until known (then v4 is assumed).
     eio: Option<u8>,
@@ -53,6 +55,8 @@ pub struct SocketIo {
 }
 
 impl SocketIo {
+    /// `eio` is the Engine.IO version (3 or 4) when known, e.g. from the upgrade URL's `EIO=`
+    /// query parameter; `None` assumes v4 until the traffic tells.
     pub fn new(eio: Option<u8>) -> SocketIo {
         SocketIo { eio, pending: None }
     }

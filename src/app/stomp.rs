@@ -309,12 +309,15 @@ fn stomp_reading(data: &[u8]) -> Option<Reading> {
     Some(r)
 }
 
+/// The [`Annotator`] for STOMP frames, bare or inside SockJS framing.
 pub struct Stomp {
     /// Named `sockjs` (claimed as SockJS) rather than `stomp`.
     sockjs: bool,
 }
 
 impl Stomp {
+    /// `sockjs`: the reader names itself `sockjs` instead of `stomp` (it was claimed as, or
+    /// forced to, SockJS); both read SockJS framing and STOMP alike.
     pub fn new(sockjs: bool) -> Stomp {
         Stomp { sockjs }
     }

@@ -15,6 +15,8 @@ pub fn is_workerman(v: &Value) -> bool {
     }
 }
 
+/// The [`Annotator`] for workerman-chat; one per connection, since it remembers the
+/// client's login nickname to name the sender of its `say` messages.
 #[derive(Default)]
 pub struct Workerman {
     /// The nickname of the client's login.

@@ -2,8 +2,6 @@
 //! go when saved (`writer`). Everything downstream sees only [`RawPacket`].
 
 pub mod file;
-// live.rs is being reworked in parallel (issue 12); drop this allow once it is documented.
-#[allow(missing_docs)]
 pub mod live;
 pub mod pcapng_writer;
 pub mod writer;

@@ -27,12 +27,14 @@ const MAX_NAMED: usize = 5;
 /// Connections followed at once (bounded memory); beyond, all are forgotten.
 const MAX_CONNS: usize = 65_536;
 
+/// What `--chat` shows.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ChatOptions {
     /// Heartbeats too (`-v`).
     pub heartbeats: bool,
     /// Cut lines to this many columns (a terminal).
     pub width: Option<usize>,
+    /// Language of the readings and verdicts.
     pub lang: Lang,
 }
 
@@ -58,6 +60,8 @@ struct Member {
     server: SocketAddr,
 }
 
+/// The `--chat` [`Sink`]: groups the servers' fanned-out copies of each chat event and
+/// writes one line per event to `W`.
 pub struct ChatPrinter<W: Write> {
     out: W,
     pal: Palette,
@@ -88,6 +92,7 @@ fn who(ev: &Event<'_>) -> String {
 }
 
 impl<W: Write> ChatPrinter<W> {
+    /// A printer writing to `out` in the colours of `pal`, each line stamped by `stamper`.
     pub fn new(out: W, pal: Palette, opts: ChatOptions, stamper: time::Stamper) -> Self {
         ChatPrinter {
             out,
@@ -108,10 +113,12 @@ impl<W: Write> ChatPrinter<W> {
         let _ = self.verdicts.observe(ev);
     }
 
+    /// Flushes the writer; call it before the program exits, since `out` may be buffered.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
+    /// Gives the writer back (tests read what was printed from it).
     pub fn into_inner(self) -> W {
         self.out
     }

@@ -34,6 +34,8 @@ struct Notes {
 /// server ended is a reconnect.
 const RECONNECT_NS: i128 = 5_000_000_000;
 
+/// The `--explain` [`Sink`]: the human view's lines with comment blocks between them that
+/// explain, in `lang`, what each packet does.
 pub struct ExplainPrinter<W: Write> {
     out: W,
     lang: Lang,
@@ -53,6 +55,8 @@ pub struct ExplainPrinter<W: Write> {
 }
 
 impl<W: Write> ExplainPrinter<W> {
+    /// A printer writing to `out` in `lang`; `hex` adds the hex and ASCII dump of binary
+    /// payloads (`-X`).
     pub fn new(out: W, lang: Lang, hex: bool) -> Self {
         let opts = HumanOptions {
             messages_only: false,
@@ -77,6 +81,8 @@ impl<W: Write> ExplainPrinter<W> {
         }
     }
 
+    /// Writes what is still held (the text waits for the next event, which may add to its
+    /// comment) and flushes the writer; call it at the end of the run.
     pub fn flush(&mut self) -> io::Result<()> {
         self.flush_pending();
         let r = self.out.write_all(self.buf.as_bytes());

@@ -9,8 +9,11 @@ pub const GREP_JSON_MAX: usize = 1 << 20;
 /// Most string values of one message `-e` searches.
 const GREP_JSON_STRINGS: usize = 100_000;
 
+/// The display filters of the command line, all of which an event must pass; the default
+/// passes everything.
 #[derive(Default)]
 pub struct Filter {
+    /// Only events of this direction (`--dir`); `None`: both.
     pub dir: Option<Dir>,
     /// Opcodes to keep (messages only pass when listed); empty = all.
     pub opcodes: Vec<Opcode>,
@@ -34,6 +37,7 @@ impl Filter {
         !self.opcodes.is_empty() || self.grep.is_some()
     }
 
+    /// No filter is set: every event passes (callers skip filtering).
     pub fn is_empty(&self) -> bool {
         self.dir.is_none()
             && self.conn.is_none()
@@ -42,6 +46,8 @@ impl Filter {
             && !self.no_heartbeats
     }
 
+    /// Whether `ev` is shown. Connection ends always pass, so printers can release the
+    /// connection's state.
     pub fn passes(&self, ev: &Event<'_>) -> bool {
         if matches!(ev.kind, EventKind::End) {
             return true;

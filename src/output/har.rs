@@ -31,6 +31,7 @@ use std::path::PathBuf;
 /// Unanswered requests held per connection; older ones are written without a response.
 const MAX_PENDING: usize = 64;
 
+/// What goes into the HAR file.
 #[derive(Clone, Debug)]
 pub struct HarOptions {
     /// Also list close, ping and pong frames in `_webSocketMessages` (opcodes 8, 9, 10,
@@ -88,6 +89,9 @@ struct WsEntry {
     messages: u64,
 }
 
+/// The `--har` [`Sink`](crate::event::Sink): writes a HAR 1.2 log to `W` as the capture
+/// goes (a websocket connection's entry when it ends); [`finish`](Self::finish) writes the
+/// entries still open and closes the JSON document, so without it the file is not JSON.
 pub struct HarWriter<W: Write> {
     /// `None` only after [`HarWriter::into_inner`].
     out: Option<W>,

@@ -8,6 +8,8 @@ use crate::event::{Dir, Event, EventKind, Message, Notice, Opcode, Sink, TcpRole
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+/// What the human view shows, from the command line; the default is one line per event worth
+/// reading, payloads in full, no headers, English.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct HumanOptions {
     /// Only websocket messages.
@@ -30,6 +32,7 @@ pub struct HumanOptions {
     pub reconnects: bool,
 }
 
+/// The default output: a [`Sink`] that writes the human view's lines to `W`.
 pub struct HumanPrinter<W: Write> {
     out: W,
     pal: Palette,
@@ -41,6 +44,8 @@ pub struct HumanPrinter<W: Write> {
 }
 
 impl<W: Write> HumanPrinter<W> {
+    /// A printer writing to `out` in the colours of `pal`, timestamps as UTC times of day
+    /// (see [`with_time`](Self::with_time)).
     pub fn new(out: W, pal: Palette, opts: HumanOptions) -> Self {
         HumanPrinter {
             out,
@@ -59,14 +64,17 @@ impl<W: Write> HumanPrinter<W> {
         self
     }
 
+    /// Flushes the writer; call it before the program exits, since `out` may be buffered.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
+    /// Gives the writer back (tests read what was printed from it).
     pub fn into_inner(self) -> W {
         self.out
     }
 
+    /// The writer, to write around the printer's lines (a closing summary).
     pub fn get_mut(&mut self) -> &mut W {
         &mut self.out
     }

@@ -5,8 +5,10 @@ use crate::event::{Event, EventKind, Message, Notice, Opcode, Sink, TlsInfo};
 use std::fmt::Write as _;
 use std::io::{self, Write};
 
+/// What `--json` writes; the default is every event but TCP segments and frame headers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonOptions {
+    /// Only websocket messages (`type: "message"`).
     pub messages_only: bool,
     /// Every TCP segment and frame header too.
     pub verbose: bool,
@@ -18,6 +20,7 @@ pub struct JsonOptions {
     pub max_payload: Option<usize>,
 }
 
+/// The `--json` [`Sink`]: one JSON object per line per event, as docs/json.md specifies.
 pub struct JsonPrinter<W: Write> {
     out: W,
     opts: JsonOptions,
@@ -125,6 +128,7 @@ fn value(v: &serde_json::Value, out: &mut String) {
 }
 
 impl<W: Write> JsonPrinter<W> {
+    /// A printer writing JSON lines to `out`.
     pub fn new(out: W, opts: JsonOptions) -> Self {
         JsonPrinter {
             out,
@@ -133,10 +137,12 @@ impl<W: Write> JsonPrinter<W> {
             community_ids: Vec::new(),
         }
     }
+    /// Flushes the writer; call it before the program exits, since `out` may be buffered.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }
 
+    /// Gives the writer back (tests read what was printed from it).
     pub fn into_inner(self) -> W {
         self.out
     }

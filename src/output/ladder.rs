@@ -67,6 +67,8 @@ struct Diagram {
     drawn: u64,
 }
 
+/// The `--ladder` [`Sink`]: one sequence diagram per connection, written to `W` when the
+/// connection ends (or row by row, [`live`](Self::live)).
 pub struct LadderPrinter<W: Write> {
     out: W,
     g: &'static Glyphs,
@@ -131,6 +133,8 @@ pub fn locale_is_utf8() -> bool {
 }
 
 impl<W: Write> LadderPrinter<W> {
+    /// A printer writing to `out`, drawing with box-drawing characters and arrows when
+    /// `unicode` (see [`locale_is_utf8`]), else with ASCII.
     pub fn new(out: W, unicode: bool) -> Self {
         LadderPrinter {
             out,
@@ -181,6 +185,7 @@ impl<W: Write> LadderPrinter<W> {
         out.push('\n');
     }
 
+    /// Flushes the writer; call it before the program exits, since `out` may be buffered.
     pub fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
     }

@@ -41,21 +41,34 @@ fn app_json(a: &Annotation) -> Option<&serde_json::Value> {
 /// style is plain and nothing but text is written.
 #[derive(Clone, Copy, Debug)]
 pub struct Palette {
+    /// Whether [`paint`](Self::paint) writes ANSI escapes; false, the styles are ignored.
     pub enabled: bool,
+    /// Timestamps at the start of a line.
     pub time: Style,
+    /// Addresses (`ip:port`) and connection names.
     pub addr: Style,
+    /// The client-to-server arrow (` → `).
     pub c2s: Style,
+    /// The server-to-client arrow (` ← `).
     pub s2c: Style,
+    /// TCP lines (SYN, FIN, RST, …).
     pub tcp: Style,
+    /// HTTP request and response lines.
     pub http: Style,
+    /// A data frame's or message's opcode (`text`, `binary`).
     pub opcode: Style,
+    /// A control frame's opcode (`close`, `ping`, `pong`, RFC 6455 5.5).
     pub control: Style,
+    /// Flags and application readings that call for no alarm.
     pub flag: Style,
+    /// Violations, refusals, resynchronisations: what went wrong.
     pub warn: Style,
+    /// Secondary text: notices, heartbeats, "… more" tails.
     pub dim: Style,
 }
 
 impl Palette {
+    /// No colour: [`paint`](Self::paint) appends text only (`--color never`, not a tty).
     pub fn plain() -> Self {
         let s = Style::new();
         Palette {
@@ -74,6 +87,7 @@ impl Palette {
         }
     }
 
+    /// The colours of a terminal (`--color always`, or a tty without `NO_COLOR`).
     pub fn colored() -> Self {
         let s = Style::new();
         Palette {

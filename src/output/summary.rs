@@ -13,24 +13,39 @@ pub const RECONNECT_NS: i128 = 5_000_000_000;
 /// Rows kept; connections beyond are counted in a last line, so memory stays bounded.
 const MAX_ROWS: usize = 10_000;
 
+/// One row of the `--stats` table: one connection's counters. Arrays of two are indexed by
+/// [`Dir::index`]: client to server first.
 #[derive(Clone, Debug, Default)]
 pub struct ConnSummary {
+    /// The connection's id, as events carry it.
     pub id: u64,
+    /// The client's address as printed (`ip:port`).
     pub client: String,
+    /// The server's address as printed (`ip:port`).
     pub server: String,
     /// The name an application protocol gave the connection (a chat login).
     pub label: Option<String>,
+    /// When its first event happened.
     pub first: Timestamp,
+    /// When its latest event happened.
     pub last: Timestamp,
+    /// Websocket messages per direction, control messages included.
     pub messages: [u64; 2],
+    /// Their payload bytes per direction, after inflation.
     pub bytes: [u64; 2],
     /// Compressed messages: bytes on the wire and inflated.
     pub deflate_wire: [u64; 2],
+    /// The inflated bytes of the compressed messages counted in `deflate_wire`.
     pub deflate_plain: [u64; 2],
+    /// The close frames' status codes (RFC 6455 7.4), with who sent each, in order.
     pub close_codes: Vec<(Dir, u16)>,
+    /// Holes in the captured streams (lost or uncaptured segments).
     pub gaps: u64,
+    /// The bytes those holes span.
     pub gap_bytes: u64,
+    /// RFC breaches reported on it.
     pub violations: u64,
+    /// TLS that was not decrypted (its content is not in the other counters).
     pub tls: bool,
     /// The application protocol that read its messages (the last one that did).
     pub app: Option<&'static str>,
@@ -104,6 +119,8 @@ impl ConnSummary {
     }
 }
 
+/// The `--stats` collector: give it every event ([`observe`](Self::observe)), then print
+/// [`human`](Self::human) or [`json`](Self::json). At most 10 000 rows are kept.
 #[derive(Default)]
 pub struct Summary {
     rows: Vec<ConnSummary>,
@@ -113,6 +130,7 @@ pub struct Summary {
     ended: HashMap<(std::net::IpAddr, std::net::SocketAddr), (Timestamp, u32)>,
     /// The same for connection names (labels).
     names_ended: HashMap<String, (Timestamp, u32)>,
+    /// Connections seen after the table was full: not in the rows, only counted.
     pub overflow: u64,
     /// Language of the table's verdicts.
     pub lang: super::texts::Lang,
@@ -127,6 +145,7 @@ impl Summary {
         }
     }
 
+    /// Counts one event into its connection's row (events of no connection are ignored).
     pub fn observe(&mut self, ev: &Event<'_>) {
         let Some(c) = ev.conn else { return };
         if matches!(ev.kind, EventKind::End) {
@@ -261,10 +280,13 @@ impl Summary {
         v.join("; ")
     }
 
+    /// The rows, in the order the connections were first seen.
     pub fn rows(&self) -> &[ConnSummary] {
         &self.rows
     }
 
+    /// The table as text, one line per connection under a header, in [`lang`](Self::lang),
+    /// then the overflow count and, when any request met its response, a latency table.
     pub fn human(&self) -> String {
         let mut o = String::new();
         let client = |r: &ConnSummary| {

@@ -2,14 +2,19 @@
 //! `{name}` placeholders filled from what the packets show; adding a language is adding a
 //! table (and its name to [`Lang::parse`]).
 
+/// A language of the human views' verdicts, explanations and readings (`--lang`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Lang {
+    /// English, the default, and the fallback for a key another table lacks.
     #[default]
     En,
+    /// Russian.
     Ru,
 }
 
 impl Lang {
+    /// The language a `--lang` value names (`en`, `english`, `ru`, `russian`, any case);
+    /// `None` for an unknown one.
     pub fn parse(s: &str) -> Option<Lang> {
         match s.to_ascii_lowercase().as_str() {
             "en" | "english" => Some(Lang::En),
@@ -43,6 +48,8 @@ impl Lang {
     }
 }
 
+/// The English table: (key, template) pairs, templates with `{name}` placeholders. Every
+/// key the program uses is here.
 pub const EN: &[(&str, &str)] = &[
     ("cut_bytes", "{n} bytes"),
     ("l_hs1", "handshake 1/3"),
@@ -285,6 +292,7 @@ pub const EN: &[(&str, &str)] = &[
     ("binary", "Binary payload, as tcpdump -X shows it:"),
 ];
 
+/// The Russian table, keyed as [`EN`]; a key missing here is said in English.
 pub const RU: &[(&str, &str)] = &[
     ("cut_bytes", "{n} байт"),
     ("l_hs1", "рукопожатие 1/3"),

@@ -93,11 +93,17 @@ pub enum Zone {
 /// A broken-down time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Civil {
+    /// The proleptic Gregorian year, astronomically numbered (0 is 1 BCE).
     pub year: i64,
+    /// 1 to 12.
     pub month: u32,
+    /// Day of the month, from 1.
     pub day: u32,
+    /// 0 to 23.
     pub hour: u32,
+    /// 0 to 59.
     pub minute: u32,
+    /// 0 to 59 (60 only if the C library reports a leap second).
     pub second: u32,
     /// Seconds east of UTC in effect.
     pub utc_offset: i64,
@@ -219,13 +225,16 @@ pub fn format(
 /// the delta formats.
 #[derive(Clone, Debug)]
 pub struct Stamper {
+    /// Which of tcpdump's formats is printed.
     pub format: TimeFormat,
+    /// The zone of the local-time formats.
     pub zone: Zone,
     first: Option<Timestamp>,
     prev: Option<Timestamp>,
 }
 
 impl Stamper {
+    /// A stamper that has seen no line yet (the first line's delta is zero).
     pub fn new(format: TimeFormat, zone: Zone) -> Stamper {
         Stamper {
             format,

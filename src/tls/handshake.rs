@@ -4,14 +4,25 @@
 
 use std::fmt;
 
+// HandshakeType values: the first byte of a handshake message (RFC 8446 4, RFC 5246 7.4).
+
+/// HandshakeType hello_request (TLS 1.2 only: the server asks for renegotiation).
 pub const HELLO_REQUEST: u8 = 0;
+/// HandshakeType client_hello.
 pub const CLIENT_HELLO: u8 = 1;
+/// HandshakeType server_hello (also a HelloRetryRequest in TLS 1.3).
 pub const SERVER_HELLO: u8 = 2;
+/// HandshakeType new_session_ticket.
 pub const NEW_SESSION_TICKET: u8 = 4;
+/// HandshakeType end_of_early_data (TLS 1.3: the client's 0-RTT data ends).
 pub const END_OF_EARLY_DATA: u8 = 5;
+/// HandshakeType encrypted_extensions (TLS 1.3; carries the chosen ALPN).
 pub const ENCRYPTED_EXTENSIONS: u8 = 8;
+/// HandshakeType certificate.
 pub const CERTIFICATE: u8 = 11;
+/// HandshakeType finished.
 pub const FINISHED: u8 = 20;
+/// HandshakeType key_update (TLS 1.3).
 pub const KEY_UPDATE: u8 = 24;
 
 /// ServerHello.random of a HelloRetryRequest (RFC 8446 §4.1.3): SHA-256("HelloRetryRequest").
@@ -33,22 +44,34 @@ const EXT_EARLY_DATA: u16 = 42;
 const EXT_SUPPORTED_VERSIONS: u16 = 43;
 const EXT_KEY_SHARE: u16 = 51;
 
+/// The fields of a ClientHello (RFC 8446 4.1.2) that decryption and the reports use.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClientHello {
+    /// The `legacy_version` field (0x0303 even from TLS 1.3 clients).
     pub legacy_version: u16,
+    /// Its 32-byte random: the key log's key for this connection.
     pub random: [u8; 32],
+    /// `legacy_session_id`; a TLS 1.2 server echoes it to resume that session.
     pub session_id: Vec<u8>,
+    /// The suites offered, IANA code points in the client's order (GREASE values kept).
     pub cipher_suites: Vec<u16>,
+    /// The server_name extension's host name (RFC 6066 3).
     pub sni: Option<String>,
+    /// The ALPN protocols offered (RFC 7301), in order.
     pub alpn: Vec<String>,
+    /// The supported_versions extension (RFC 8446 4.2.1), as sent; empty without it.
     pub supported_versions: Vec<u16>,
     /// Groups the client sent a key share for.
     pub key_share_groups: Vec<u16>,
+    /// A pre_shared_key extension: the client tries TLS 1.3 resumption.
     pub psk: bool,
+    /// An early_data extension: 0-RTT data may follow the ClientHello.
     pub early_data: bool,
     /// A non-empty session_ticket extension: TLS 1.2 ticket resumption attempt.
     pub session_ticket: bool,
+    /// The extended_master_secret extension was offered (RFC 7627).
     pub extended_master_secret: bool,
+    /// The encrypt_then_mac extension was offered (RFC 7366).
     pub encrypt_then_mac: bool,
 }
 
@@ -64,18 +87,31 @@ impl ClientHello {
     }
 }
 
+/// The fields of a ServerHello (RFC 8446 4.1.3, RFC 5246 7.4.1.3) that decryption and the
+/// reports use.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerHello {
+    /// The `legacy_version` field (the TLS 1.2 version; 0x0303 under TLS 1.3).
     pub legacy_version: u16,
+    /// Its 32-byte random (the TLS 1.2 key block is derived from both randoms).
     pub random: [u8; 32],
+    /// `legacy_session_id_echo`: in TLS 1.2, the ClientHello's id again means resumption.
     pub session_id: Vec<u8>,
+    /// The suite chosen, its IANA code point.
     pub cipher_suite: u16,
     /// supported_versions: 0x0304 for TLS 1.3.
     pub selected_version: Option<u16>,
+    /// Its random is [`HELLO_RETRY_RANDOM`]: a HelloRetryRequest, not a ServerHello.
     pub hello_retry_request: bool,
+    /// The group of the server's key_share.
     pub key_share_group: Option<u16>,
+    /// A pre_shared_key extension: the server accepted TLS 1.3 resumption.
     pub psk: bool,
+    /// The extended_master_secret extension was accepted (RFC 7627): the TLS 1.2 master
+    /// secret is derived from the session hash.
     pub extended_master_secret: bool,
+    /// The encrypt_then_mac extension was accepted (RFC 7366): CBC records are MACed after
+    /// encryption.
     pub encrypt_then_mac: bool,
     /// TLS 1.2 puts ALPN in the ServerHello (1.3 in EncryptedExtensions).
     pub alpn: Option<String>,
@@ -88,31 +124,49 @@ impl ServerHello {
     }
 }
 
+/// One handshake message, as [`HandshakeReader`] returns it. The hellos are boxed: they
+/// are large and rare next to the others.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
+    /// A ClientHello, parsed.
     ClientHello(Box<ClientHello>),
+    /// A ServerHello or HelloRetryRequest, parsed.
     ServerHello(Box<ServerHello>),
+    /// A NewSessionTicket; its body is not kept.
     NewSessionTicket,
+    /// TLS 1.3 EncryptedExtensions (RFC 8446 4.3.1).
     EncryptedExtensions {
+        /// The ALPN protocol the server chose.
         alpn: Option<String>,
+        /// The server accepted the client's 0-RTT data.
         early_data: bool,
     },
+    /// A Finished: the sender's handshake is over.
     Finished,
+    /// TLS 1.3 KeyUpdate (RFC 8446 4.6.3): the sender's next records use new keys.
     KeyUpdate {
+        /// The sender asks the peer to update its keys too.
         update_requested: bool,
     },
     /// Any other type (Certificate, ServerKeyExchange, ...), body not kept.
     Other {
+        /// Its HandshakeType (see the constants above).
         msg_type: u8,
     },
 }
 
+/// Why a handshake message could not be read; the reader goes on with the next one.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HandshakeError {
     /// A message that does not parse; names the message and what was wrong.
     Malformed(&'static str),
     /// A hello longer than [`MAX_MESSAGE`].
-    TooLarge { msg_type: u8, len: usize },
+    TooLarge {
+        /// Its HandshakeType.
+        msg_type: u8,
+        /// Its length as the message header gives it, in bytes.
+        len: usize,
+    },
 }
 
 impl fmt::Display for HandshakeError {
@@ -366,6 +420,7 @@ pub struct HandshakeReader {
 }
 
 impl HandshakeReader {
+    /// A reader at a message boundary, holding nothing.
     pub fn new() -> HandshakeReader {
         HandshakeReader::default()
     }

@@ -29,20 +29,29 @@ const MAX_SECRET: usize = 64;
 pub struct Secrets {
     /// TLS 1.2 and earlier: `CLIENT_RANDOM`, the 48-byte master secret.
     pub master_secret: Option<Vec<u8>>,
+    /// TLS 1.3 `CLIENT_EARLY_TRAFFIC_SECRET`: decrypts the client's 0-RTT data.
     pub client_early_traffic: Option<Vec<u8>>,
+    /// TLS 1.3 `EARLY_EXPORTER_SECRET` (kept, not used for decryption).
     pub early_exporter: Option<Vec<u8>>,
+    /// TLS 1.3 `CLIENT_HANDSHAKE_TRAFFIC_SECRET`: the client's encrypted handshake.
     pub client_handshake_traffic: Option<Vec<u8>>,
+    /// TLS 1.3 `SERVER_HANDSHAKE_TRAFFIC_SECRET`: the server's encrypted handshake
+    /// (EncryptedExtensions, Certificate, Finished).
     pub server_handshake_traffic: Option<Vec<u8>>,
+    /// TLS 1.3 `EXPORTER_SECRET` (kept, not used for decryption).
     pub exporter: Option<Vec<u8>>,
     /// `CLIENT_TRAFFIC_SECRET_N` at index N (0 is the standard label; N > 0 is OpenSSL's).
     pub client_traffic: Vec<Option<Vec<u8>>>,
+    /// `SERVER_TRAFFIC_SECRET_N`, indexed as `client_traffic`.
     pub server_traffic: Vec<Option<Vec<u8>>>,
 }
 
 impl Secrets {
+    /// The client's application traffic secret after `n` KeyUpdates, if logged.
     pub fn client_traffic(&self, n: usize) -> Option<&[u8]> {
         self.client_traffic.get(n)?.as_deref()
     }
+    /// The server's application traffic secret after `n` KeyUpdates, if logged.
     pub fn server_traffic(&self, n: usize) -> Option<&[u8]> {
         self.server_traffic.get(n)?.as_deref()
     }
@@ -76,7 +85,10 @@ pub enum Line {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KeyLogError {
     /// The block holds another kind of secrets (WireGuard, ZigBee, ...).
-    NotTlsKeyLog { secret_type: u32 },
+    NotTlsKeyLog {
+        /// The block's secret type (the TLS one is [`DSB_TLS_KEY_LOG`]).
+        secret_type: u32,
+    },
 }
 
 impl std::fmt::Display for KeyLogError {
@@ -107,6 +119,7 @@ pub struct KeyLog {
 }
 
 impl KeyLog {
+    /// A key log with no secrets and zero counts.
     pub fn new() -> KeyLog {
         KeyLog::default()
     }
@@ -128,6 +141,7 @@ impl KeyLog {
         self.map.len()
     }
 
+    /// No connection has a secret yet.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
@@ -362,6 +376,8 @@ pub struct KeyLogReader {
 }
 
 impl KeyLogReader {
+    /// A reader of the file at `path`, from its start. Nothing is read until the first
+    /// [`poll`](Self::poll), so the file need not exist yet.
     pub fn new(path: impl Into<PathBuf>) -> KeyLogReader {
         KeyLogReader {
             path: path.into(),

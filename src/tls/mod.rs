@@ -45,7 +45,9 @@ use suite::{Suite, SuiteVersion};
 /// Which way bytes travel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Direction {
+    /// From the peer that sent the ClientHello.
     ClientToServer,
+    /// From the peer that answers it.
     ServerToClient,
 }
 
@@ -71,28 +73,39 @@ pub const MAX_RESYNC_RECORDS: u64 = 64;
 /// What the connection reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Event<'a> {
+    /// The client's ClientHello (RFC 8446 4.1.2, RFC 5246 7.4.1.2).
     ClientHello {
-        /// Highest version offered.
+        /// Highest version offered, as on the wire (0x0303 TLS 1.2, 0x0304 TLS 1.3), from
+        /// `supported_versions` when present.
         version: u16,
+        /// The server_name extension's host name (RFC 6066 3).
         sni: Option<String>,
+        /// The application protocols offered (ALPN, RFC 7301), in the client's order.
         alpn: Vec<String>,
+        /// Its 32-byte random: the key under which the key log files this connection's
+        /// secrets.
         client_random: ClientRandom,
         /// A ClientHello inside an established TLS 1.2 connection.
         renegotiation: bool,
     },
+    /// The server's ServerHello (or HelloRetryRequest).
     ServerHello {
+        /// The version chosen, as on the wire (0x0304 from `supported_versions`).
         version: u16,
+        /// The cipher suite chosen, its IANA code point.
         suite: u16,
         /// IANA name, or "unknown".
         suite_name: &'static str,
         /// TLS 1.2 ALPN (TLS 1.3 sends it in EncryptedExtensions: [`Event::Alpn`]).
         alpn: Option<String>,
+        /// A HelloRetryRequest (RFC 8446 4.1.4): the client sends a second ClientHello.
         hello_retry: bool,
         /// TLS 1.2 session ID or ticket resumption, TLS 1.3 PSK.
         resumed: bool,
     },
     /// The protocol the server chose, from TLS 1.3 EncryptedExtensions.
     Alpn {
+        /// The protocol name as sent (`http/1.1`).
         protocol: String,
     },
     /// The key log has the secrets of this handshake.
@@ -100,63 +113,92 @@ pub enum Event<'a> {
     /// The key log has no (usable) secret for this client random (hex). Looked up again
     /// on later records, so a key log that grows later still works.
     NoKey {
+        /// 64 lower-case hex digits, as the key log writes it.
         client_random: String,
     },
     /// The negotiated suite is not decrypted here.
     UnsupportedSuite {
+        /// The suite's IANA code point.
         suite: u16,
+        /// Its IANA name, or "unknown".
         name: &'static str,
     },
     /// Not TLS 1.2 or 1.3.
     UnsupportedVersion {
+        /// The version the ServerHello chose, as on the wire (0x0302 is TLS 1.1).
         version: u16,
     },
     /// Encrypted data without a ClientHello before it: the capture started after the
     /// handshake, so the client random (the key log's key) is unknown. Once per connection.
     StartedLate,
+    /// An alert other than close_notify (RFC 8446 6, RFC 5246 7.2), plaintext or decrypted.
     Alert {
+        /// Who sent it.
         dir: Direction,
+        /// 1 warning, 2 fatal.
         level: u8,
+        /// The AlertDescription code.
         description: u8,
+        /// Its name in the RFCs ([`alert_name`]).
         name: &'static str,
     },
+    /// A close_notify alert (RFC 8446 6.1): the sender will send no more data.
     CloseNotify {
+        /// Who sent it.
         dir: Direction,
     },
     /// Decrypted application data, in order.
     ApplicationData {
+        /// Who sent it.
         dir: Direction,
+        /// The plaintext of one record; borrowed from the connection during
+        /// [`Connection::feed`] (see [`Event::into_owned`]).
         data: Cow<'a, [u8]>,
     },
     /// A record whose tag or MAC did not verify: wrong key or corrupt record.
     DecryptFailed {
+        /// Whose record it was.
         dir: Direction,
+        /// The record's sequence number in its direction (from 0 after each key change).
         seq: u64,
     },
+    /// A TLS 1.3 KeyUpdate (RFC 8446 4.6.3): the sender's traffic keys change from the
+    /// next record on, and are followed.
     KeyUpdate {
+        /// Who sent it.
         dir: Direction,
+        /// `update_requested`: the peer is asked to update its keys too.
         update_requested: bool,
     },
+    /// A NewSessionTicket (RFC 8446 4.6.1, RFC 5077): the server lets the client resume.
     NewSessionTicket {
+        /// Who sent it (the server, unless the peers misbehave).
         dir: Direction,
     },
     /// The stream was not records for a while (or bytes were lost): this many bytes were
     /// skipped to the next plausible record, and `records` records were found lost by
     /// their sequence numbers.
     Resynced {
+        /// The direction that lost its way.
         dir: Direction,
+        /// Bytes skipped.
         bytes: u64,
+        /// Records missing by their sequence numbers.
         records: u64,
     },
     /// Records that cannot be decrypted for a reason already reported (no key, unsupported
     /// suite, started late, TLS 1.3 early data): counted, reported once per reason.
     Undecrypted {
+        /// Whose records.
         dir: Direction,
+        /// Why, in words ("TLS 1.3 early data").
         reason: &'static str,
     },
     /// The byte stream is not TLS records, or a handshake message does not parse.
     Malformed {
+        /// The direction at fault.
         dir: Direction,
+        /// What did not parse, in words.
         what: String,
     },
 }
@@ -374,6 +416,8 @@ const REASON_UNSUPPORTED: u8 = 4;
 const REASON_EARLY: u8 = 8;
 
 impl Connection {
+    /// A connection that has seen nothing: it expects a ClientHello first, and reports
+    /// [`Event::StartedLate`] if encrypted records come instead.
     pub fn new() -> Connection {
         Connection::default()
     }

@@ -9,10 +9,17 @@ use aes_gcm::{Aes128Gcm, Aes256Gcm};
 use chacha20poly1305::ChaCha20Poly1305;
 use std::fmt;
 
+// ContentType values: the first byte of a record header (RFC 8446 5.1, RFC 6520).
+
+/// ContentType change_cipher_spec (TLS 1.2: the sender's next records are protected).
 pub const CHANGE_CIPHER_SPEC: u8 = 20;
+/// ContentType alert.
 pub const ALERT: u8 = 21;
+/// ContentType handshake.
 pub const HANDSHAKE: u8 = 22;
+/// ContentType application_data (also the outer type of every TLS 1.3 protected record).
 pub const APPLICATION_DATA: u8 = 23;
+/// ContentType heartbeat (RFC 6520).
 pub const HEARTBEAT: u8 = 24;
 
 /// Largest TLSCiphertext.length allowed (RFC 5246 §6.2.3: 2^14 + 2048).
@@ -25,8 +32,12 @@ pub const HEADER_LEN: usize = 5;
 /// A record header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header {
+    /// ContentType (see the constants above).
     pub content_type: u8,
+    /// `legacy_record_version` as on the wire (0x0303 for TLS 1.2, and for TLS 1.3
+    /// records after the first ClientHello).
     pub version: u16,
+    /// Length of the fragment that follows the 5 header bytes.
     pub len: u16,
 }
 
@@ -41,6 +52,8 @@ impl Header {
         })
     }
 
+    /// The header as on the wire (TLS 1.3 authenticates these 5 bytes as the record's
+    /// additional data, RFC 8446 5.2).
     pub fn bytes(&self) -> [u8; 5] {
         let v = self.version.to_be_bytes();
         let l = self.len.to_be_bytes();
@@ -64,7 +77,9 @@ impl Header {
 /// One record as it is on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record<'a> {
+    /// Its 5-byte header.
     pub header: Header,
+    /// The `header.len` bytes after it, still protected when the record is.
     pub fragment: &'a [u8],
 }
 
@@ -72,9 +87,15 @@ pub struct Record<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecordError {
     /// The length field is larger than any record may be.
-    TooLong { len: usize },
+    TooLong {
+        /// The length field, in bytes (the limit is [`MAX_CIPHERTEXT`]).
+        len: usize,
+    },
     /// Not a TLS record header (content type or version out of range).
-    NotTls { header: [u8; 5] },
+    NotTls {
+        /// The five bytes that were read as a header.
+        header: [u8; 5],
+    },
 }
 
 impl fmt::Display for RecordError {
@@ -118,6 +139,7 @@ impl Default for RecordReader {
 }
 
 impl RecordReader {
+    /// A reader at a record boundary, holding nothing.
     pub fn new() -> RecordReader {
         RecordReader {
             buf: Vec::new(),
@@ -475,6 +497,9 @@ impl Decrypter {
         self.seq
     }
 
+    /// Sets the sequence number of the next record, when records of this key went by before
+    /// the decrypter existed (a key logged late) or were lost: the nonce and the MAC depend
+    /// on it.
     pub fn set_seq(&mut self, seq: u64) {
         self.seq = seq;
     }

@@ -75,7 +75,10 @@ pub fn hkdf_expand_label(
 /// Record protection key and IV (RFC 8446 §7.3).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TrafficKeys {
+    /// The AEAD key, [`Cipher::key_len`](super::suite::Cipher::key_len) bytes.
     pub key: Vec<u8>,
+    /// The static IV, XORed with the record's sequence number to make its nonce (RFC 8446
+    /// 5.3).
     pub iv: [u8; 12],
 }
 
@@ -149,11 +152,17 @@ pub fn extended_master_secret(hash: Hash, pre_master: &[u8], session_hash: &[u8]
 /// (the salt), 12 for ChaCha20-Poly1305 (RFC 7905), 0 for CBC (explicit per record).
 #[derive(Clone, PartialEq, Eq)]
 pub struct KeyBlock {
+    /// The client's MAC key (CBC suites; empty for AEAD suites).
     pub client_mac: Vec<u8>,
+    /// The server's MAC key (CBC suites; empty for AEAD suites).
     pub server_mac: Vec<u8>,
+    /// The client's write key: decrypts client-to-server records.
     pub client_key: Vec<u8>,
+    /// The server's write key: decrypts server-to-client records.
     pub server_key: Vec<u8>,
+    /// The client's implicit IV (see above for its length).
     pub client_iv: Vec<u8>,
+    /// The server's implicit IV.
     pub server_iv: Vec<u8>,
 }
 

@@ -145,6 +145,7 @@ impl KeyStore {
         self.with(KeyLog::len)
     }
 
+    /// No connection has a secret yet.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

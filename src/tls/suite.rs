@@ -3,8 +3,11 @@
 /// The hash of a suite: HKDF/PRF hash, and for CBC suites also the record MAC.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hash {
+    /// SHA-1: only as the record MAC of TLS 1.2 `_SHA` CBC suites.
     Sha1,
+    /// SHA-256.
     Sha256,
+    /// SHA-384 (`_SHA384` suites).
     Sha384,
 }
 
@@ -22,16 +25,22 @@ impl Hash {
 /// Bulk cipher of a suite.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cipher {
+    /// AES-128 in GCM (RFC 5288, RFC 8446), an AEAD.
     Aes128Gcm,
+    /// AES-256 in GCM, an AEAD.
     Aes256Gcm,
+    /// ChaCha20-Poly1305 (RFC 7905, RFC 8439), an AEAD.
     ChaCha20Poly1305,
+    /// AES-128 in CBC mode with a separate HMAC (TLS 1.2 and earlier).
     Aes128Cbc,
+    /// AES-256 in CBC mode with a separate HMAC (TLS 1.2 and earlier).
     Aes256Cbc,
     /// Named, but not decrypted here (CCM, 3DES, RC4, ARIA, Camellia, NULL, ...).
     Other,
 }
 
 impl Cipher {
+    /// Its key size in bytes; 0 for [`Cipher::Other`].
     pub fn key_len(self) -> usize {
         match self {
             Cipher::Aes128Gcm | Cipher::Aes128Cbc => 16,
@@ -39,6 +48,7 @@ impl Cipher {
             Cipher::Other => 0,
         }
     }
+    /// An AEAD cipher: the record carries a tag and no separate MAC.
     pub fn is_aead(self) -> bool {
         matches!(
             self,
@@ -59,9 +69,13 @@ pub enum SuiteVersion {
 /// One row of the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Suite {
+    /// The IANA code point (0x1301 is TLS_AES_128_GCM_SHA256).
     pub id: u16,
+    /// The IANA name (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`).
     pub name: &'static str,
+    /// Which versions' key schedule and record layout it uses.
     pub version: SuiteVersion,
+    /// How its records are protected.
     pub cipher: Cipher,
     /// TLS 1.3: HKDF hash. TLS 1.2: PRF hash (SHA-256 unless the name ends in SHA384).
     pub prf: Hash,

@@ -2,8 +2,6 @@
 //! and the per-direction decoder that turns a byte stream into frames and messages
 //! (`decoder`), including resynchronisation after loss.
 
-// decoder/ is being reworked in parallel (issue 12); drop this allow once it is documented.
-#[allow(missing_docs)]
 pub mod decoder;
 pub mod deflate;
 pub mod frame;

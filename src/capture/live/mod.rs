@@ -63,15 +63,22 @@ const POLL_MS: libc::c_int = 50;
 pub enum LiveError {
     /// No `CAP_NET_RAW`.
     Permission,
+    /// `-i` named an interface the system does not have (the name as given).
     NoSuchInterface(String),
     /// The interface's link layer is not one wsdump decodes live.
     UnsupportedInterface {
+        /// The interface's name.
         name: String,
+        /// Its link type as the kernel gives it (`ARPHRD_*`, linux/if_arp.h).
         arphrd: u16,
     },
+    /// No interface was up (`-i any` or no `-i`), or none of them could be captured.
     NoInterfaces,
+    /// A system call failed while setting a socket up.
     Os {
+        /// Which interface and which step (`eth0: cannot attach the BPF filter`).
         what: String,
+        /// The OS error.
         err: io::Error,
     },
 }
@@ -125,9 +132,13 @@ impl Default for Options {
 /// One interface being captured.
 #[derive(Clone, Debug)]
 pub struct Interface {
+    /// Its name (`eth0`, `lo`).
     pub name: String,
+    /// The kernel's interface index; the packets' `iface` in the pipeline.
     pub ifindex: u32,
+    /// Its link type as the kernel gives it (`ARPHRD_*`, linux/if_arp.h).
     pub arphrd: u16,
+    /// How its frames are decoded: the pcap link type `arphrd` maps to.
     pub linktype: LinkType,
     /// Whether the interface was up when capture started.
     pub up: bool,
@@ -153,10 +164,15 @@ pub enum Event {
     /// [`Capture::recycle`]).
     Chunk(Chunk),
     /// A reader failed (interface gone, ...); it has stopped.
-    Error { iface: usize, err: io::Error },
+    Error {
+        /// The reader's interface, an index into [`Capture::interfaces`].
+        iface: usize,
+        /// What failed.
+        err: io::Error,
+    },
     /// SIGINT or SIGTERM arrived.
     Signal(i32),
-    /// A reader has finished.
+    /// A reader has finished; its interface, an index into [`Capture::interfaces`].
     Ended(usize),
 }
 
@@ -171,6 +187,7 @@ pub struct IfaceStats {
     pub read: u64,
     /// Of those, dropped because wsdump's queue was full, and their bytes on the wire.
     pub queue_dropped: u64,
+    /// The wire lengths of the `queue_dropped` packets, summed.
     pub queue_dropped_bytes: u64,
 }
 
@@ -329,6 +346,8 @@ impl Capture {
         })
     }
 
+    /// The interfaces being captured, in the order the `iface` indices of events and
+    /// records count them.
     pub fn interfaces(&self) -> &[Interface] {
         &self.ifaces
     }

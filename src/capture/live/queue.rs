@@ -31,24 +31,41 @@ const CHUNK_MAX: usize = 1 << 20;
 pub enum Dropped {
     /// wsdump's own queue was full: decoding or printing fell behind. The bytes are the
     /// packets' lengths on the wire.
-    Queue { packets: u64, bytes: u64 },
+    Queue {
+        /// How many packets were dropped.
+        packets: u64,
+        /// Their lengths on the wire, summed.
+        bytes: u64,
+    },
     /// The kernel's ring was full (the reader fell behind): the kernel counts packets only.
-    Kernel { packets: u64 },
+    Kernel {
+        /// How many packets the kernel dropped.
+        packets: u64,
+    },
 }
 
 /// One record of a chunk.
 #[derive(Debug)]
 pub enum Item<'a> {
+    /// A captured packet.
     Packet {
+        /// The interface it came from, an index into [`super::Capture::interfaces`].
         iface: usize,
+        /// When the kernel received it.
         ts: Timestamp,
+        /// Its length on the wire, in bytes; `data` may be shorter (snapshot length, copy
+        /// limit).
         orig_len: u32,
+        /// The bytes kept, from the start of the link-layer header.
         data: &'a [u8],
     },
+    /// Packets lost since the previous record of this interface.
     Dropped {
+        /// The interface that lost them, an index into [`super::Capture::interfaces`].
         iface: usize,
         /// When the first dropped packet arrived (for the kernel: when the loss was noticed).
         ts: Timestamp,
+        /// Where they were lost, and how many.
         dropped: Dropped,
     },
 }
@@ -68,6 +85,7 @@ impl Chunk {
         }
     }
 
+    /// The chunk holds no record (a reader flushed with nothing to send).
     pub fn is_empty(&self) -> bool {
         self.buf.is_empty()
     }
@@ -227,6 +245,8 @@ pub struct Filler<'a> {
 }
 
 impl<'a> Filler<'a> {
+    /// The filler of the reader of interface `iface` (an index into
+    /// [`super::Capture::interfaces`]; stored in 16 bits).
     pub fn new(buffers: &'a Buffers, iface: usize) -> Self {
         Filler {
             buffers,

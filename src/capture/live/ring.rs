@@ -62,10 +62,14 @@ unsafe impl Send for Ring {}
 
 /// One packet in a block handed over by the kernel.
 pub struct Packet<'a> {
+    /// When the kernel received it (`tp_sec`, `tp_nsec`).
     pub ts: Timestamp,
     /// Its length on the wire.
     pub wire_len: u32,
+    /// The packet's `tp_status` flags (`TP_STATUS_*`, linux/if_packet.h), e.g.
+    /// [`TP_STATUS_LOSING`]: the kernel dropped packets on this socket.
     pub status: u32,
+    /// The bytes the kernel kept (`tp_snaplen` of them), from the link-layer header.
     pub data: &'a [u8],
 }
 

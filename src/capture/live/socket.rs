@@ -16,6 +16,8 @@ use pnet::datalink::{self, Channel, NetworkInterface};
 use std::io;
 use std::mem;
 
+/// The `setsockopt` level of `AF_PACKET` options (linux/socket.h), which the libc crate does
+/// not export on every target.
 pub const SOL_PACKET: libc::c_int = 263;
 const PACKET_STATISTICS: libc::c_int = 6;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
@@ -36,8 +38,11 @@ pub fn linktype_for(arphrd: u16) -> Option<LinkType> {
 /// A bound packet socket. pnet's receiver owns the descriptor (it closes it when dropped);
 /// wsdump reads the socket's ring itself, so the receiver is only kept alive.
 pub struct Socket {
+    /// The packet socket's descriptor; borrowed, not owned (see above): never close it.
     pub fd: libc::c_int,
+    /// The interface's link type as the kernel gives it (`ARPHRD_*`, linux/if_arp.h).
     pub arphrd: u16,
+    /// The pcap link type its frames are decoded as.
     pub linktype: LinkType,
     _pnet: Box<dyn datalink::DataLinkReceiver>,
 }
@@ -146,6 +151,8 @@ pub fn open(
     }))
 }
 
+/// `setsockopt(2)` with `v` as the option value (its size is `size_of::<T>()`, so `T` must
+/// be the exact C type the option takes); the OS error on failure.
 pub fn setsockopt<T>(
     fd: libc::c_int,
     level: libc::c_int,

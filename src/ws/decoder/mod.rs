@@ -43,6 +43,9 @@ impl Default for Limits {
 pub enum Compression {
     /// The handshake was seen and negotiated nothing: RSV1 is a violation.
     Off,
+    /// permessage-deflate (RFC 7692) was negotiated with these parameters: RSV1 marks a
+    /// compressed message, and the window size comes from this direction's
+    /// `*_max_window_bits`.
     Deflate(DeflateParams),
     /// No handshake seen: RSV1 on a data frame means permessage-deflate.
     Unknown,
@@ -130,6 +133,12 @@ impl HeaderBytes {
     }
 }
 
+/// Decodes the frames (RFC 6455 5.2) and messages of one direction of one connection.
+///
+/// Feed it the direction's reassembled bytes in order ([`feed`](Self::feed)), report holes
+/// ([`gap`](Self::gap)) and the end ([`finish`](Self::finish)); it emits frames, messages,
+/// violations and notices through an [`Emit`] and charges what it buffers to the [`Memory`]
+/// ledger. Call [`release`](Self::release) before dropping it so the ledger is refunded.
 pub struct WsDecoder {
     dir: Dir,
     /// Frames in this direction must be masked (client) or not (server); `None` while the
@@ -168,6 +177,12 @@ pub struct WsDecoder {
 }
 
 impl WsDecoder {
+    /// A decoder for a stream that starts at a frame boundary (right after the upgrade
+    /// response or request), at stream offset 0.
+    ///
+    /// `expect_masked` is `Some(true)` for the client's direction, `Some(false)` for the
+    /// server's (RFC 6455 5.1), `None` while the roles are unknown; a frame that breaks it is
+    /// a violation. `compression` is what the handshake negotiated.
     pub fn new(
         dir: Dir,
         expect_masked: Option<bool>,
