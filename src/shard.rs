@@ -144,8 +144,13 @@ pub fn run_file(
         .keys
         .get_or_insert_with(crate::tls::KeyStore::new)
         .clone();
+    // Every worker reads the same bytes: the file as long as it was when the run began. A
+    // file still being written (tcpdump -w) would otherwise end at a different place for each
+    // worker, and their output would be no prefix of the whole.
+    let len = std::fs::metadata(path).map(|m| m.len()).ok();
     let open = |index: usize| -> Result<Source<'_>, CaptureError> {
         let mut cap = File::open(path)
+            .map(|f| io::Read::take(f, len.unwrap_or(u64::MAX)))
             .map_err(|e| CaptureError::Io(e.to_string()))
             .and_then(CaptureFile::open)?;
         cap.use_keys(keys.clone());

@@ -770,3 +770,68 @@ fn an_rst_outside_the_window_is_reported_and_ignored() {
         .count();
     assert_eq!(said, 1);
 }
+
+/// A capture still being written (`tcpdump -w` beside it), decoded on two threads: each
+/// worker read to its own end of file, so the workers stopped at different places and their
+/// connections were ended (flushed, `end`) at different points. Every worker now reads the
+/// file as long as it was when the run began: the output is one thread's of that length.
+#[test]
+fn a_growing_file_on_two_threads_reads_what_was_there_at_the_start() {
+    use std::io::{BufRead, Write};
+    let mut conns: Vec<Capture> = (0..8)
+        .map(|i| {
+            let mut c = Capture::between(([10, 0, 0, 1], 40000 + i), ([10, 0, 0, 2], 80));
+            c.upgrade("/chat");
+            c
+        })
+        .collect();
+    let mut order = Vec::new();
+    for c in &mut conns {
+        order.append(&mut c.packets);
+    }
+    for round in 0..2000 {
+        for c in conns.iter_mut() {
+            let text = format!("message {round} of port {}", c.client.1);
+            c.frame(false, 1, text.as_bytes(), None);
+            order.append(&mut c.packets);
+        }
+    }
+    let packets: Vec<(i64, Vec<u8>)> = order
+        .into_iter()
+        .enumerate()
+        .map(|(i, p)| (1_700_000_000_000_000 + i as i64, p))
+        .collect();
+    let whole = pcap_at(&packets);
+    // Cut inside a record, as a file being written is.
+    let half = whole.len() / 2 + 7;
+    let start = tmp("growing-start.pcap");
+    std::fs::write(&start, &whole[..half]).unwrap();
+    let want = wsdump(&start, &["--json", "--threads", "1"]);
+
+    let file = tmp("growing.pcap");
+    std::fs::write(&file, &whole[..half]).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsdump"))
+        .arg("-r")
+        .arg(&file)
+        .args(["--json", "--threads", "2", "-l"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    // The first line is out: the run has begun. Then the file grows under it.
+    let mut got = String::new();
+    stdout.read_line(&mut got).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&file)
+        .unwrap();
+    f.write_all(&whole[half..]).unwrap();
+    f.flush().unwrap();
+    stdout.read_to_string(&mut got).unwrap();
+    child.wait().unwrap();
+    assert!(
+        got == String::from_utf8_lossy(&want.stdout),
+        "two threads on a growing file read past where it ended when they began"
+    );
+}
