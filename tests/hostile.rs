@@ -770,3 +770,52 @@ fn an_rst_outside_the_window_is_reported_and_ignored() {
         .count();
     assert_eq!(said, 1);
 }
+
+/// A reserved control opcode (0xB–0xF) was shown with the previous control frame's payload
+/// in front of its own: the control payload buffer was not emptied between control frames.
+/// Each control payload is now taken at its message; this documents it.
+#[test]
+fn a_reserved_control_opcode_shows_only_its_own_payload() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    c.frame(false, 9, b"ping-one", None);
+    c.frame(false, 0xb, b"RESV", None);
+    c.frame(true, 0xf, b"", None);
+    c.frame(false, 0xc, b"\x01\x02", None);
+    c.fin();
+    let file = tmp("reserved-control.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let msgs: Vec<(String, u64, String)> = json_types(&out, "message")
+        .into_iter()
+        .map(|m| {
+            (
+                m["opcode"].as_str().unwrap_or("").to_string(),
+                m["len"].as_u64().unwrap_or(u64::MAX),
+                m["base64"]
+                    .as_str()
+                    .or(m["text"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            ("ping".to_string(), 8, "cGluZy1vbmU=".to_string()),
+            ("reserved".to_string(), 4, "UkVTVg==".to_string()),
+            ("reserved".to_string(), 0, String::new()),
+            ("reserved".to_string(), 2, "AQI=".to_string()),
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let human = String::from_utf8_lossy(&wsdump(&file, &[]).stdout).to_string();
+    assert!(
+        !human.contains("ping-one0x") && !human.contains("0x70696e67"),
+        "{human}"
+    );
+    assert!(human.contains("reserved 4: 0x52455356\n"), "{human}");
+    assert!(human.contains("reserved 2: 0x0102\n"), "{human}");
+}
