@@ -819,3 +819,37 @@ fn a_reserved_control_opcode_shows_only_its_own_payload() {
     assert!(human.contains("reserved 4: 0x52455356\n"), "{human}");
     assert!(human.contains("reserved 2: 0x0102\n"), "{human}");
 }
+
+/// RSV1 on a connection whose 101 negotiated no permessage-deflate means nothing agreed:
+/// it was inflated anyway and garbage shown. It is a `reserved_bits` violation now, and the
+/// payload is shown as sent.
+#[test]
+fn rsv1_without_negotiation_is_reported_not_inflated() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    // "sent as is" with RSV1 set, unmasked from the server.
+    let mut f = vec![0xc1, 10];
+    f.extend_from_slice(b"sent as is");
+    c.send(false, &f);
+    c.frame(false, 1, b"after", None);
+    c.fin();
+    let file = tmp("rsv1-not-negotiated.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let texts: Vec<String> = json_messages(&out).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        texts,
+        ["sent as is", "after"],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let msgs = json_types(&out, "message");
+    assert!(msgs[0].get("incomplete").is_none(), "{}", msgs[0]);
+    let said = json_types(&out, "violation")
+        .into_iter()
+        .filter(|v| v["kind"] == "reserved_bits")
+        .count();
+    assert_eq!(said, 1, "{}", String::from_utf8_lossy(&out.stdout));
+    let human = String::from_utf8_lossy(&wsdump(&file, &[]).stdout).to_string();
+    assert!(human.contains("sent as is"), "{human}");
+}
