@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use wsdump::capture::LinkType;
+use wsdump::http::accept_for;
 
 mod common;
 use common::*;
@@ -852,4 +853,53 @@ fn rsv1_without_negotiation_is_reported_not_inflated() {
     assert_eq!(said, 1, "{}", String::from_utf8_lossy(&out.stdout));
     let human = String::from_utf8_lossy(&wsdump(&file, &[]).stdout).to_string();
     assert!(human.contains("sent as is"), "{human}");
+}
+
+/// A reason phrase that is not ASCII (RFC 9110 allows obs-text; servers send UTF-8 or
+/// Latin-1) printed as "": httparse gives no reason it cannot borrow as ASCII text. It is
+/// taken from the head's bytes now, escaped as any text; bytes that are not UTF-8 show as
+/// U+FFFD.
+#[test]
+fn a_reason_phrase_that_is_not_ascii_is_shown() {
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    for (reason, json, human) in [
+        (
+            "Переключение протоколов".as_bytes(),
+            "Переключение протоколов",
+            "Переключение протоколов",
+        ),
+        (
+            &b"Protocoles chang\xe9s"[..],
+            "Protocoles chang\u{fffd}s",
+            "Protocoles chang\u{fffd}s",
+        ),
+    ] {
+        let mut c = Capture::new();
+        let req = format!(
+            "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        c.send(true, req.as_bytes());
+        let mut resp = b"HTTP/1.1 101 ".to_vec();
+        resp.extend_from_slice(reason);
+        resp.extend_from_slice(
+            format!(
+                "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                accept_for(key)
+            )
+            .as_bytes(),
+        );
+        c.send(false, &resp);
+        c.frame(false, 1, b"upgraded", None);
+        c.fin();
+        let file = tmp("reason-phrase.pcap");
+        std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+        let out = wsdump(&file, &["--json"]);
+        let r = json_types(&out, "http_response");
+        assert_eq!(r.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(r[0]["reason"], json, "{}", r[0]);
+        assert_eq!(json_messages(&out), [(1, "upgraded".to_string())]);
+        let text = String::from_utf8(wsdump(&file, &[]).stdout).unwrap();
+        assert!(text.contains(&format!("HTTP/1.1 101 {human}")), "{text}");
+    }
 }
