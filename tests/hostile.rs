@@ -903,3 +903,33 @@ fn a_reason_phrase_that_is_not_ascii_is_shown() {
         assert!(text.contains(&format!("HTTP/1.1 101 {human}")), "{text}");
     }
 }
+
+/// A close frame whose reason is not UTF-8 showed no reason at all, only the
+/// `invalid_utf8` violation: the bytes that were sent are shown now, as hex in the human
+/// view and as `close_reason_base64` in JSON.
+#[test]
+fn a_close_reason_that_is_not_utf8_is_still_shown() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    c.frame(false, 8, b"\x03\xe8bye \xff\xfe", None);
+    c.fin();
+    let file = tmp("close-not-utf8.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let close = json_types(&out, "message");
+    assert_eq!(close.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(close[0]["close_code"], 1000);
+    assert!(close[0].get("close_reason").is_none(), "{}", close[0]);
+    // base64 of "bye \xff\xfe"
+    assert_eq!(close[0]["close_reason_base64"], "YnllIP/+", "{}", close[0]);
+    let said = json_types(&out, "violation")
+        .into_iter()
+        .filter(|v| v["kind"] == "invalid_utf8")
+        .count();
+    assert_eq!(said, 1);
+    let text = String::from_utf8(wsdump(&file, &[]).stdout).unwrap();
+    assert!(
+        text.contains("close 1000 (normal closure) [invalid utf-8]: 0x62796520fffe\n"),
+        "{text}"
+    );
+}
