@@ -933,3 +933,63 @@ fn a_close_reason_that_is_not_utf8_is_still_shown() {
         "{text}"
     );
 }
+
+/// A message cut by an RST, or by the connection being forgotten (evicted), was labelled
+/// `end of capture`, which it was not. The label says what ended it.
+#[test]
+fn a_message_cut_by_rst_or_eviction_says_so() {
+    // A text frame that claims 100 bytes and sends 10.
+    let cut = |c: &mut Capture| {
+        let mut f = vec![0x81, 100];
+        f.extend_from_slice(b"only a bit");
+        c.send(false, &f);
+    };
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    cut(&mut c);
+    c.packets
+        .push(tcp(SERVER, CLIENT, c.sseq, c.cseq, 0x04 | ACK, b""));
+    let file = tmp("cut-by-rst.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let m = json_types(&out, "message");
+    assert_eq!(m.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(m[0]["incomplete"], "connection_reset", "{}", m[0]);
+    let text = String::from_utf8(wsdump(&file, &[]).stdout).unwrap();
+    assert!(text.contains("incomplete: connection reset"), "{text}");
+    assert!(!text.contains("end of capture"), "{text}");
+
+    // Idle past --idle-timeout while a message is open: evicted.
+    let t0 = 1_700_000_000i64;
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    cut(&mut c);
+    let mut packets: Vec<(i64, Vec<u8>)> = c
+        .packets
+        .drain(..)
+        .enumerate()
+        .map(|(i, p)| (t0 + i as i64, p))
+        .collect();
+    for k in 0..2 {
+        let syn = tcp(([10, 0, 0, 8], 50001), SERVER, 1, 0, SYN, b"");
+        packets.push((t0 + 1000 + k, syn));
+    }
+    let file = tmp("cut-by-eviction.pcap");
+    std::fs::write(&file, pcap_at(&packets)).unwrap();
+    let out = wsdump(&file, &["--json", "--idle-timeout", "600"]);
+    let m = json_types(&out, "message");
+    assert_eq!(m.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(m[0]["incomplete"], "evicted", "{}", m[0]);
+    let out = wsdump(&file, &["--idle-timeout", "600"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("incomplete: evicted"), "{text}");
+
+    // And a capture that simply ends is still the end of capture.
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    cut(&mut c);
+    let file = tmp("cut-by-end.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let m = json_types(&wsdump(&file, &["--json"]), "message");
+    assert_eq!(m[0]["incomplete"], "end_of_capture", "{}", m[0]);
+}
