@@ -8,8 +8,8 @@ use crate::capture::LinkType;
 use crate::capture::{RawPacket, Timestamp};
 use crate::conversation::Conversation;
 use crate::event::{
-    Annotation, ConnInfo, Dir, Emit, Event, EventKind, Gap, Notice, Sink, TcpEvent, TcpRole,
-    Violation, ViolationKind,
+    Annotation, ConnInfo, Dir, Emit, Event, EventKind, Gap, Incomplete, Notice, Sink, TcpEvent,
+    TcpRole, Violation, ViolationKind,
 };
 use crate::memory::{Memory, Pool};
 use crate::packet::defrag::{Defrag, GivenUp};
@@ -703,7 +703,7 @@ impl Analyzer {
                         None => true,
                     };
                 if reused {
-                    self.close(i, ts, sink)?;
+                    self.close(i, ts, false, sink)?;
                     self.open(k, seg)
                 } else {
                     i
@@ -776,7 +776,7 @@ impl Analyzer {
         if conn.closed() && conn.state != TcpState::Released {
             // Closed both ways (or reset): deliver what is left, then free what the
             // connection holds; the entry lingers briefly for the last ACKs.
-            self.flush(idx, ts, sink)?;
+            self.flush(idx, ts, false, sink)?;
             self.release(idx);
         }
         Ok(())
@@ -1040,11 +1040,26 @@ impl Analyzer {
         }
     }
 
-    /// Delivers what is buffered in both directions (with gaps) and ends the decoders.
-    fn flush(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
+    /// Delivers what is buffered in both directions (with gaps) and ends the decoders;
+    /// `evicted`: the connection is given up while open.
+    fn flush(
+        &mut self,
+        idx: usize,
+        ts: Timestamp,
+        evicted: bool,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
         let frames = self.cfg.frames;
         let Some(conn) = self.conns[idx].as_mut() else {
             return Ok(());
+        };
+        // What a message left open is said to be cut by.
+        let why = if evicted {
+            Incomplete::Evicted
+        } else if conn.rst {
+            Incomplete::ConnectionReset
+        } else {
+            Incomplete::EndOfCapture
         };
         let Some(work) = conn.work.as_deref_mut() else {
             return Ok(());
@@ -1072,7 +1087,7 @@ impl Analyzer {
             });
             std::mem::replace(&mut result, Ok(()))?;
             if !finished && !s.is_finished() {
-                conv.end(dir, &mut self.mem, &mut ctx)?;
+                conv.end_as(dir, why, &mut self.mem, &mut ctx)?;
             }
         }
         // Frames found only at the end (a mid-stream hunt settled by the end of the stream).
@@ -1097,8 +1112,14 @@ impl Analyzer {
         }
     }
 
-    fn close(&mut self, idx: usize, ts: Timestamp, sink: &mut dyn Sink) -> io::Result<()> {
-        self.flush(idx, ts, sink)?;
+    fn close(
+        &mut self,
+        idx: usize,
+        ts: Timestamp,
+        evicted: bool,
+        sink: &mut dyn Sink,
+    ) -> io::Result<()> {
+        self.flush(idx, ts, evicted, sink)?;
         self.release(idx);
         if let Some(c) = self.conns[idx].take() {
             if c.work.is_some() {
@@ -1197,7 +1218,7 @@ impl Analyzer {
                 };
                 send(sink, &mut self.stopped, &ev)?;
             }
-            self.close(i, ts, sink)?;
+            self.close(i, ts, evicted.is_some(), sink)?;
         }
         Ok(())
     }
@@ -1215,7 +1236,7 @@ impl Analyzer {
             .collect();
         order.sort_unstable();
         for (_, i) in order {
-            self.close(i, ts, sink)?;
+            self.close(i, ts, false, sink)?;
         }
         // The table is empty: give back its slots and map too.
         self.map = HashTable::new();

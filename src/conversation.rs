@@ -4,7 +4,9 @@
 
 mod tls;
 
-use crate::event::{Dir, Emit, EventKind, HttpRequest, Notice, Violation, ViolationKind};
+use crate::event::{
+    Dir, Emit, EventKind, HttpRequest, Incomplete, Notice, Violation, ViolationKind,
+};
 use crate::http::{self, Body, Parsed, Switch};
 use crate::memory::{Memory, Pool};
 use crate::tls::KeyStore;
@@ -733,6 +735,17 @@ impl Conversation {
     /// bytes held in it are decoded as far as they go and the rest dropped, and its decoder
     /// reports what it left incomplete. Errors are the sink's write errors.
     pub fn end(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+        self.end_as(dir, Incomplete::EndOfCapture, mem, em)
+    }
+
+    /// `end`, a message left cut labelled `why` (what ended the stream: RST, eviction).
+    pub fn end_as(
+        &mut self,
+        dir: Dir,
+        why: Incomplete,
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         if matches!(self.sides[dir.index()].mode, Mode::Start) {
             // A stream of a byte or two: what it was is said as for any other.
             if let Some(held) = self.sides[dir.index()].take_held(mem) {
@@ -743,12 +756,12 @@ impl Conversation {
         }
         self.ended[dir.index()] = true;
         if let Some(s) = self.session.as_deref_mut() {
-            let r = s.end(dir, mem, em);
+            let r = s.end(dir, why, mem, em);
             self.websocket |= s.websocket();
             return r;
         }
         if let Mode::Ws(d) = &mut self.sides[dir.index()].mode {
-            d.finish(mem, em)?;
+            d.finish_as(why, mem, em)?;
             self.websocket |= d.synced();
         }
         // Held bytes of an ended direction will never complete, except a client's frames

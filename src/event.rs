@@ -380,6 +380,11 @@ pub enum Incomplete {
     InflateLimit,
     /// The capture ended before the message did.
     EndOfCapture,
+    /// An RST ended the connection before the message did.
+    ConnectionReset,
+    /// The connection was given up while the message was open (`--idle-timeout`,
+    /// `--max-conns`, `--max-memory`): an `evicted` notice says why.
+    Evicted,
 }
 
 impl Incomplete {
@@ -391,6 +396,8 @@ impl Incomplete {
             Incomplete::InflateFailed => "inflate_failed",
             Incomplete::InflateLimit => "inflate_limit",
             Incomplete::EndOfCapture => "end_of_capture",
+            Incomplete::ConnectionReset => "connection_reset",
+            Incomplete::Evicted => "evicted",
         }
     }
 }

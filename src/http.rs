@@ -198,6 +198,23 @@ pub fn parse_request(buf: &[u8]) -> Parsed<HttpRequest> {
     }
 }
 
+/// The status line's reason phrase as sent. httparse accepts obs-text (RFC 9110 4) but
+/// gives "" for a phrase that is not ASCII, so a UTF-8 or Latin-1 phrase is taken from the
+/// head's first line; bytes that are not UTF-8 become U+FFFD.
+fn reason_phrase(head: &[u8], parsed: Option<&str>) -> String {
+    if let Some(r) = parsed.filter(|r| !r.is_empty()) {
+        return r.to_string();
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // "HTTP/1.1" SP status-code SP reason-phrase
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(_), Some(_), Some(reason)) => String::from_utf8_lossy(reason).into_owned(),
+        _ => String::new(),
+    }
+}
+
 /// Parses a response; `req` is the request it answers, when known.
 pub fn parse_response(buf: &[u8], req: Option<&HttpRequest>) -> Parsed<HttpResponse> {
     let mut hs = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -214,7 +231,7 @@ pub fn parse_response(buf: &[u8], req: Option<&HttpRequest>) -> Parsed<HttpRespo
             let deflate = extensions.as_deref().and_then(parse_deflate);
             let mut r = HttpResponse {
                 status,
-                reason: resp.reason.unwrap_or("").to_string(),
+                reason: reason_phrase(&buf[..n], resp.reason),
                 version: resp.version.unwrap_or(1),
                 headers,
                 upgraded: false,
@@ -344,6 +361,23 @@ mod tests {
                 assert_eq!(r.path, "/chat");
             }
             _ => panic!("complete request"),
+        }
+    }
+
+    #[test]
+    fn reason_phrase_not_ascii() {
+        let head = "HTTP/1.1 101 Переключение протоколов\r\nUpgrade: websocket\r\n\r\n";
+        match parse_response(head.as_bytes(), None) {
+            Parsed::Done(r, _) => assert_eq!(r.reason, "Переключение протоколов"),
+            _ => panic!("complete response"),
+        }
+        match parse_response(b"HTTP/1.1 200 Tr\xe8s bien\r\n\r\n", None) {
+            Parsed::Done(r, _) => assert_eq!(r.reason, "Tr\u{fffd}s bien"),
+            _ => panic!("complete response"),
+        }
+        match parse_response(b"HTTP/1.1 204\r\n\r\n", None) {
+            Parsed::Done(r, _) => assert_eq!(r.reason, ""),
+            _ => panic!("complete response"),
         }
     }
 

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 use wsdump::capture::LinkType;
+use wsdump::http::accept_for;
 
 mod common;
 use common::*;
@@ -834,4 +835,226 @@ fn a_growing_file_on_two_threads_reads_what_was_there_at_the_start() {
         got == String::from_utf8_lossy(&want.stdout),
         "two threads on a growing file read past where it ended when they began"
     );
+}
+
+/// A reserved control opcode (0xB–0xF) was shown with the previous control frame's payload
+/// in front of its own: the control payload buffer was not emptied between control frames.
+/// Each control payload is now taken at its message; this documents it.
+#[test]
+fn a_reserved_control_opcode_shows_only_its_own_payload() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    c.frame(false, 9, b"ping-one", None);
+    c.frame(false, 0xb, b"RESV", None);
+    c.frame(true, 0xf, b"", None);
+    c.frame(false, 0xc, b"\x01\x02", None);
+    c.fin();
+    let file = tmp("reserved-control.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let msgs: Vec<(String, u64, String)> = json_types(&out, "message")
+        .into_iter()
+        .map(|m| {
+            (
+                m["opcode"].as_str().unwrap_or("").to_string(),
+                m["len"].as_u64().unwrap_or(u64::MAX),
+                m["base64"]
+                    .as_str()
+                    .or(m["text"].as_str())
+                    .unwrap_or("")
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            ("ping".to_string(), 8, "cGluZy1vbmU=".to_string()),
+            ("reserved".to_string(), 4, "UkVTVg==".to_string()),
+            ("reserved".to_string(), 0, String::new()),
+            ("reserved".to_string(), 2, "AQI=".to_string()),
+        ],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let human = String::from_utf8_lossy(&wsdump(&file, &[]).stdout).to_string();
+    assert!(
+        !human.contains("ping-one0x") && !human.contains("0x70696e67"),
+        "{human}"
+    );
+    assert!(human.contains("reserved 4: 0x52455356\n"), "{human}");
+    assert!(human.contains("reserved 2: 0x0102\n"), "{human}");
+}
+
+/// RSV1 on a connection whose 101 negotiated no permessage-deflate means nothing agreed:
+/// it was inflated anyway and garbage shown. It is a `reserved_bits` violation now, and the
+/// payload is shown as sent.
+#[test]
+fn rsv1_without_negotiation_is_reported_not_inflated() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    // "sent as is" with RSV1 set, unmasked from the server.
+    let mut f = vec![0xc1, 10];
+    f.extend_from_slice(b"sent as is");
+    c.send(false, &f);
+    c.frame(false, 1, b"after", None);
+    c.fin();
+    let file = tmp("rsv1-not-negotiated.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let texts: Vec<String> = json_messages(&out).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(
+        texts,
+        ["sent as is", "after"],
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let msgs = json_types(&out, "message");
+    assert!(msgs[0].get("incomplete").is_none(), "{}", msgs[0]);
+    let said = json_types(&out, "violation")
+        .into_iter()
+        .filter(|v| v["kind"] == "reserved_bits")
+        .count();
+    assert_eq!(said, 1, "{}", String::from_utf8_lossy(&out.stdout));
+    let human = String::from_utf8_lossy(&wsdump(&file, &[]).stdout).to_string();
+    assert!(human.contains("sent as is"), "{human}");
+}
+
+/// A reason phrase that is not ASCII (RFC 9110 allows obs-text; servers send UTF-8 or
+/// Latin-1) printed as "": httparse gives no reason it cannot borrow as ASCII text. It is
+/// taken from the head's bytes now, escaped as any text; bytes that are not UTF-8 show as
+/// U+FFFD.
+#[test]
+fn a_reason_phrase_that_is_not_ascii_is_shown() {
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    for (reason, json, human) in [
+        (
+            "Переключение протоколов".as_bytes(),
+            "Переключение протоколов",
+            "Переключение протоколов",
+        ),
+        (
+            &b"Protocoles chang\xe9s"[..],
+            "Protocoles chang\u{fffd}s",
+            "Protocoles chang\u{fffd}s",
+        ),
+    ] {
+        let mut c = Capture::new();
+        let req = format!(
+            "GET /chat HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        c.send(true, req.as_bytes());
+        let mut resp = b"HTTP/1.1 101 ".to_vec();
+        resp.extend_from_slice(reason);
+        resp.extend_from_slice(
+            format!(
+                "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n\r\n",
+                accept_for(key)
+            )
+            .as_bytes(),
+        );
+        c.send(false, &resp);
+        c.frame(false, 1, b"upgraded", None);
+        c.fin();
+        let file = tmp("reason-phrase.pcap");
+        std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+        let out = wsdump(&file, &["--json"]);
+        let r = json_types(&out, "http_response");
+        assert_eq!(r.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+        assert_eq!(r[0]["reason"], json, "{}", r[0]);
+        assert_eq!(json_messages(&out), [(1, "upgraded".to_string())]);
+        let text = String::from_utf8(wsdump(&file, &[]).stdout).unwrap();
+        assert!(text.contains(&format!("HTTP/1.1 101 {human}")), "{text}");
+    }
+}
+
+/// A close frame whose reason is not UTF-8 showed no reason at all, only the
+/// `invalid_utf8` violation: the bytes that were sent are shown now, as hex in the human
+/// view and as `close_reason_base64` in JSON.
+#[test]
+fn a_close_reason_that_is_not_utf8_is_still_shown() {
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    c.frame(false, 8, b"\x03\xe8bye \xff\xfe", None);
+    c.fin();
+    let file = tmp("close-not-utf8.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let close = json_types(&out, "message");
+    assert_eq!(close.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(close[0]["close_code"], 1000);
+    assert!(close[0].get("close_reason").is_none(), "{}", close[0]);
+    // base64 of "bye \xff\xfe"
+    assert_eq!(close[0]["close_reason_base64"], "YnllIP/+", "{}", close[0]);
+    let said = json_types(&out, "violation")
+        .into_iter()
+        .filter(|v| v["kind"] == "invalid_utf8")
+        .count();
+    assert_eq!(said, 1);
+    let text = String::from_utf8(wsdump(&file, &[]).stdout).unwrap();
+    assert!(
+        text.contains("close 1000 (normal closure) [invalid utf-8]: 0x62796520fffe\n"),
+        "{text}"
+    );
+}
+
+/// A message cut by an RST, or by the connection being forgotten (evicted), was labelled
+/// `end of capture`, which it was not. The label says what ended it.
+#[test]
+fn a_message_cut_by_rst_or_eviction_says_so() {
+    // A text frame that claims 100 bytes and sends 10.
+    let cut = |c: &mut Capture| {
+        let mut f = vec![0x81, 100];
+        f.extend_from_slice(b"only a bit");
+        c.send(false, &f);
+    };
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    cut(&mut c);
+    c.packets
+        .push(tcp(SERVER, CLIENT, c.sseq, c.cseq, 0x04 | ACK, b""));
+    let file = tmp("cut-by-rst.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let out = wsdump(&file, &["--json"]);
+    let m = json_types(&out, "message");
+    assert_eq!(m.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(m[0]["incomplete"], "connection_reset", "{}", m[0]);
+    let text = String::from_utf8(wsdump(&file, &[]).stdout).unwrap();
+    assert!(text.contains("incomplete: connection reset"), "{text}");
+    assert!(!text.contains("end of capture"), "{text}");
+
+    // Idle past --idle-timeout while a message is open: evicted.
+    let t0 = 1_700_000_000i64;
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    cut(&mut c);
+    let mut packets: Vec<(i64, Vec<u8>)> = c
+        .packets
+        .drain(..)
+        .enumerate()
+        .map(|(i, p)| (t0 + i as i64, p))
+        .collect();
+    for k in 0..2 {
+        let syn = tcp(([10, 0, 0, 8], 50001), SERVER, 1, 0, SYN, b"");
+        packets.push((t0 + 1000 + k, syn));
+    }
+    let file = tmp("cut-by-eviction.pcap");
+    std::fs::write(&file, pcap_at(&packets)).unwrap();
+    let out = wsdump(&file, &["--json", "--idle-timeout", "600"]);
+    let m = json_types(&out, "message");
+    assert_eq!(m.len(), 1, "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(m[0]["incomplete"], "evicted", "{}", m[0]);
+    let out = wsdump(&file, &["--idle-timeout", "600"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("incomplete: evicted"), "{text}");
+
+    // And a capture that simply ends is still the end of capture.
+    let mut c = Capture::new();
+    c.upgrade("/chat");
+    cut(&mut c);
+    let file = tmp("cut-by-end.pcap");
+    std::fs::write(&file, c.pcap(LinkType::RAW)).unwrap();
+    let m = json_types(&wsdump(&file, &["--json"]), "message");
+    assert_eq!(m[0]["incomplete"], "end_of_capture", "{}", m[0]);
 }

@@ -4,7 +4,7 @@
 //! cannot decrypt, it says why once, in words, with what would fix it, and decodes nothing.
 
 use super::Conversation;
-use crate::event::{Dir, Emit, EventKind, Notice, TlsInfo};
+use crate::event::{Dir, Emit, EventKind, Incomplete, Notice, TlsInfo};
 use crate::memory::{Memory, Pool};
 use crate::tls::{self, ClientRandom, Connection, Direction, KeyLog, KeyStore, keylog};
 use crate::ws::Limits;
@@ -138,7 +138,13 @@ impl TlsSession {
         Ok(())
     }
 
-    pub(super) fn end(&mut self, dir: Dir, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+    pub(super) fn end(
+        &mut self,
+        dir: Dir,
+        why: Incomplete,
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         if self.rest.pending.take().is_some() {
             let r = &mut self.rest;
             r.decrypted = Some(false);
@@ -160,7 +166,7 @@ impl TlsSession {
                 em,
             )?;
         }
-        self.rest.inner.end(dir, mem, em)
+        self.rest.inner.end_as(dir, why, mem, em)
     }
 
     pub(super) fn release(&mut self, mem: &mut Memory) {

@@ -150,6 +150,18 @@ impl<W: Write> HumanPrinter<W> {
                     escape::hex(m.payload, l);
                 }
                 flags(m, &p, l);
+                if m.close_code.is_some()
+                    && m.close_reason.is_none()
+                    && let Some(reason) = m.payload.get(2..).filter(|r| !r.is_empty())
+                {
+                    // A reason that is not UTF-8 (flagged): its bytes, as hex.
+                    l.push_str(": 0x");
+                    let n = reason.len().min(32);
+                    escape::hex(&reason[..n], l);
+                    if reason.len() > n {
+                        l.push('…');
+                    }
+                }
                 return;
             }
             _ => {
@@ -295,7 +307,7 @@ fn flags(m: &Message<'_>, p: &Palette, l: &mut String) {
     if m.truncated {
         f.push(format!("truncated to {}", m.payload.len()));
     }
-    if m.opcode == Opcode::Text && !m.valid_utf8 {
+    if matches!(m.opcode, Opcode::Text | Opcode::Close) && !m.valid_utf8 {
         f.push("invalid utf-8".into());
     }
     if !f.is_empty() {

@@ -173,7 +173,15 @@ fn message(o: &mut Obj<'_>, m: &Message<'_>, text: Option<&str>, opts: &JsonOpti
             Opcode::Close => {
                 if let Some(c) = m.close_code {
                     o.num("close_code", c);
-                    o.str("close_reason", m.close_reason.unwrap_or(""));
+                    match (m.close_reason, m.payload.get(2..)) {
+                        // A reason that is not UTF-8 is no JSON string: its bytes, as sent.
+                        (None, Some(reason)) if !reason.is_empty() => {
+                            o.key("close_reason_base64");
+                            b64(reason, o.0);
+                            o.bool("invalid_utf8", true);
+                        }
+                        (r, _) => o.str("close_reason", r.unwrap_or("")),
+                    }
                 } else if !m.payload.is_empty() {
                     o.key("base64");
                     b64(payload, o.0);

@@ -106,7 +106,9 @@ impl WsDecoder {
                 if self.resync_active && self.clean_frames >= TRUST_AFTER {
                     self.resync_active = false;
                 }
-                let compressed = h.rsv & 0b100 != 0;
+                // RSV1 means compressed only where the 101 agreed permessage-deflate; without
+                // it the bit is a violation (above) and the payload is what was sent.
+                let compressed = h.rsv & 0b100 != 0 && self.compression != Compression::Off;
                 let inflater = compressed.then(|| {
                     let window = (!self.no_context_takeover()).then_some(&self.window);
                     Inflater::start(window, self.window_max)

@@ -436,6 +436,16 @@ impl WsDecoder {
     /// The stream ended (FIN, RST, end of capture): report a message cut short, and accept a
     /// pending resynchronisation candidate that could not be confirmed.
     pub fn finish(&mut self, mem: &mut Memory, em: &mut dyn Emit) -> io::Result<()> {
+        self.finish_as(Incomplete::EndOfCapture, mem, em)
+    }
+
+    /// `finish`, a message cut short labelled with what ended the stream.
+    pub fn finish_as(
+        &mut self,
+        why: Incomplete,
+        mem: &mut Memory,
+        em: &mut dyn Emit,
+    ) -> io::Result<()> {
         // A candidate that could not be confirmed is the best there is now. Feeding from it
         // may start a new hunt further on (a false chain breaks); each round starts later.
         while let Some(mut h) = self.hunt.take() {
@@ -454,7 +464,7 @@ impl WsDecoder {
         if self.frame.is_some() || self.msg.is_some() {
             self.frame = None;
             if let Some(mut m) = self.msg.take() {
-                m.incomplete.get_or_insert(Incomplete::EndOfCapture);
+                m.incomplete.get_or_insert(why);
                 self.finish_message(m, mem, em)?;
             }
         }
