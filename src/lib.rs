@@ -20,35 +20,22 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-#[warn(missing_docs)]
+// Every public item is documented: the library is the pipeline's API.
+#![warn(missing_docs)]
+
 pub mod analyzer;
-#[warn(missing_docs)]
 pub mod annotate;
-#[warn(missing_docs)]
 pub mod app;
-#[warn(missing_docs)]
 pub mod capfilter;
-#[warn(missing_docs)]
 pub mod capture;
-#[warn(missing_docs)]
 pub mod conversation;
-#[warn(missing_docs)]
 pub mod engine;
-#[warn(missing_docs)]
 pub mod event;
-#[warn(missing_docs)]
 pub mod http;
-#[warn(missing_docs)]
 pub mod memory;
-#[warn(missing_docs)]
 pub mod output;
-#[warn(missing_docs)]
 pub mod packet;
-#[warn(missing_docs)]
 pub mod reassembly;
-#[warn(missing_docs)]
 pub mod shard;
-#[warn(missing_docs)]
 pub mod tls;
-#[warn(missing_docs)]
 pub mod ws;

@@ -16,6 +16,9 @@ use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::{Bytes, Message};
 
+mod common;
+use common::netns::{in_netns, ip};
+
 const BIN: &str = env!("CARGO_BIN_EXE_wsdump");
 
 /// True when packet sockets can be opened; otherwise says so loudly (or fails under CI).
@@ -478,41 +481,6 @@ fn live_small_read_buffer_reports_truncation() {
         "no truncated_packet notice; stderr:\n{err}\n{}",
         lines.join("\n")
     );
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Runs `f` on a thread that has joined network namespace `ns`; sockets it creates stay
-/// in that namespace wherever they are used afterwards.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/var/run/netns/{ns}");
-    thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns on an open namespace file; affects this thread only.
-        assert_eq!(
-            unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-            0,
-            "setns {path}"
-        );
-        f()
-    })
-    .join()
-    .unwrap()
 }
 
 /// Deletes the namespaces (and with them the veth pair) when the test ends.

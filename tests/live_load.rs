@@ -21,6 +21,9 @@ use std::thread;
 use std::time::Duration;
 use tungstenite::Message;
 
+mod common;
+use common::netns::{in_netns, ip};
+
 const BIN: &str = env!("CARGO_BIN_EXE_wsdump");
 /// Messages the client sends, each of [`SIZE`] bytes.
 const COUNT: usize = 4000;
@@ -51,41 +54,6 @@ fn can_capture(test: &str) -> bool {
     skip_or_fail(format!(
         "{test}: SKIPPED: needs CAP_NET_RAW (run the tests as root)"
     ))
-}
-
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|e| format!("ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// Runs `f` on a thread that has joined network namespace `ns`; sockets it creates stay
-/// in that namespace wherever they are used afterwards.
-fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let path = format!("/var/run/netns/{ns}");
-    thread::spawn(move || {
-        let file = std::fs::File::open(&path).unwrap();
-        use std::os::fd::AsRawFd;
-        // SAFETY: setns on an open namespace file; affects this thread only.
-        assert_eq!(
-            unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) },
-            0,
-            "setns {path}"
-        );
-        f()
-    })
-    .join()
-    .unwrap()
 }
 
 /// Two namespaces joined by a veth pair, deleted (with the pair) when dropped.

@@ -7,6 +7,8 @@ use wsdump::capture::{LinkType, RawPacket, Timestamp};
 use wsdump::http::accept_for;
 use wsdump::ws::frame::Header;
 
+pub mod netns;
+
 pub const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
 pub const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 8080);
 pub const SYN: u8 = 0x02;
